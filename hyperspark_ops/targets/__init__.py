@@ -1,0 +1,1 @@
+"""Targets: one class per cluster flavour behind :class:`base.Target`."""
