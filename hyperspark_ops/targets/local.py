@@ -1,0 +1,726 @@
+"""LocalTarget: a REAL Spark standalone master and N workers as local JVMs.
+
+The pyspark wheel carries ``bin/spark-class`` but no ``sbin/start-*.sh``
+scripts, so the daemons are started directly
+(``spark-class org.apache.spark.deploy.master.Master ...``), detached, with
+their pids, logs, work dirs and generated properties files in the state dir.
+Every address is 127.0.0.1; the master's REST submission server is off.
+
+Storage is a real HDFS (``HdfsCluster``) when ``HADOOP_HOME`` is set or
+``up --hdfs`` asked for it, otherwise ``<state_dir>/storage``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hyperspark_ops import spark_api
+from hyperspark_ops.state import StateDir, pid_alive, port_free
+from hyperspark_ops.targets.base import (
+    Check,
+    ClusterStatus,
+    LineSink,
+    NoClusterError,
+    OpsError,
+    StorageStatus,
+    SubmitResult,
+    Target,
+    UploadResult,
+)
+
+HOST = "127.0.0.1"
+MIN_JAVA = 17  # Spark 4.x runs on Java 17 and 21
+
+#: port settings: state.json key -> (environment variable, default)
+PORT_SETTINGS: dict[str, tuple[str, int]] = {
+    "master_port": ("HYPERSPARK_MASTER_PORT", 7077),
+    "ui_port": ("HYPERSPARK_MASTER_UI_PORT", 8080),
+    "worker_ui_port": ("HYPERSPARK_WORKER_UI_PORT", 8081),
+    "driver_ui_port": ("HYPERSPARK_DRIVER_UI_PORT", 4040),
+    "hdfs_rpc_port": ("HYPERSPARK_HDFS_RPC_PORT", 8020),
+    "hdfs_http_port": ("HYPERSPARK_HDFS_HTTP_PORT", 9870),
+}
+PORT_LABELS = {
+    "master_port": "master RPC",
+    "ui_port": "master UI",
+    "worker_ui_port": "worker UI",
+    "hdfs_rpc_port": "HDFS NameNode RPC",
+    "hdfs_http_port": "HDFS NameNode HTTP",
+}
+
+MASTER_CLASS = "org.apache.spark.deploy.master.Master"
+WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+START_TIMEOUT = float(os.environ.get("HYPERSPARK_START_TIMEOUT", "120"))
+
+
+def spark_home() -> Path:
+    """SPARK_HOME if set, else the installed pyspark package (found without importing it)."""
+    env = os.environ.get("SPARK_HOME")
+    if env:
+        return Path(env)
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise OpsError("pyspark is not installed in this Python: pip install pyspark")
+    return Path(spec.origin).parent
+
+
+def java_binary() -> str | None:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def parse_java_major(text: str) -> int | None:
+    """Major version from ``java -version`` output: '"17.0.15"' -> 17, '"1.8.0_392"' -> 8."""
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if not m:
+        return None
+    major = int(m.group(1))
+    if major == 1 and m.group(2):
+        major = int(m.group(2))
+    return major
+
+
+def check_java() -> str:
+    """Return a description of the usable Java; OpsError when missing or too old."""
+    java = java_binary()
+    if java is None:
+        raise OpsError(f"java not found: install Java {MIN_JAVA}+ or set JAVA_HOME")
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OpsError(f"cannot run {java} -version: {exc}") from exc
+    text = out.stderr + out.stdout
+    major = parse_java_major(text)
+    if major is None:
+        raise OpsError(f"cannot read the Java version from `{java} -version`")
+    if major < MIN_JAVA:
+        raise OpsError(f"Java {major} at {java} is too old: Spark needs Java {MIN_JAVA}+ (set JAVA_HOME)")
+    return f"Java {major} ({java})"
+
+
+def _tail(path: Path, lines: int = 1) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+class LocalTarget(Target):
+    name = "local"
+    max_workers = 16
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state = StateDir(state_dir)
+        self._overrides: dict[str, Any] = {}
+
+    # -- configuration ----------------------------------------------------
+    def configure(self, **settings: Any) -> None:
+        """Set ports (keys of PORT_SETTINGS) or ``hdfs=True`` for the next ``up``; None = keep."""
+        for key, value in settings.items():
+            if value is None:
+                continue
+            if key not in PORT_SETTINGS and key != "hdfs":
+                raise OpsError(f"unknown setting {key!r} for the local target")
+            self._overrides[key] = value
+
+    def _saved(self) -> dict:
+        return self.state.read_json("state.json", {}) or {}
+
+    def _setting(self, key: str) -> Any:
+        """Explicit override > saved state (a cluster that ran) > environment > default."""
+        if key in self._overrides:
+            return self._overrides[key]
+        saved = self._saved()
+        if key in saved:
+            return saved[key]
+        env, default = PORT_SETTINGS[key]
+        raw = os.environ.get(env)
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise OpsError(f"{env}={raw!r} is not a port number") from None
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://{HOST}:{self._setting('master_port')}"
+
+    @property
+    def master_ui(self) -> str:
+        return f"http://{HOST}:{self._setting('ui_port')}"
+
+    def _worker_ui(self, index: int) -> int:
+        return int(self._setting("worker_ui_port")) + index - 1
+
+    def _hdfs_wanted(self) -> bool:
+        if "hdfs" in self._overrides:
+            return bool(self._overrides["hdfs"])
+        saved = self._saved()
+        if "hdfs" in saved:
+            return saved["hdfs"] is not None
+        return bool(os.environ.get("HADOOP_HOME"))
+
+    # -- processes --------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        """Environment for daemons and the driver: loopback only, one Python everywhere."""
+        env = dict(os.environ)
+        env.update(
+            SPARK_HOME=str(spark_home()),
+            SPARK_LOCAL_IP=HOST,
+            SPARK_MASTER_HOST=HOST,
+            SPARK_LOG_DIR=str(self.state.logs_dir),
+            SPARK_PID_DIR=str(self.state.pids_dir),
+            SPARK_WORKER_DIR=str(self.state.work_dir),
+            SPARK_LOCAL_DIRS=str(self.state.work_dir / "tmp"),
+            PYSPARK_PYTHON=sys.executable,
+            PYSPARK_DRIVER_PYTHON=sys.executable,
+            PYTHONWARNINGS="ignore::FutureWarning",
+        )
+        java = java_binary()
+        if java and "JAVA_HOME" not in env:
+            env["JAVA_HOME"] = str(Path(java).resolve().parent.parent)
+        return env
+
+    def _write_conf(self) -> Path:
+        """The properties file every daemon gets; it also puts the state dir in their command line."""
+        self.state.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.state.work_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        conf = self.state.conf_dir / "spark-daemons.conf"
+        props = {
+            "spark.master.rest.enabled": "false",
+            "spark.ui.reverseProxy": "false",
+            "spark.worker.cleanup.enabled": "false",
+            "spark.local.dir": str(self.state.work_dir / "tmp"),
+        }
+        tmp = conf.with_suffix(".tmp")
+        tmp.write_text("".join(f"{k} {v}\n" for k, v in props.items()))
+        os.replace(tmp, conf)
+        return conf
+
+    def _spark_class(self) -> str:
+        return str(spark_home() / "bin" / "spark-class")
+
+    def _master_pid(self) -> int | None:
+        return self.state.owned_alive("master")
+
+    def _worker_indices(self) -> list[int]:
+        """Indices of our worker processes that still run."""
+        out = []
+        for name in self.state.recorded():
+            if name.startswith("worker-") and self.state.owned_alive(name):
+                out.append(int(name.split("-", 1)[1]))
+        return sorted(out)
+
+    def _check_ports(self, ports: dict[int, str]) -> None:
+        for port, label in ports.items():
+            if not port_free(port, HOST):
+                raise OpsError(f"port {port} ({label}) is in use: stop what holds it or choose another port")
+
+    def _died(self, name: str) -> str | None:
+        pid = self.state.read_pid(name)
+        if pid is not None and not pid_alive(pid):
+            log = self.state.log_file(name)
+            return f"{name} exited during start-up; last log line: {_tail(log) or '(empty)'} (log: {log})"
+        return None
+
+    def _start_master(self, conf: Path) -> None:
+        argv = [
+            self._spark_class(), MASTER_CLASS,
+            "--host", HOST,
+            "--port", str(self._setting("master_port")),
+            "--webui-port", str(self._setting("ui_port")),
+            "--properties-file", str(conf),
+        ]
+        self.state.spawn("master", argv, self._env())
+
+        def ready() -> bool:
+            reason = self._died("master")
+            if reason:
+                raise OpsError(reason)
+            data = spark_api.master_json(self.master_ui)
+            return bool(data and data.get("status") == "ALIVE")
+
+        spark_api.wait_for(ready, START_TIMEOUT, f"the Spark master UI at {self.master_ui}")
+
+    def _start_worker(self, index: int, cores: int, memory: str, conf: Path) -> None:
+        name = f"worker-{index}"
+        work = self.state.work_dir / name
+        work.mkdir(parents=True, exist_ok=True)
+        argv = [
+            self._spark_class(), WORKER_CLASS, self.master_url,
+            "--host", HOST,
+            "--cores", str(cores),
+            "--memory", memory,
+            "--webui-port", str(self._worker_ui(index)),
+            "--work-dir", str(work),
+            "--properties-file", str(conf),
+        ]
+        self.state.spawn(name, argv, self._env())
+
+    def _any_worker_died(self, names: list[str]) -> str | None:
+        for name in names:
+            reason = self._died(name)
+            if reason:
+                return reason
+        return None
+
+    # -- HDFS -------------------------------------------------------------
+    def _hdfs_cluster(self, hadoop_home: str | None = None):
+        """The HdfsCluster described by saved state (or about to be started); None without HDFS."""
+        saved = self._saved().get("hdfs")
+        if saved is None and hadoop_home is None:
+            return None
+        from hyperspark_ops.hdfs_cluster import HdfsCluster
+
+        cfg = saved or {}
+        return HdfsCluster(
+            hadoop_home=cfg.get("hadoop_home", hadoop_home),
+            base_dir=self.state.root / "hdfs",
+            host=HOST,
+            rpc_port=int(cfg.get("rpc_port", self._setting("hdfs_rpc_port"))),
+            http_port=int(cfg.get("http_port", self._setting("hdfs_http_port"))),
+            datanodes=int(cfg.get("datanodes", os.environ.get("HYPERSPARK_HDFS_DATANODES", 1))),
+            replication=int(cfg.get("replication", os.environ.get("HYPERSPARK_HDFS_REPLICATION", 1))),
+        )
+
+    def _start_hdfs(self) -> dict:
+        home = os.environ.get("HADOOP_HOME")
+        if not home:
+            from hyperspark_ops.hadoop_dist import ensure_hadoop_home
+
+            home = str(ensure_hadoop_home())
+        cluster = self._hdfs_cluster(hadoop_home=home)
+        assert cluster is not None
+        if not cluster.is_running():
+            cluster.start()
+        return {
+            "hadoop_home": home,
+            "rpc_port": cluster.rpc_port,
+            "http_port": cluster.http_port,
+            "datanodes": cluster.datanodes,
+            "replication": cluster.replication,
+        }
+
+    def _storage(self):
+        hdfs = self._hdfs_cluster()
+        if hdfs is not None:
+            if not hdfs.is_running():
+                raise NoClusterError(self.name)
+            from hyperspark_ops.storage import WebHdfsStorage
+
+            return WebHdfsStorage(hdfs.webhdfs_url, hdfs.fs_uri)
+        from hyperspark_ops.storage import LocalDirStorage
+
+        self.state.storage_dir.mkdir(parents=True, exist_ok=True)
+        return LocalDirStorage(self.state.storage_dir)
+
+    def _storage_status(self) -> StorageStatus:
+        hdfs = self._hdfs_cluster()
+        if hdfs is not None:
+            if not hdfs.is_running():
+                return StorageStatus(kind="hdfs", uri=hdfs.fs_uri, detail="HDFS is not running")
+            return hdfs.status()
+        d = self.state.storage_dir
+        return StorageStatus(
+            kind="dir", uri=d.as_uri(), writable=d.is_dir() and os.access(d, os.W_OK), detail=str(d)
+        )
+
+    # -- lifecycle ---------------------------------------------------------
+    def up(self, workers: int, worker_cores: int = 1, worker_memory: str = "1g") -> ClusterStatus:
+        self._check_count(workers)
+        if self._master_pid() is not None:
+            self._reject_changed_ports()
+            if self._hdfs_wanted() and self._saved().get("hdfs") is None:
+                self._save(hdfs=self._start_hdfs())
+            return self._scale_to(workers, worker_cores, worker_memory)
+        check_java()
+        self._stop_leftovers()
+        ports = {int(self._setting(k)): PORT_LABELS[k] for k in ("master_port", "ui_port")}
+        ports.update({self._worker_ui(i): f"worker-{i} UI" for i in range(1, workers + 1)})
+        hdfs_wanted = self._hdfs_wanted()
+        if hdfs_wanted and self._saved().get("hdfs") is None:
+            for key in ("hdfs_rpc_port", "hdfs_http_port"):
+                ports[int(self._setting(key))] = PORT_LABELS[key]
+        self._check_ports(ports)
+        settings = {k: int(self._setting(k)) for k in PORT_SETTINGS}
+        self.state.root.mkdir(parents=True, exist_ok=True)
+        self._save(
+            **settings,
+            python=sys.executable,
+            spark_home=str(spark_home()),
+            worker_cores=worker_cores,
+            worker_memory=worker_memory,
+            hdfs=self._saved().get("hdfs") if hdfs_wanted else None,
+        )
+        try:
+            if hdfs_wanted:
+                self._save(hdfs=self._start_hdfs())
+            conf = self._write_conf()
+            self._start_master(conf)
+            return self._scale_to(workers, worker_cores, worker_memory)
+        except BaseException:
+            # a half-started cluster is worse than none: stop what we started, by pid
+            self._stop_spark()
+            raise
+
+    def _save(self, **values: Any) -> None:
+        saved = self._saved()
+        saved.update(values)
+        self.state.write_json("state.json", saved)
+
+    def _reject_changed_ports(self) -> None:
+        saved = self._saved()
+        for key, value in self._overrides.items():
+            if key in PORT_SETTINGS and key in saved and int(saved[key]) != int(value):
+                raise OpsError(
+                    f"the running cluster uses {key.replace('_', ' ')} {saved[key]}, not {value}: "
+                    "run `hyperspark down` first"
+                )
+
+    def _check_count(self, workers: int) -> None:
+        if not isinstance(workers, int) or workers < 1:
+            raise OpsError(f"worker count must be an integer >= 1, got {workers!r}")
+        if workers > self.max_workers:
+            raise OpsError(f"the local target runs at most {self.max_workers} workers, got {workers}")
+
+    def _stop_leftovers(self) -> None:
+        """Workers whose master died: stop them (by pid) before a fresh start."""
+        for name in list(self.state.recorded()):
+            if name.startswith("worker-") or name == "master":
+                self.state.stop(name)
+
+    def scale(self, workers: int) -> ClusterStatus:
+        self._check_count(workers)
+        if self._master_pid() is None:
+            raise NoClusterError(self.name)
+        saved = self._saved()
+        return self._scale_to(workers, int(saved.get("worker_cores", 1)), str(saved.get("worker_memory", "1g")))
+
+    def _scale_to(self, workers: int, cores: int, memory: str) -> ClusterStatus:
+        current = self._worker_indices()
+        if len(current) < workers:
+            new = [i for i in range(1, workers + len(current) + 1) if i not in current][: workers - len(current)]
+            self._check_ports({self._worker_ui(i): f"worker-{i} UI" for i in new})
+            conf = self._write_conf()
+            for i in new:
+                self._start_worker(i, cores, memory, conf)
+            names = [f"worker-{i}" for i in new]
+            spark_api.wait_alive_workers(
+                self.master_ui, workers, START_TIMEOUT, lambda: self._any_worker_died(names)
+            )
+        elif len(current) > workers:
+            for i in self._removal_order(current)[: len(current) - workers]:
+                self.state.stop(f"worker-{i}")
+            spark_api.wait_alive_workers(self.master_ui, workers, START_TIMEOUT)
+        else:
+            spark_api.wait_alive_workers(self.master_ui, workers, START_TIMEOUT)
+        return self.status()
+
+    def _removal_order(self, current: list[int]) -> list[int]:
+        """Idle workers first (no cores in use per the master), highest index first within each group."""
+        busy: set[int] = set()
+        data = spark_api.master_json(self.master_ui) or {}
+        by_port = {self._worker_ui(i): i for i in current}
+        for raw in data.get("workers", []):
+            w = spark_api.parse_worker(raw)
+            idx = by_port.get(spark_api.worker_ui_port(w) or -1)
+            if idx is not None and w.state == "ALIVE" and w.cores_used > 0:
+                busy.add(idx)
+        return sorted(current, key=lambda i: (i in busy, -i))
+
+    def _stop_spark(self) -> list[str]:
+        stopped = []
+        names = [n for n in self.state.recorded() if n.startswith("worker-")]
+        for name in sorted(names, key=lambda n: int(n.split("-", 1)[1])):
+            if self.state.stop(name):
+                stopped.append(name)
+        if self.state.stop("master"):
+            stopped.append("master")
+        return stopped
+
+    def down(self, purge: bool = False) -> list[str]:
+        stopped = self._stop_spark()
+        hdfs = self._hdfs_cluster()
+        if hdfs is not None and hdfs.is_running():
+            hdfs.stop()
+            stopped.append("hdfs")
+        if purge:
+            for sub in ("storage", "work", "logs", "conf", "hdfs", "pids"):
+                shutil.rmtree(self.state.root / sub, ignore_errors=True)
+            for f in ("state.json", "runs.json"):
+                (self.state.root / f).unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> ClusterStatus:
+        if self._master_pid() is None:
+            raise NoClusterError(self.name)
+        data = spark_api.master_json(self.master_ui)
+        if data is None:
+            status = ClusterStatus(
+                target=self.name, master_url=self.master_url, master_ui=self.master_ui, master_state="DOWN"
+            )
+        else:
+            status = spark_api.parse_master(data, self.name, self.master_url, self.master_ui)
+        pids = {self._worker_ui(i): self.state.read_pid(f"worker-{i}") for i in self._worker_indices()}
+        for w in status.workers:
+            port = spark_api.worker_ui_port(w)
+            if w.state == "ALIVE" and port in pids:
+                w.pid = pids[port]
+        for i in self._worker_indices():
+            status.urls[f"worker-{i}"] = f"http://{HOST}:{self._worker_ui(i)}"
+        status.storage = self._storage_status()
+        hdfs = self._saved().get("hdfs")
+        if hdfs:
+            status.urls["namenode"] = f"http://{HOST}:{hdfs['http_port']}"
+        return status
+
+    # -- data and jobs -------------------------------------------------------
+    def upload(self, src: Path, dest: str | None = None, force: bool = False) -> UploadResult:
+        src = Path(src)
+        if not src.is_file():
+            raise OpsError(f"no such file: {src}")
+        return self._storage().upload(src, dest, force)
+
+    def read_text(self, uri: str) -> str:
+        from hyperspark_ops.storage import storage_for_uri
+
+        hdfs = self._hdfs_cluster()
+        if uri.startswith("hdfs://") and hdfs is not None:
+            from hyperspark_ops.storage import WebHdfsStorage
+
+            return WebHdfsStorage(hdfs.webhdfs_url, hdfs.fs_uri).read_text(uri)
+        return storage_for_uri(uri).read_text(uri)
+
+    def submit(
+        self,
+        spec_path: Path,
+        run_id: str | None = None,
+        resume: bool = False,
+        conf: dict[str, str] | None = None,
+        on_line: LineSink | None = None,
+        overrides: list[str] | None = None,
+    ) -> SubmitResult:
+        if self._master_pid() is None:
+            raise NoClusterError(self.name)
+        run_id = run_id or new_run_id()
+        argv = self.submit_argv(Path(spec_path), run_id, resume, conf or {}, overrides or [])
+        log = self.state.logs_dir / f"driver-{run_id}.log"
+        started = time.monotonic()
+        code, result = _run_streaming(argv, self._env(), log, on_line)
+        latest = self.state.log_file("driver")
+        shutil.copyfile(log, latest.with_suffix(".tmp"))
+        os.replace(latest.with_suffix(".tmp"), latest)
+        seconds = time.monotonic() - started
+        output_uri = (result or {}).get("output_uri", "")
+        summary = None
+        if code == 0 and result is not None:
+            self.state.record_run(run_id, output_uri)
+            summary = self._read_summary(output_uri, result)
+        return SubmitResult(run_id=run_id, output_uri=output_uri, exit_code=code, seconds=seconds, summary=summary)
+
+    def submit_argv(
+        self, spec: Path, run_id: str, resume: bool, conf: dict[str, str], overrides: list[str]
+    ) -> list[str]:
+        """The spark-submit command line: driver on loopback, this interpreter everywhere."""
+        confs = {
+            "spark.driver.host": HOST,
+            "spark.driver.bindAddress": HOST,
+            "spark.ui.port": str(self._setting("driver_ui_port")),
+            "spark.pyspark.python": sys.executable,
+            "spark.pyspark.driver.python": sys.executable,
+            "spark.local.dir": str(self.state.work_dir / "tmp"),
+        }
+        hdfs = self._saved().get("hdfs")
+        if hdfs:
+            confs["spark.hadoop.fs.defaultFS"] = f"hdfs://{HOST}:{hdfs['rpc_port']}"
+        confs.update(conf)
+        argv = [str(spark_home() / "bin" / "spark-submit"), "--master", self.master_url]
+        for k, v in confs.items():
+            argv += ["--conf", f"{k}={v}"]
+        argv += [str(tune_script()), str(spec), "--run-id", run_id]
+        if resume:
+            argv.append("--resume")
+        for item in overrides:
+            argv += ["--set", item]
+        return argv
+
+    def _read_summary(self, output_uri: str, result: dict) -> dict:
+        try:
+            return json.loads(self.read_text(output_uri.rstrip("/") + "/summary.json"))
+        except Exception:  # noqa: BLE001 - the RESULT line carries the essentials anyway
+            return result
+
+    def logs(self, component: str) -> str:
+        if component == "driver":
+            path = self.state.log_file("driver")
+        elif component in ("master",) or re.fullmatch(r"worker-\d+", component):
+            path = self.state.log_file(component)
+        else:
+            path = self._hdfs_log(component)
+        if path is None or not path.exists():
+            raise OpsError(f"no log for {component!r}: choose one of {', '.join(self.components())}")
+        return path.read_text(errors="replace")
+
+    def _hdfs_log(self, component: str) -> Path | None:
+        hdfs_dir = self.state.root / "hdfs"
+        for cand in (hdfs_dir / "logs" / f"{component}.log", hdfs_dir / f"{component}.log"):
+            if cand.exists():
+                return cand
+        return None
+
+    def components(self) -> list[str]:
+        names = ["master"]
+        if self.state.logs_dir.is_dir():
+            names += sorted(
+                (p.stem for p in self.state.logs_dir.glob("worker-*.log")), key=lambda n: int(n.split("-")[1])
+            )
+        names.append("driver")
+        hdfs_dir = self.state.root / "hdfs"
+        if hdfs_dir.is_dir():
+            names += sorted(p.stem for p in list(hdfs_dir.glob("*.log")) + list(hdfs_dir.glob("logs/*.log")))
+        return names
+
+    # -- doctor --------------------------------------------------------------
+    def doctor(self) -> list[Check]:
+        checks = [_check(lambda: (True, check_java()), "java")]
+        checks.append(self._check_python())
+        running = self._master_pid() is not None
+        checks.append(self._check_ports_ours(running))
+        if running:
+            checks.append(self._check_workers())
+        else:
+            checks.append(Check("workers", False, "no cluster is running: run `hyperspark up` first"))
+        checks += self._check_storage()
+        return checks
+
+    def _check_python(self) -> Check:
+        mine = f"{sys.version_info.major}.{sys.version_info.minor}"
+        workers_py = self._saved().get("python") or sys.executable
+        try:
+            out = subprocess.run(
+                [workers_py, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=30,
+            )
+            theirs = out.stdout.strip()
+        except OSError as exc:
+            return Check("python", False, f"workers' Python {workers_py} does not run: {exc}")
+        ok = theirs == mine
+        return Check("python", ok, f"driver {mine} ({sys.executable}), workers {theirs or '?'} ({workers_py})")
+
+    def _check_ports_ours(self, running: bool) -> Check:
+        keys = ["master_port", "ui_port"]
+        ports = {int(self._setting(k)): PORT_LABELS[k] for k in keys}
+        bad = []
+        for port, label in ports.items():
+            if not port_free(port, HOST) and not running:
+                bad.append(f"{port} ({label}) in use by another process")
+        if bad:
+            return Check("ports", False, "; ".join(bad))
+        word = "ours" if running else "free"
+        return Check("ports", True, ", ".join(f"{p} ({l}) {word}" for p, l in ports.items()))
+
+    def _check_workers(self) -> Check:
+        expected = len(self._worker_indices())
+        data = spark_api.master_json(self.master_ui)
+        if data is None:
+            return Check("workers", False, f"master UI {self.master_ui} does not answer")
+        alive = sum(1 for w in data.get("workers", []) if w.get("state") == "ALIVE")
+        ok = alive == expected and expected > 0
+        return Check("workers", ok, f"{alive} ALIVE registered, {expected} started by us")
+
+    def _check_storage(self) -> list[Check]:
+        st = self._storage_status()
+        if st.kind == "dir":
+            d = self.state.storage_dir
+            ok = _dir_writable(d)
+            return [Check("storage", ok, f"{d} {'writable' if ok else 'not writable'}")]
+        checks = [Check("storage", bool(st.writable), f"HDFS {st.uri} {st.detail}".strip())]
+        live, repl = st.live_datanodes or 0, st.replication or 1
+        checks.append(Check("hdfs safemode", st.safemode is False, f"safe mode {'ON' if st.safemode else 'off'}"))
+        checks.append(Check("hdfs datanodes", live >= repl, f"{live} live DataNode(s), replication {repl}"))
+        return checks
+
+
+def _check(fn, name: str) -> Check:
+    try:
+        ok, detail = fn()
+    except OpsError as exc:
+        return Check(name, False, str(exc))
+    return Check(name, ok, detail)
+
+
+def _dir_writable(d: Path) -> bool:
+    """Really write a file: os.access lies on read-only mounts."""
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / f".doctor-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def tune_script() -> Path:
+    """jobs/tune.py, found through the installed job package."""
+    try:
+        import hyperspark_job
+    except ImportError as exc:
+        raise OpsError(f"the tuning job package is not installed: {exc}") from exc
+    path = Path(hyperspark_job.__file__).parent.parent / "tune.py"
+    if not path.exists():
+        raise OpsError(f"the job entry point {path} is missing")
+    return path
+
+
+def _run_streaming(argv: list[str], env: dict[str, str], log: Path, on_line: LineSink | None) -> tuple[int, dict | None]:
+    """Run the driver, tee every line to ``log`` and ``on_line``; return (exit code, RESULT json)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    result: dict | None = None
+    with log.open("w") as fh:
+        fh.write("$ " + " ".join(argv) + "\n")
+        proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            stdin=subprocess.DEVNULL, errors="replace",
+        )
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                fh.write(line)
+                fh.flush()
+                line = line.rstrip("\n")
+                if line.startswith("HYPERSPARK_RESULT "):
+                    try:
+                        result = json.loads(line.split(" ", 1)[1])
+                    except ValueError:
+                        result = None
+                if on_line is not None:
+                    on_line(line)
+            code = proc.wait()
+        except BaseException:
+            # Ctrl-C or a failing sink: never leave a driver behind
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
+    return code, result
