@@ -98,8 +98,24 @@ debian_image() {
     mv -f "$tarball.tmp" "$tarball"
     rm -rf "$root"
   fi
+  # This machine reaches PyPI through a TLS proxy whose CA the host trusts via
+  # /usr/local/share/ca-certificates. Give the local stand-in the same trust (Debian's
+  # ca-certificates picks the file up when an image installs it; pip is told to use the
+  # system bundle). Users' real debian:bookworm-slim needs none of this; Dockerfiles are unchanged.
+  local src="$tarball" extra; extra="$(mktemp -d)"
+  if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    mkdir -p "$extra/usr/local/share/ca-certificates" "$extra/etc"
+    cp /usr/local/share/ca-certificates/*.crt "$extra/usr/local/share/ca-certificates/"
+    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$extra/etc/pip.conf"
+    src="$extra/rootfs.tar"
+    cp "$tarball" "$src"
+    tar --numeric-owner --owner=0 --group=0 -C "$extra" -rf "$src" --no-recursion \
+      ./etc/pip.conf $(cd "$extra" && ls ./usr/local/share/ca-certificates/*.crt)
+    log "added the host's local CA certificates to the $DEBIAN_IMAGE stand-in"
+  fi
   log "docker import $DEBIAN_IMAGE"
-  docker import --change 'CMD ["bash"]' "$tarball" "$DEBIAN_IMAGE" >/dev/null
+  docker import --change 'CMD ["bash"]' "$src" "$DEBIAN_IMAGE" >/dev/null
+  rm -rf "$extra"
 }
 
 hadoop_standin() {
