@@ -1,0 +1,187 @@
+"""Stage 1: load the data set with Spark, validate it, infer the task, fingerprint it, split it."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import JobInputError
+
+NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
+MAX_CLASSES = 20  # an integer label with at most this many distinct values is read as classes
+
+
+@dataclass
+class Prepared:
+    df: object  # pyspark DataFrame holding label + features only, label encoded for classification
+    label: str
+    features: list[str]
+    task: str
+    classes: list = field(default_factory=list)  # original label values, index = encoded label
+    rows: int = 0
+    dropped_rows: int = 0
+    data_hash: str = ""
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+def load(spark, uri: str, fmt: str):
+    """Read CSV (header, inferred types) or Parquet. Missing/unreadable -> one-line JobInputError."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        if fmt == "parquet":
+            df = spark.read.parquet(uri)
+        else:
+            df = spark.read.option("header", True).option("inferSchema", True).csv(uri)
+        df.schema  # noqa: B018 - forces the read of metadata / schema inference now
+    except AnalysisException as e:
+        msg = str(e)
+        if "PATH_NOT_FOUND" in msg or "does not exist" in msg:
+            raise JobInputError(f"dataset not found: {uri}") from None
+        raise JobInputError(f"cannot read dataset {uri}: {_first_line(msg)}") from None
+    except Exception as e:  # py4j errors from the file system (permissions, bad host ...)
+        raise JobInputError(f"cannot read dataset {uri}: {_first_line(str(e))}") from None
+    if not df.columns:
+        raise JobInputError(f"dataset {uri} has no columns")
+    return df
+
+
+def _first_line(msg: str) -> str:
+    for line in msg.strip().splitlines():
+        line = line.strip()
+        if line:
+            return line[:300]
+    return "unknown error"
+
+
+def _is_numeric(dtype: str) -> bool:
+    return dtype.split("(")[0] in NUMERIC
+
+
+def prepare(df, label: str, features: list[str] | None, task: str | None, nan_policy: str) -> Prepared:
+    """Validate columns and values; the returned DataFrame has only the label and the features."""
+    from pyspark.sql import functions as F
+
+    dtypes = dict(df.dtypes)
+    if label not in dtypes:
+        raise JobInputError(f"dataset: label column {label!r} not found; columns: {', '.join(df.columns)}")
+    if features is None:
+        features = [c for c in df.columns if c != label and _is_numeric(dtypes[c])]
+        if not features:
+            raise JobInputError("dataset: no numeric feature columns besides the label")
+    else:
+        missing = [c for c in features if c not in dtypes]
+        if missing:
+            raise JobInputError(f"dataset: feature column(s) not found: {', '.join(missing)}")
+        if label in features:
+            raise JobInputError(f"dataset: the label {label!r} is also listed as a feature")
+    bad = [f"{c} ({dtypes[c]})" for c in features if not _is_numeric(dtypes[c])]
+    if bad:
+        raise JobInputError(f"dataset: non-numeric feature column(s): {', '.join(bad)}")
+
+    cols = [label] + features
+    df = df.select(*cols)
+    missing_any = F.lit(False)
+    for c in cols:
+        cond = F.col(c).isNull()
+        if dtypes[c] in ("float", "double"):
+            cond = cond | F.isnan(F.col(c))
+        missing_any = missing_any | cond
+    h = F.xxhash64(*cols)
+    row = df.agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(missing_any, 1).otherwise(0)).alias("nan_rows"),
+        F.bit_xor(h).alias("hx"),
+        F.sum((h % F.lit(2**31)).cast("long")).alias("hs"),
+    ).first()
+    n, nan_rows = int(row["n"]), int(row["nan_rows"] or 0)
+    if n == 0:
+        raise JobInputError("dataset: no rows")
+    dropped = 0
+    if nan_rows:
+        if nan_policy != "drop":
+            raise JobInputError(
+                f"dataset: {nan_rows} of {n} rows have missing values (null/NaN) in the label or features; "
+                "set dataset.nan_policy: drop to drop them"
+            )
+        df = df.where(~missing_any)
+        dropped, n = nan_rows, n - nan_rows
+        if n == 0:
+            raise JobInputError("dataset: no rows left after dropping rows with missing values")
+    fingerprint = f"{n}:{row['hx']}:{row['hs']}:{','.join(f'{c}:{dtypes[c]}' for c in cols)}"
+    data_hash = "sha256:" + hashlib.sha256(fingerprint.encode()).hexdigest()
+
+    distinct = [r[0] for r in df.select(label).distinct().limit(MAX_CLASSES + 1).collect()]
+    if task is None:
+        task = _infer_task(distinct, dtypes[label])
+    classes: list = []
+    if task == "classification":
+        if len(distinct) > MAX_CLASSES:
+            raise JobInputError(
+                f"dataset: label {label!r} has more than {MAX_CLASSES} distinct values; "
+                "set task: regression, or use a label with fewer classes"
+            )
+        if len(distinct) < 2:
+            raise JobInputError(
+                f"dataset: label {label!r} has only one class ({distinct[0]!r}); classification needs two or more"
+            )
+        classes = sorted(distinct)
+        mapping = F.create_map(*[x for i, c in enumerate(classes) for x in (F.lit(c), F.lit(float(i)))])
+        df = df.withColumn(label, mapping[F.col(label)])
+    elif not _is_numeric(dtypes[label]):
+        raise JobInputError(f"dataset: regression needs a numeric label; {label!r} is {dtypes[label]}")
+    else:
+        df = df.withColumn(label, F.col(label).cast("double"))
+    return Prepared(df, label, features, task, classes, n, dropped, data_hash)
+
+
+def _infer_task(distinct: list, dtype: str) -> str:
+    if not _is_numeric(dtype):
+        return "classification"
+    if len(distinct) <= MAX_CLASSES and all(float(v).is_integer() for v in distinct):
+        return "classification"
+    return "regression"
+
+
+def to_numpy(p: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """Collect to the driver (single-machine libraries need the whole training set in one process)."""
+    pdf = p.df.toPandas()
+    X = pdf[p.features].to_numpy(dtype=np.float64)
+    y = pdf[p.label].to_numpy()
+    if p.task == "classification":
+        y = y.astype(np.int64)
+    return X, y
+
+
+def split_numpy(X, y, task: str, test_fraction: float, seed: int):
+    """Held-out split, stratified for classification (scikit-learn's train_test_split)."""
+    from sklearn.model_selection import train_test_split
+
+    strat = y if task == "classification" else None
+    try:
+        return train_test_split(X, y, test_size=test_fraction, random_state=seed, stratify=strat)
+    except ValueError as e:
+        raise JobInputError(f"dataset: cannot split with test_fraction={test_fraction}: {e}") from None
+
+
+def cv_folds(y, task: str, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The k folds every trial uses (computed once on the driver, shipped with the data)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if task == "classification":
+        counts = np.bincount(y)
+        if counts[counts > 0].min() < k:
+            raise JobInputError(
+                f"dataset: the smallest class has {counts[counts > 0].min()} training rows, fewer than "
+                f"cv_folds={k}"
+            )
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    else:
+        if len(y) < k:
+            raise JobInputError(f"dataset: {len(y)} training rows are fewer than cv_folds={k}")
+        splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(tr.astype(np.int32), va.astype(np.int32)) for tr, va in splitter.split(np.zeros(len(y)), y)]

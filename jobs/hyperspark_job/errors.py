@@ -1,0 +1,9 @@
+"""Errors the job reports as ONE line (exit code 2) instead of a traceback."""
+
+
+class JobInputError(Exception):
+    """Bad input: the spec, the data set or the run directory. Printed as one line, exit 2."""
+
+
+class SpecError(JobInputError):
+    """The spec file failed validation. The message names the key."""

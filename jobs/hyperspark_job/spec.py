@@ -1,0 +1,258 @@
+"""The tuning spec: a YAML/JSON file validated by pydantic before any Spark work starts.
+
+Every mistake becomes ONE line naming the key (``SpecError``). Relative paths in the spec resolve
+against the spec file's own folder (as docker compose does), so a spec and its data travel together.
+
+Example::
+
+    name: rf-grid
+    dataset: {uri: data/breast_cancer.csv, label: target}
+    model: sklearn.random_forest
+    search: {type: grid}
+    space: {max_depth: [3, 6, 9], n_estimators: [50, 100]}
+    metric: roc_auc
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import SpecError
+from .metrics import METRICS
+from .models import MLLIB, UnknownModel, get_model, valid_params
+
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Dataset(_Strict):
+    uri: str = Field(min_length=1)
+    label: str = Field(min_length=1)
+    features: list[str] | None = None  # default: every other numeric column
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    nan_policy: Literal["fail", "drop"] = "fail"
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        return "parquet" if self.uri.rstrip("/").endswith((".parquet", ".pq")) else "csv"
+
+
+class Search(_Strict):
+    type: Literal["grid", "random"] = "grid"
+    trials: int | None = Field(default=None, ge=1)  # random only
+    seed: int = 42
+
+    @model_validator(mode="after")
+    def _trials(self):
+        if self.type == "random" and self.trials is None:
+            raise ValueError("search.trials is required for a random search")
+        return self
+
+
+Dim = Union[list, dict, int, float, str, bool]
+
+
+class Spec(_Strict):
+    name: str = Field(default="tuning", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    dataset: Dataset
+    task: Literal["classification", "regression"] | None = None  # inferred from the label when absent
+    model: str
+    search: Search = Search()
+    space: dict[str, Dim]
+    metric: str | None = None  # default: roc_auc (binary), f1 (multiclass), rmse (regression)
+    cv_folds: int = Field(default=3, ge=2, le=100)
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    output: str = "runs"
+    parallelism: int | Literal["auto"] = "auto"  # concurrent trials; auto = every executor slot
+    threads_per_trial: int = Field(default=1, ge=1, le=64)  # spark.task.cpus and the model's n_jobs
+    data_shipping: Literal["broadcast", "replicate"] = "broadcast"
+    seed: int = 42
+    max_trial_failures: int | None = Field(default=None, ge=0)  # stop early past this many failed trials
+
+    @field_validator("cv_folds", mode="before")
+    @classmethod
+    def _folds(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool) and v < 2:
+            raise ValueError(f"must be at least 2 (got {v})")
+        return v
+
+    @field_validator("parallelism")
+    @classmethod
+    def _par(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be >= 1 or 'auto'")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v):
+        try:
+            get_model(v)
+        except UnknownModel as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, v):
+        if not v:
+            raise ValueError("search space is empty: give at least one parameter")
+        for name, dim in v.items():
+            _check_dim(name, dim)
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self):
+        m = get_model(self.model)
+        if self.task is not None and self.task not in m.tasks():
+            raise ValueError(f"model: {self.model} supports {', '.join(m.tasks())}, not {self.task}")
+        tasks = [self.task] if self.task else m.tasks()
+        known = set().union(*(valid_params(self.model, t) for t in tasks))
+        for name in self.space:
+            if name not in known:
+                raise ValueError(
+                    f"space.{name}: unknown parameter for {self.model}; valid: {', '.join(sorted(known))}"
+                )
+        if self.metric is not None:
+            allowed = set().union(*(METRICS[t] for t in tasks))
+            if self.metric not in allowed:
+                raise ValueError(f"metric: unknown metric {self.metric!r}; valid: {', '.join(sorted(allowed))}")
+        if self.search.type == "grid":
+            for name, dim in self.space.items():
+                if isinstance(dim, dict):
+                    raise ValueError(
+                        f"space.{name}: a grid search takes a list of values, not a distribution "
+                        f"({next(iter(dim))}); use search.type: random"
+                    )
+        if m.library == MLLIB and self.data_shipping == "replicate":
+            raise ValueError("data_shipping: replicate applies to single-machine libraries, not mllib models")
+        return self
+
+    # -- derived ------------------------------------------------------------
+    @property
+    def model_def(self):
+        return get_model(self.model)
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the trials and their scores (not output/parallelism)."""
+        keep = self.model_dump(mode="json", exclude={"output", "parallelism", "name", "max_trial_failures"})
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_dim(name: str, dim: Any) -> None:
+    where = f"space.{name}"
+    if isinstance(dim, list):
+        if not dim:
+            raise ValueError(f"{where}: empty list of values")
+        return
+    if isinstance(dim, dict):
+        if len(dim) != 1 or next(iter(dim)) not in DISTRIBUTIONS:
+            raise ValueError(f"{where}: a distribution is one of {{{', '.join(DISTRIBUTIONS)}: ...}}, got {dim}")
+        kind, arg = next(iter(dim.items()))
+        if kind == "choice":
+            if not isinstance(arg, list) or not arg:
+                raise ValueError(f"{where}: choice needs a non-empty list")
+            return
+        if not (isinstance(arg, list) and len(arg) == 2 and all(_is_num(a) for a in arg)):
+            raise ValueError(f"{where}: {kind} needs [low, high]")
+        lo, hi = arg
+        if lo > hi:
+            raise ValueError(f"{where}: {kind} low {lo} is above high {hi}")
+        if kind == "loguniform" and lo <= 0:
+            raise ValueError(f"{where}: loguniform needs low > 0")
+        if kind == "int" and not all(isinstance(a, int) for a in arg):
+            raise ValueError(f"{where}: int needs integer bounds")
+        return
+    # a scalar: a fixed value
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+# ---------------------------------------------------------------------------------------------
+def _format_error(err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif e["type"] == "missing":
+        msg = "required key is missing"
+    if msg.startswith(("space.", "metric:", "model:", "data_shipping:", "search.")):
+        return msg
+    return f"{loc}: {msg}" if loc else msg
+
+
+def parse_spec(data: Any, base_dir: Path | None = None) -> Spec:
+    if not isinstance(data, dict):
+        raise SpecError("spec: the top level must be a mapping of keys")
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(f"invalid spec: {_format_error(e)}") from None
+    if base_dir is not None:
+        spec.dataset.uri = resolve_uri(spec.dataset.uri, base_dir)
+        spec.output = resolve_uri(spec.output, base_dir)
+    return spec
+
+
+def resolve_uri(uri: str, base_dir: Path) -> str:
+    """``file:``/``hdfs:``/... URIs stay; plain paths become absolute ``file://`` URIs."""
+    if "://" in uri:
+        return uri
+    p = Path(uri).expanduser()
+    if not p.is_absolute():
+        p = (base_dir / p).resolve()
+    return p.as_uri()
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``--set a.b=value``: value parsed as YAML (so numbers/lists work), keys created as needed."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set {item!r}: expected KEY=VALUE")
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"--set {key}: {p} is not a mapping")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def read_spec_data(path: Path) -> dict:
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {path}") from None
+    except OSError as e:
+        raise SpecError(f"cannot read spec file {path}: {e.strerror}") from None
+    try:
+        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SpecError(f"spec file {path} is not valid YAML/JSON: {first}") from None
+    return data if data is not None else {}
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
+    path = Path(path)
+    data = read_spec_data(path)
+    if overrides:
+        if not isinstance(data, dict):
+            raise SpecError("spec: the top level must be a mapping of keys")
+        data = apply_overrides(data, overrides)
+    return parse_spec(data, base_dir=path.resolve().parent)
