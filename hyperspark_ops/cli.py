@@ -1,0 +1,520 @@
+"""The ``hyperspark`` command: a thin Click layer over :mod:`hyperspark_ops.targets`.
+
+Commands parse arguments, call one Target method, and render its dataclass
+result (rich tables, or JSON with ``--json``). Library failures are
+:class:`OpsError` and come out as ONE line ``Error: ...`` with exit code 1;
+usage mistakes are Click usage errors (exit 2). Heavy modules (pyspark, docker,
+kubernetes, matplotlib, sklearn) are imported only inside the commands that
+need them, so ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from hyperspark_ops import __version__
+from hyperspark_ops.targets.base import OpsError, Target
+
+PROGRESS_PREFIX = "HYPERSPARK_PROGRESS "
+RESULT_PREFIX = "HYPERSPARK_RESULT "
+JOB_ERROR_PREFIX = "hyperspark: error:"
+MEMORY_RE = re.compile(r"^\d+[kKmMgGtT]?$")
+
+
+class ExitError(click.ClickException):
+    """A one-line failure with a chosen exit code (the job's own 1 or 2)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class OpsGroup(click.Group):
+    """Turns every OpsError raised below into one ``Error: ...`` line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OpsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Like Click's standalone mode, but a usage error is ONE line (with the help hint on it)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `hyperspark`: show the help
+                click.echo(exc.format_message())
+                sys.exit(0)
+            hint = ""
+            if exc.ctx is not None:
+                hint = f" (try '{exc.ctx.command_path} --help')"
+            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt, EOFError):
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@dataclass
+class Context:
+    target_name: str
+    state_dir: Path | None
+    _target: Target | None = field(default=None, repr=False)
+
+    def target(self) -> Target:
+        if self._target is None:
+            from hyperspark_ops.targets.registry import get_target
+
+            self._target = get_target(self.target_name, self.state_dir)
+        return self._target
+
+    def runs_state(self):
+        """Where ``runs.json`` lives for this target: run ids recorded by ``submit``."""
+        from hyperspark_ops.state import StateDir, default_state_dir
+
+        return StateDir(self.state_dir or default_state_dir(self.target_name))
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+
+
+@click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--target", "target_name", envvar="HYPERSPARK_TARGET", default="local", show_default=True,
+    metavar="local|compose|k8s", help="Which cluster flavour to drive [env HYPERSPARK_TARGET].",
+)
+@click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HYPERSPARK_STATE_DIR",
+    help="State dir (pids, logs, ports, runs) [default ~/.hyperspark/<target>; env HYPERSPARK_STATE_DIR].",
+)
+@click.version_option(__version__, prog_name="hyperspark")
+@click.pass_context
+def cli(ctx: click.Context, target_name: str, state_dir: Path | None) -> None:
+    """Distributed hyperparameter tuning on a real Spark cluster (local, compose or k8s)."""
+    ctx.obj = Context(target_name=target_name, state_dir=state_dir)
+
+
+# -- lifecycle ------------------------------------------------------------------
+def _memory(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not MEMORY_RE.match(value):
+        raise click.BadParameter(f"{value!r} is not a memory size like 512m or 2g")
+    return value
+
+
+@cli.command()
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker count.")
+@click.option("--worker-cores", type=click.IntRange(min=1), default=1, show_default=True, help="Cores per worker.")
+@click.option("--worker-memory", default="1g", show_default=True, callback=_memory, help="Memory per worker.")
+@click.option("--master-port", type=click.IntRange(1, 65535), envvar="HYPERSPARK_MASTER_PORT",
+              help="Master RPC port [default 7077; env HYPERSPARK_MASTER_PORT].")
+@click.option("--ui-port", type=click.IntRange(1, 65535), envvar="HYPERSPARK_MASTER_UI_PORT",
+              help="Master UI port [default 8080; env HYPERSPARK_MASTER_UI_PORT].")
+@click.option("--worker-ui-port", type=click.IntRange(1, 65535), envvar="HYPERSPARK_WORKER_UI_PORT",
+              help="First worker UI port, one per worker upwards [default 8081].")
+@click.option("--hdfs/--no-hdfs", default=None,
+              help="Also run a real HDFS for storage [default: when HADOOP_HOME is set].")
+@json_option
+@pass_ctx
+def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master_port: int | None,
+       ui_port: int | None, worker_ui_port: int | None, hdfs: bool | None, as_json: bool) -> None:
+    """Start the cluster (or bring a running one to --workers) and wait until all workers are ALIVE."""
+    target = ctx.target()
+    settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port, "hdfs": hdfs}
+    given = {k: v for k, v in settings.items() if v is not None}
+    if given:
+        configure = getattr(target, "configure", None)
+        if configure is None:
+            raise click.UsageError(f"{', '.join(given)} cannot be set for the {target.name} target")
+        configure(**given)
+    if not as_json:
+        _info(f"starting {target.name} cluster with {workers} worker(s)...")
+    status = target.up(workers, worker_cores=worker_cores, worker_memory=worker_memory)
+    _show(status, as_json, "render_status")
+
+
+@cli.command()
+@click.option("--purge", is_flag=True, help="Also delete stored data, logs and state.")
+@json_option
+@pass_ctx
+def down(ctx: Context, purge: bool, as_json: bool) -> None:
+    """Stop everything this tool started, by the pids it recorded. Data is kept unless --purge."""
+    stopped = ctx.target().down(purge=purge)
+    if as_json:
+        _json({"stopped": stopped, "purged": purge})
+    else:
+        from hyperspark_ops import render
+
+        render.render_down(stopped, purge)
+
+
+@cli.command()
+@json_option
+@pass_ctx
+def status(ctx: Context, as_json: bool) -> None:
+    """Master state, workers, applications and storage."""
+    _show(ctx.target().status(), as_json, "render_status")
+
+
+@cli.command()
+@click.argument("n", type=click.IntRange(min=1), metavar="N")
+@json_option
+@pass_ctx
+def scale(ctx: Context, n: int, as_json: bool) -> None:
+    """Add or remove workers until N are ALIVE (idle workers are removed first)."""
+    target = ctx.target()
+    if n > target.max_workers:
+        raise click.UsageError(f"N must be at most {target.max_workers} for the {target.name} target")
+    _show(target.scale(n), as_json, "render_status")
+
+
+# -- data and jobs --------------------------------------------------------------------
+@cli.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.argument("dest", required=False)
+@click.option("--force", is_flag=True, help="Overwrite DEST if it exists.")
+@json_option
+@pass_ctx
+def upload(ctx: Context, src: Path, dest: str | None, force: bool, as_json: bool) -> None:
+    """Copy local file SRC into cluster storage (temporary name, rename, verified checksum)."""
+    _show(ctx.target().upload(src, dest, force=force), as_json, "render_upload")
+
+
+def _key_value(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for v in values:
+        key, sep, _ = v.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{v!r} is not KEY=VALUE")
+    return values
+
+
+def validate_spec(spec: Path, overrides: list[str]) -> None:
+    """Validate the spec (with overrides) before any Spark work: one line naming the key on failure."""
+    try:
+        from hyperspark_job.spec import SpecError, load_spec
+    except ImportError as exc:
+        raise OpsError(f"the tuning job package is not importable: {exc}") from exc
+    try:
+        load_spec(spec, overrides or None)
+    except SpecError as exc:
+        raise ExitError(str(exc).splitlines()[0] if str(exc) else "invalid spec", exit_code=2) from None
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--run-id", help="Run id (default: a new time-stamped id). Needed with --resume.")
+@click.option("--resume", is_flag=True, help="Continue run --run-id: finished trials are kept.")
+@click.option("--set", "overrides", multiple=True, callback=_key_value, metavar="KEY=VALUE",
+              help="Override a spec key, e.g. --set dataset.uri=hdfs://... (repeatable).")
+@click.option("--conf", "confs", multiple=True, callback=_key_value, metavar="KEY=VALUE",
+              help="Extra Spark conf for spark-submit (repeatable).")
+@click.option("-v", "--verbose", is_flag=True, help="Echo every driver line (Spark logs) to stderr.")
+@json_option
+@pass_ctx
+def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides: tuple[str, ...],
+           confs: tuple[str, ...], verbose: bool, as_json: bool) -> None:
+    """Validate SPEC, run the tuning job on the cluster, stream progress, print the best result."""
+    if resume and not run_id:
+        raise click.UsageError("--resume needs --run-id RUN_ID of the run to continue")
+    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_id):
+        raise click.BadParameter(f"{run_id!r}: use letters, digits, '.', '_' and '-'", param_hint="--run-id")
+    validate_spec(spec, list(overrides))
+    target = ctx.target()
+    conf = dict(c.split("=", 1) for c in confs)
+    kwargs: dict[str, Any] = {}
+    if overrides:
+        if "overrides" not in inspect.signature(target.submit).parameters:
+            raise click.UsageError(f"--set is not supported by the {target.name} target")
+        kwargs["overrides"] = list(overrides)
+    sink = DriverSink(verbose=verbose, quiet=as_json)
+    result = target.submit(spec, run_id=run_id, resume=resume, conf=conf, on_line=sink, **kwargs)
+    sink.finish()
+    if result.exit_code != 0:
+        reason = sink.error_line or f"the job failed with exit code {result.exit_code}"
+        raise ExitError(f"{reason} (run {result.run_id}; see `hyperspark logs driver`)",
+                        exit_code=2 if result.exit_code == 2 else 1)
+    if result.output_uri:
+        ctx.runs_state().record_run(result.run_id, result.output_uri)
+    _show(result, as_json, "render_submit")
+
+
+class DriverSink:
+    """Receives driver lines: progress to stderr, job errors remembered, Spark noise only with -v."""
+
+    def __init__(self, verbose: bool, quiet: bool) -> None:
+        self.verbose = verbose
+        self.quiet = quiet
+        self.error_line: str | None = None
+        self._last_progress = ""
+
+    def __call__(self, line: str) -> None:
+        if line.startswith(PROGRESS_PREFIX):
+            try:
+                payload = json.loads(line[len(PROGRESS_PREFIX):])
+            except ValueError:
+                return
+            from hyperspark_ops import render
+
+            text = render.progress_text(payload)
+            if not self.quiet and text != self._last_progress:
+                click.echo(f"  {text}", err=True)
+            self._last_progress = text
+        elif line.startswith(JOB_ERROR_PREFIX):
+            self.error_line = line[len(JOB_ERROR_PREFIX):].strip()
+        elif self.verbose and not line.startswith(RESULT_PREFIX):
+            click.echo(line, err=True)
+
+    def finish(self) -> None:
+        pass
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN_ID")
+@click.option("--top", type=click.IntRange(min=1), help="Show only the best K trials.")
+@json_option
+@pass_ctx
+def results(ctx: Context, run_id: str, top: int | None, as_json: bool) -> None:
+    """The trials of RUN_ID (or an output URI) sorted by score, the best marked."""
+    from hyperspark_ops import render
+
+    if "://" in run_id:
+        output_uri = run_id
+    else:
+        runs = ctx.runs_state().runs()
+        if run_id not in runs:
+            known = ", ".join(sorted(runs)[-5:]) or "none yet"
+            raise OpsError(f"unknown run id {run_id!r} (recent runs: {known})")
+        output_uri = runs[run_id]
+    target = ctx.target()
+    base = output_uri.rstrip("/")
+    try:
+        trials_text = target.read_text(f"{base}/trials.jsonl")
+    except OpsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - storage errors become one line
+        raise OpsError(f"cannot read {base}/trials.jsonl: {exc}") from exc
+    summary = _try_json(lambda: target.read_text(f"{base}/summary.json"))
+    try:
+        ranked = render.rank_trials(render.parse_trials(trials_text), summary)
+    except ValueError as exc:
+        raise OpsError(f"{base}/trials.jsonl is not JSON lines: {exc}") from exc
+    if top:
+        ranked = ranked[:top]
+    if as_json:
+        _json({"run_id": run_id, "output_uri": output_uri, "summary": summary, "trials": ranked})
+    else:
+        render.render_results(run_id, ranked, summary)
+
+
+def _try_json(read: Callable[[], str]) -> dict | None:
+    try:
+        data = json.loads(read())
+    except Exception:  # noqa: BLE001 - a run without summary (still running, failed) is fine
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@cli.command()
+@click.argument("component", default="master", metavar="[master|worker-N|driver|...]")
+@click.option("-n", "--lines", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Show the last N lines (0 = all).")
+@pass_ctx
+def logs(ctx: Context, component: str, lines: int) -> None:
+    """Log of one component: master, worker-N, driver (last submit), namenode, datanode-N..."""
+    text = ctx.target().logs(component)
+    out = text.splitlines()
+    if lines:
+        out = out[-lines:]
+    click.echo("\n".join(out))
+
+
+@cli.command()
+@json_option
+@pass_ctx
+def doctor(ctx: Context, as_json: bool) -> None:
+    """Readiness checks, one verdict per line; exit 1 when any fails."""
+    checks = ctx.target().doctor()
+    if as_json:
+        _json(checks)
+    else:
+        from hyperspark_ops import render
+
+        render.render_checks(checks)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise ExitError(f"{len(failed)} check(s) failed: {', '.join(failed)}")
+
+
+# -- bench and demo ---------------------------------------------------------------------
+def _worker_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    try:
+        counts = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("worker counts must be integers >= 1, e.g. 1,2")
+    return sorted(set(counts))
+
+
+def _load_bench():
+    try:
+        from hyperspark_ops import bench
+    except ImportError as exc:
+        raise OpsError(f"bench is not available: {exc}") from exc
+    return bench
+
+
+@cli.command()
+@click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Spec to time [default: the bundled benchmark spec].")
+@click.option("--workers", "worker_counts", default="1,2", show_default=True, callback=_worker_list,
+              help="Worker counts to compare, comma-separated.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per worker count.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
+              show_default=True, help="Where the report and plot go.")
+@click.option("--set", "overrides", multiple=True, callback=_key_value, metavar="KEY=VALUE",
+              help="Override a spec key (repeatable).")
+@json_option
+@pass_ctx
+def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: int, out_dir: Path,
+          overrides: tuple[str, ...], as_json: bool) -> None:
+    """Strong-scaling benchmark: speedup, efficiency, Amdahl fit and Karp-Flatt over worker counts."""
+    target = ctx.target()
+    if max(worker_counts) > target.max_workers:
+        raise click.UsageError(f"worker counts must be at most {target.max_workers} for {target.name}")
+    _run_bench(_load_bench(), target, spec, worker_counts, repeats, out_dir, list(overrides), as_json)
+
+
+def _run_bench(bench_mod: Any, target: Target, spec: Path | None, worker_counts: list[int], repeats: int,
+               out_dir: Path, overrides: list[str], as_json: bool) -> Any:
+    """Call hyperspark_ops.bench.run_bench and render its report (its own renderer when it has one)."""
+    from hyperspark_ops import render
+
+    report = bench_mod.run_bench(
+        target=target, spec=spec, worker_counts=worker_counts, repeats=repeats, out_dir=out_dir,
+        overrides=overrides, on_line=None if as_json else (lambda line: click.echo(f"  {line}", err=True)),
+    )
+    if as_json:
+        _json(report)
+    elif hasattr(bench_mod, "render_report"):
+        bench_mod.render_report(report, render.console())
+    else:
+        _json(report)
+    return report
+
+
+@cli.command()
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Cluster size.")
+@click.option("--skip-bench", is_flag=True, help="Skip the 1-vs-N worker benchmark.")
+@click.option("--keep", is_flag=True, help="Leave the cluster running afterwards.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Where the benchmark report and plot go.")
+@pass_ctx
+def demo(ctx: Context, workers: int, skip_bench: bool, keep: bool, out_dir: Path) -> None:
+    """One command on a fresh machine: up, upload the bundled data, tune, benchmark, down."""
+    from hyperspark_ops import render
+
+    target = ctx.target()
+    spec = find_example("breast_cancer_sklearn.yaml")
+    try:
+        _info(f"[1/5] starting a {target.name} cluster with {workers} workers...")
+        render.render_status(target.up(workers))
+        _info("[2/5] putting the bundled breast-cancer dataset into cluster storage...")
+        with tempfile.TemporaryDirectory() as tmp:
+            csv = write_breast_cancer_csv(Path(tmp) / "breast_cancer.csv")
+            uploaded = target.upload(csv, "data/breast_cancer.csv", force=True)
+        render.render_upload(uploaded)
+        _info("[3/5] running the tuning search...")
+        overrides = [f"dataset.uri={uploaded.dest}"]
+        validate_spec(spec, overrides)
+        kwargs = {"overrides": overrides} if "overrides" in inspect.signature(target.submit).parameters else {}
+        sink = DriverSink(verbose=False, quiet=False)
+        result = target.submit(spec, on_line=sink, **kwargs)
+        if result.exit_code != 0:
+            raise ExitError(sink.error_line or f"the tuning job failed with exit code {result.exit_code}")
+        ctx.runs_state().record_run(result.run_id, result.output_uri)
+        render.render_submit(result)
+        if skip_bench:
+            _info("[4/5] benchmark skipped (--skip-bench)")
+        else:
+            try:
+                bench_mod = _load_bench()
+            except OpsError as exc:
+                _info(f"[4/5] benchmark skipped: {exc}")
+            else:
+                _info("[4/5] running the 1-vs-2-worker benchmark...")
+                _run_bench(bench_mod, target, None, sorted({1, workers}), 3, out_dir, [], False)
+    finally:
+        if keep:
+            _info("[5/5] cluster left running (--keep); stop it with `hyperspark down`")
+        else:
+            _info("[5/5] stopping the cluster...")
+            render.render_down(target.down(), purged=False)
+
+
+def find_example(name: str) -> Path:
+    """An example spec: bundled package data first, then the source checkout's examples/."""
+    import hyperspark_job
+
+    here = Path(__file__).parent
+    for cand in (here / "assets" / "examples" / name, Path(hyperspark_job.__file__).parents[2] / "examples" / name):
+        if cand.exists():
+            return cand
+    raise OpsError(f"example spec {name} is not installed")
+
+
+def write_breast_cancer_csv(path: Path) -> Path:
+    """scikit-learn's bundled breast-cancer data as CSV (no download): label column ``label``."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    frame.columns = [re.sub(r"[^A-Za-z0-9_]+", "_", c) for c in frame.columns]
+    tmp = path.with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _info(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _json(obj: Any) -> None:
+    from hyperspark_ops import render
+
+    render.emit_json(obj)
+
+
+def _show(obj: Any, as_json: bool, renderer: str) -> None:
+    from hyperspark_ops import render
+
+    if as_json:
+        render.emit_json(obj)
+    else:
+        getattr(render, renderer)(obj)
+
+
+def main() -> None:
+    cli(prog_name="hyperspark")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

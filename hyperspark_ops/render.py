@@ -1,0 +1,184 @@
+"""Render target results for people (rich tables) or scripts (``--json`` on stdout).
+
+Every command produces one structured result; this module is the only place
+that decides how it looks. Rich consoles are created per call so that they
+write to whatever ``sys.stdout`` is at that moment (CliRunner swaps it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from hyperspark_ops.targets.base import Check, ClusterStatus, SubmitResult, UploadResult
+
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})  # same table as hyperspark_job.metrics
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=True)
+
+
+def to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(o) for o in obj]
+    return obj
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, default=str) + "\n")
+
+
+# -- status --------------------------------------------------------------------
+def render_status(st: ClusterStatus) -> None:
+    c = console()
+    alive = len(st.alive_workers)
+    c.print(f"[bold]{st.target}[/] master {st.master_url}  state [bold]{st.master_state}[/]  "
+            f"workers ALIVE: {alive}/{len(st.workers)}")
+    if st.workers:
+        t = Table("worker", "host", "cores", "used", "memory MB", "state", "pid", "UI", title="Workers")
+        for w in st.workers:
+            t.add_row(w.id, w.host, str(w.cores), str(w.cores_used), str(w.memory_mb), w.state,
+                      str(w.pid or ""), w.ui_url or "")
+        c.print(t)
+    apps = [("running", a) for a in st.active_apps] + [("finished", a) for a in st.completed_apps]
+    if apps:
+        t = Table("app", "name", "state", "cores", "duration s", "", title="Applications")
+        for kind, a in apps:
+            dur = f"{a.duration_ms / 1000:.1f}" if a.duration_ms is not None else ""
+            t.add_row(a.id, a.name, a.state, str(a.cores), dur, kind)
+        c.print(t)
+    if st.storage is not None:
+        s = st.storage
+        bits = [f"{s.kind} {s.uri}"]
+        if s.live_datanodes is not None:
+            bits.append(f"live DataNodes {s.live_datanodes}")
+        if s.safemode is not None:
+            bits.append(f"safe mode {'ON' if s.safemode else 'off'}")
+        if s.replication is not None:
+            bits.append(f"replication {s.replication}")
+        if s.writable is not None:
+            bits.append("writable" if s.writable else "NOT writable")
+        if s.detail:
+            bits.append(s.detail)
+        c.print("storage: " + ", ".join(bits))
+    render_urls(st.urls)
+
+
+def render_urls(urls: dict[str, str]) -> None:
+    c = console()
+    for name, url in urls.items():
+        c.print(f"  {name:<10} {url}")
+
+
+# -- checks, down, upload ---------------------------------------------------------
+def render_checks(checks: Iterable[Check]) -> None:
+    c = console()
+    for ch in checks:
+        mark = "[green]OK  [/]" if ch.ok else "[red]FAIL[/]"
+        c.print(f"{mark} {ch.name:<16} {ch.detail}")
+
+
+def render_down(stopped: list[str], purged: bool) -> None:
+    c = console()
+    c.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purged:
+        c.print("state and data purged")
+
+
+def render_upload(r: UploadResult) -> None:
+    mb = r.bytes / 1e6
+    console().print(f"uploaded {r.src} -> {r.dest} ({mb:.2f} MB, sha256 {r.checksum[:12]}…, {r.seconds:.1f}s)")
+
+
+# -- submit ---------------------------------------------------------------------
+def progress_text(payload: dict) -> str:
+    done, total = payload.get("done"), payload.get("total")
+    parts = [f"trials {done}/{total}"]
+    if payload.get("best") is not None:
+        parts.append(f"best {_fmt(payload['best'])}")
+    if payload.get("eta_s") is not None:
+        parts.append(f"eta {float(payload['eta_s']):.0f}s")
+    return "  ".join(parts)
+
+
+def render_submit(r: SubmitResult) -> None:
+    c = console()
+    s = r.summary or {}
+    c.print(f"run [bold]{r.run_id}[/] finished in {r.seconds:.1f}s -> {r.output_uri}")
+    if "cv_score" in s:
+        metric = s.get("metric", "score")
+        c.print(f"best CV {metric}: {_fmt(s['cv_score'])}")
+    if s.get("best_params") is not None:
+        c.print("best params: " + json.dumps(s["best_params"], sort_keys=True))
+    if s.get("test_metrics"):
+        c.print("test metrics: " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(s["test_metrics"].items())))
+
+
+# -- results ------------------------------------------------------------------------
+def parse_trials(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def rank_trials(trials: list[dict], summary: dict | None) -> list[dict]:
+    """Trials sorted best-first by mean CV score; each gets ``best`` (True for exactly the winner).
+
+    The winner is the trial whose params equal the summary's ``best_params``
+    when there is a summary, else the top of the sort. Failed trials (no mean)
+    sink to the bottom.
+    """
+    summary = summary or {}
+    metric = str(summary.get("metric", ""))
+    lower = summary.get("greater_is_better") is False or metric in LOWER_IS_BETTER
+
+    def key(t: dict) -> tuple:
+        m = t.get("mean")
+        if not isinstance(m, (int, float)) or (isinstance(m, float) and math.isnan(m)):
+            return (1, 0.0)
+        return (0, m if lower else -m)
+
+    ranked = [dict(t) for t in sorted(trials, key=key)]
+    best_params = summary.get("best_params")
+    marked = False
+    for t in ranked:
+        t["best"] = False
+        if not marked and best_params is not None and t.get("params") == best_params:
+            t["best"] = marked = True
+    if not marked and ranked and key(ranked[0])[0] == 0:
+        ranked[0]["best"] = True
+    return ranked
+
+
+def render_results(run_id: str, ranked: list[dict], summary: dict | None) -> None:
+    c = console()
+    metric = (summary or {}).get("metric", "score")
+    t = Table("", "trial", "params", f"mean {metric}", "std", "fit s", "executor", "status",
+              title=f"Run {run_id}: {len(ranked)} trials")
+    for tr in ranked:
+        t.add_row(
+            "*" if tr.get("best") else "",
+            str(tr.get("trial_id", "")),
+            json.dumps(tr.get("params", {}), sort_keys=True),
+            _fmt(tr.get("mean")),
+            _fmt(tr.get("std")),
+            _fmt(tr.get("fit_seconds")),
+            str(tr.get("executor_id", "")),
+            str(tr.get("status", "")),
+        )
+    c.print(t)
+    if summary and summary.get("test_metrics"):
+        c.print("test metrics of the best model: "
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary["test_metrics"].items())))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "" if v is None else str(v)
