@@ -144,8 +144,6 @@ def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master
         if configure is None:
             raise click.UsageError(f"{', '.join(given)} cannot be set for the {target.name} target")
         configure(**given)
-    if not as_json:
-        _info(f"starting {target.name} cluster with {workers} worker(s)...")
     status = target.up(workers, worker_cores=worker_cores, worker_memory=worker_memory)
     _show(status, as_json, "render_status")
 
@@ -438,7 +436,9 @@ def demo(ctx: Context, workers: int, skip_bench: bool, keep: bool, out_dir: Path
         render.render_status(target.up(workers))
         _info("[2/5] putting the bundled breast-cancer dataset into cluster storage...")
         with tempfile.TemporaryDirectory() as tmp:
-            csv = write_breast_cancer_csv(Path(tmp) / "breast_cancer.csv")
+            csv = spec.parent / "data" / "breast_cancer.csv"
+            if not csv.exists():
+                csv = write_breast_cancer_csv(Path(tmp) / "breast_cancer.csv")
             uploaded = target.upload(csv, "data/breast_cancer.csv", force=True)
         render.render_upload(uploaded)
         _info("[3/5] running the tuning search...")
@@ -481,10 +481,10 @@ def find_example(name: str) -> Path:
 
 
 def write_breast_cancer_csv(path: Path) -> Path:
-    """scikit-learn's bundled breast-cancer data as CSV (no download): label column ``label``."""
+    """scikit-learn's bundled breast-cancer data as CSV (no download): label column ``target``."""
     from sklearn.datasets import load_breast_cancer
 
-    frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    frame = load_breast_cancer(as_frame=True).frame
     frame.columns = [re.sub(r"[^A-Za-z0-9_]+", "_", c) for c in frame.columns]
     tmp = path.with_suffix(".tmp")
     frame.to_csv(tmp, index=False)

@@ -48,6 +48,7 @@ PORT_SETTINGS: dict[str, tuple[str, int]] = {
     "driver_ui_port": ("HYPERSPARK_DRIVER_UI_PORT", 4040),
     "hdfs_rpc_port": ("HYPERSPARK_HDFS_RPC_PORT", 8020),
     "hdfs_http_port": ("HYPERSPARK_HDFS_HTTP_PORT", 9870),
+    "hdfs_dn_port": ("HYPERSPARK_HDFS_DATANODE_PORT", 9864),
 }
 PORT_LABELS = {
     "master_port": "master RPC",
@@ -294,6 +295,7 @@ class LocalTarget(Target):
             http_port=int(cfg.get("http_port", self._setting("hdfs_http_port"))),
             datanodes=int(cfg.get("datanodes", os.environ.get("HYPERSPARK_HDFS_DATANODES", 1))),
             replication=int(cfg.get("replication", os.environ.get("HYPERSPARK_HDFS_REPLICATION", 1))),
+            dn_base_port=int(cfg.get("dn_base_port", self._setting("hdfs_dn_port"))),
         )
 
     def _start_hdfs(self) -> dict:
@@ -312,6 +314,7 @@ class LocalTarget(Target):
             "http_port": cluster.http_port,
             "datanodes": cluster.datanodes,
             "replication": cluster.replication,
+            "dn_base_port": cluster.dn_base_port,
         }
 
     def _storage(self):
@@ -321,7 +324,7 @@ class LocalTarget(Target):
                 raise NoClusterError(self.name)
             from hyperspark_ops.storage import WebHdfsStorage
 
-            return WebHdfsStorage(hdfs.webhdfs_url, hdfs.fs_uri)
+            return WebHdfsStorage(hdfs.webhdfs_url, hdfs.fs_uri, replication=hdfs.replication)
         from hyperspark_ops.storage import LocalDirStorage
 
         self.state.storage_dir.mkdir(parents=True, exist_ok=True)
@@ -351,10 +354,7 @@ class LocalTarget(Target):
         ports = {int(self._setting(k)): PORT_LABELS[k] for k in ("master_port", "ui_port")}
         ports.update({self._worker_ui(i): f"worker-{i} UI" for i in range(1, workers + 1)})
         hdfs_wanted = self._hdfs_wanted()
-        if hdfs_wanted and self._saved().get("hdfs") is None:
-            for key in ("hdfs_rpc_port", "hdfs_http_port"):
-                ports[int(self._setting(key))] = PORT_LABELS[key]
-        self._check_ports(ports)
+        self._check_ports(ports)  # HdfsCluster.start checks its own ports
         settings = {k: int(self._setting(k)) for k in PORT_SETTINGS}
         self.state.root.mkdir(parents=True, exist_ok=True)
         self._save(
@@ -366,14 +366,17 @@ class LocalTarget(Target):
             hdfs=self._saved().get("hdfs") if hdfs_wanted else None,
         )
         try:
-            if hdfs_wanted:
-                self._save(hdfs=self._start_hdfs())
             conf = self._write_conf()
             self._start_master(conf)
+            if hdfs_wanted:
+                self._save(hdfs=self._start_hdfs())
             return self._scale_to(workers, worker_cores, worker_memory)
         except BaseException:
             # a half-started cluster is worse than none: stop what we started, by pid
             self._stop_spark()
+            hdfs = self._hdfs_cluster()
+            if hdfs is not None:
+                hdfs.stop()
             raise
 
     def _save(self, **values: Any) -> None:
@@ -454,9 +457,8 @@ class LocalTarget(Target):
     def down(self, purge: bool = False) -> list[str]:
         stopped = self._stop_spark()
         hdfs = self._hdfs_cluster()
-        if hdfs is not None and hdfs.is_running():
-            hdfs.stop()
-            stopped.append("hdfs")
+        if hdfs is not None:
+            stopped += hdfs.stop()
         if purge:
             for sub in ("storage", "work", "logs", "conf", "hdfs", "pids"):
                 shutil.rmtree(self.state.root / sub, ignore_errors=True)
@@ -498,11 +500,8 @@ class LocalTarget(Target):
         from hyperspark_ops.storage import storage_for_uri
 
         hdfs = self._hdfs_cluster()
-        if uri.startswith("hdfs://") and hdfs is not None:
-            from hyperspark_ops.storage import WebHdfsStorage
-
-            return WebHdfsStorage(hdfs.webhdfs_url, hdfs.fs_uri).read_text(uri)
-        return storage_for_uri(uri).read_text(uri)
+        webhdfs = hdfs.webhdfs_url if hdfs is not None and uri.startswith(hdfs.fs_uri) else None
+        return storage_for_uri(uri, webhdfs_url=webhdfs).read_text(uri)
 
     def submit(
         self,
@@ -543,9 +542,9 @@ class LocalTarget(Target):
             "spark.pyspark.driver.python": sys.executable,
             "spark.local.dir": str(self.state.work_dir / "tmp"),
         }
-        hdfs = self._saved().get("hdfs")
-        if hdfs:
-            confs["spark.hadoop.fs.defaultFS"] = f"hdfs://{HOST}:{hdfs['rpc_port']}"
+        hdfs = self._hdfs_cluster()
+        if hdfs is not None:
+            confs.update(hdfs.spark_conf())
         confs.update(conf)
         argv = [str(spark_home() / "bin" / "spark-submit"), "--master", self.master_url]
         for k, v in confs.items():
@@ -575,11 +574,10 @@ class LocalTarget(Target):
         return path.read_text(errors="replace")
 
     def _hdfs_log(self, component: str) -> Path | None:
-        hdfs_dir = self.state.root / "hdfs"
-        for cand in (hdfs_dir / "logs" / f"{component}.log", hdfs_dir / f"{component}.log"):
-            if cand.exists():
-                return cand
-        return None
+        hdfs = self._hdfs_cluster()
+        if hdfs is None or component not in hdfs.components():
+            return None
+        return hdfs.log_path(component)
 
     def components(self) -> list[str]:
         names = ["master"]
@@ -588,9 +586,9 @@ class LocalTarget(Target):
                 (p.stem for p in self.state.logs_dir.glob("worker-*.log")), key=lambda n: int(n.split("-")[1])
             )
         names.append("driver")
-        hdfs_dir = self.state.root / "hdfs"
-        if hdfs_dir.is_dir():
-            names += sorted(p.stem for p in list(hdfs_dir.glob("*.log")) + list(hdfs_dir.glob("logs/*.log")))
+        hdfs = self._hdfs_cluster()
+        if hdfs is not None:
+            names += hdfs.components()
         return names
 
     # -- doctor --------------------------------------------------------------
