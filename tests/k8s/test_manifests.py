@@ -357,3 +357,15 @@ def test_flat_component_kind_file_names():
         suffix = kinds[doc["kind"]]
         component = doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
         assert path.stem == (f"{component}-{suffix}" if component else suffix), path
+
+
+def test_version_label_and_image_tags_follow_the_project_version(rendered):
+    import tomllib
+
+    root = k8s_render.k8s_dir().parent
+    version = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+    for name, objs in rendered.items():
+        for obj in objs:
+            assert obj["metadata"]["labels"][VERSION_LABEL] == version, f"{name} {obj['metadata']['name']}"
+        for _, c in containers(objs):
+            assert c["image"].endswith(f":{version}"), c["image"]
