@@ -69,6 +69,8 @@ def prepare(df, label: str, features: list[str] | None, task: str | None, nan_po
     dtypes = dict(df.dtypes)
     if label not in dtypes:
         raise JobInputError(f"dataset: label column {label!r} not found; columns: {', '.join(df.columns)}")
+    if not df.limit(1).take(1):  # before typing checks: a header-only CSV infers every column as string
+        raise JobInputError("dataset: no rows")
     if features is None:
         features = [c for c in df.columns if c != label and _is_numeric(dtypes[c])]
         if not features:

@@ -48,7 +48,9 @@ def _plain(v):
 
 
 def grid(space: dict) -> list[dict]:
-    names = list(space)
+    """Cartesian product over the parameter names in sorted order, i.e. scikit-learn's ParameterGrid
+    order, so that ties between equal scores go to the same candidate as GridSearchCV's."""
+    names = sorted(space)
     values = [v if isinstance(v, list) else [v] for v in (space[n] for n in names)]
     return [dict(zip(names, combo)) for combo in itertools.product(*values)]
 
