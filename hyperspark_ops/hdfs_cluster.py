@@ -405,14 +405,14 @@ class HdfsCluster:
         """
         self._hdfs_bin()
         self._check_java()
+        running = self.running_pids()
+        to_start = [d for d in self._daemons() if d.name not in running]
+        self._check_ports(to_start)
         if not self.is_formatted():
             self.format()  # refuses when data exists
         self.write_config()
         for sub in (self.logs_dir, self.pids_dir):
             sub.mkdir(parents=True, exist_ok=True)
-        running = self.running_pids()
-        to_start = [d for d in self._daemons() if d.name not in running]
-        self._check_ports(to_start)
         try:
             for daemon in to_start:
                 self._spawn(daemon)

@@ -1,0 +1,413 @@
+"""Cluster storage the CLI reads and writes: a plain directory or a real HDFS (via WebHDFS).
+
+Every method takes either a path inside the storage (``/data/x.csv``;
+relative paths are taken from the storage root) or a full URI of the same
+storage (``file:///...`` inside the root, ``hdfs://host:port/...`` of the same
+NameNode). Uploads never expose a partial or corrupt file under the final
+name: they write a temporary sibling, verify it, and only then rename.
+"""
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+import posixpath
+import shutil
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Iterator
+
+from hyperspark_ops.targets.base import OpsError, UploadResult
+
+CHUNK = 1 << 20
+DEFAULT_UPLOAD_DIR = "/data"
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """sha256 hex digest and size of a local file, read in chunks."""
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _digest_chunks(chunks: Iterator[bytes]) -> tuple[str, int]:
+    h, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        h.update(chunk)
+        size += len(chunk)
+    return h.hexdigest(), size
+
+
+class _DestExists(Exception):
+    """Raised by ``_rename`` when the destination appeared and overwrite was not allowed."""
+
+
+class Storage(abc.ABC):
+    """Cluster storage. Paths are POSIX-style and absolute within the storage (``/data/x.csv``)."""
+
+    kind: str = "?"
+
+    # -- paths -----------------------------------------------------------
+    @abc.abstractmethod
+    def _path_of_uri(self, uri: str) -> str:
+        """Path inside this storage for a URI of this storage, or OpsError for another one."""
+
+    @abc.abstractmethod
+    def uri_for(self, path: str) -> str:
+        """The full URI (file:// or hdfs://) Spark and the CLI should use for ``path``."""
+
+    def norm(self, path: str) -> str:
+        """Normalise a path or URI of this storage to ``/a/b`` (``..`` cannot climb above the root)."""
+        if not path:
+            raise OpsError("empty storage path")
+        if "://" in path or path.startswith("file:"):
+            path = self._path_of_uri(path)
+        return posixpath.normpath("/" + path.lstrip("/")).replace("//", "/")
+
+    # -- primitives ------------------------------------------------------
+    @abc.abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abc.abstractmethod
+    def is_dir(self, path: str) -> bool: ...
+
+    @abc.abstractmethod
+    def read_bytes(self, path: str) -> bytes: ...
+
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return self.read_bytes(path).decode(encoding)
+
+    @abc.abstractmethod
+    def list(self, path: str) -> list[str]:
+        """Sorted names of the entries of directory ``path``."""
+
+    @abc.abstractmethod
+    def delete(self, path: str, recursive: bool = False) -> bool:
+        """Remove ``path``; False when it did not exist."""
+
+    @abc.abstractmethod
+    def mkdirs(self, path: str) -> None: ...
+
+    @abc.abstractmethod
+    def _put(self, src: Path, path: str) -> None:
+        """Write local ``src`` to the new file ``path`` (which must not exist)."""
+
+    @abc.abstractmethod
+    def _digest(self, path: str) -> tuple[str, int]:
+        """sha256 and size of a stored file, by reading it back."""
+
+    @abc.abstractmethod
+    def _rename(self, src: str, dest: str, overwrite: bool) -> None:
+        """Atomic rename; raises _DestExists if ``dest`` exists and not ``overwrite``."""
+
+    # -- upload ----------------------------------------------------------
+    def dest_path(self, src: Path, dest: str | None) -> str:
+        """Where ``src`` lands: ``/data/<name>`` by default, ``<dir>/<name>`` for a directory."""
+        if dest is None:
+            return posixpath.join(DEFAULT_UPLOAD_DIR, src.name)
+        path = self.norm(dest)
+        if dest.endswith("/") or self.is_dir(path):
+            path = posixpath.join(path, src.name)
+        return path
+
+    def upload(self, src: Path, dest: str | None = None, force: bool = False) -> UploadResult:
+        """Copy a local file in: temporary sibling, verify, rename.
+
+        Verification reads the stored temporary file back and compares its
+        size and sha256 with the local file, BEFORE it is renamed into place,
+        so a bad copy never appears under the final name; after the rename the
+        final file's size is checked again. Reading back doubles the I/O,
+        which is fine for the data sets (megabytes to a few GB) this tool
+        stages; it would not be for terabytes.
+        """
+        started = time.monotonic()
+        src = Path(src)
+        if not src.is_file():
+            raise OpsError(f"no such file: {src}")
+        path = self.dest_path(src, dest)
+        uri = self.uri_for(path)
+        if self.exists(path):
+            if self.is_dir(path):
+                raise OpsError(f"{uri} is a directory")
+            if not force:
+                raise OpsError(f"{uri} exists: use --force")
+        checksum, size = file_digest(src)
+        parent, name = posixpath.split(path)
+        tmp = posixpath.join(parent, f".{name}.hyperspark-tmp-{uuid.uuid4().hex[:12]}")
+        self.mkdirs(parent)
+        try:
+            self._put(src, tmp)
+            got_sum, got_size = self._digest(tmp)
+            if (got_sum, got_size) != (checksum, size):
+                raise OpsError(
+                    f"upload of {src} to {uri} failed verification: stored {got_size} bytes sha256 "
+                    f"{got_sum[:12]}..., local {size} bytes sha256 {checksum[:12]}..."
+                )
+            try:
+                self._rename(tmp, path, overwrite=force)
+            except _DestExists:
+                raise OpsError(f"{uri} exists: use --force") from None
+        except BaseException:
+            self._discard(tmp)
+            raise
+        final_size = self._size(path)
+        if final_size != size:
+            raise OpsError(f"{uri} has {final_size} bytes after the rename, expected {size}")
+        return UploadResult(
+            src=str(src), dest=uri, bytes=size, checksum=checksum, seconds=time.monotonic() - started
+        )
+
+    def _size(self, path: str) -> int:
+        return self._digest(path)[1]
+
+    def _discard(self, path: str) -> None:
+        try:
+            self.delete(path)
+        except Exception:  # noqa: BLE001 - best effort clean-up of a temporary file
+            pass
+
+
+class LocalDirStorage(Storage):
+    """A directory standing in for cluster storage (every worker must see the same path)."""
+
+    kind = "dir"
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(os.path.abspath(root))
+
+    def _path_of_uri(self, uri: str) -> str:
+        parsed = urllib.parse.urlparse(uri)
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+            raise OpsError(f"{uri} is not a file:// URI of {self.root.as_uri()}")
+        local = Path(os.path.normpath(urllib.parse.unquote(parsed.path)))
+        try:
+            rel = local.relative_to(self.root)
+        except ValueError:
+            raise OpsError(f"{uri} lies outside storage {self.root.as_uri()}") from None
+        return "/" + rel.as_posix()
+
+    def local_path(self, path: str) -> Path:
+        rel = self.norm(path).lstrip("/")
+        return self.root / rel if rel else self.root
+
+    def uri_for(self, path: str) -> str:
+        return self.local_path(path).as_uri()
+
+    def exists(self, path: str) -> bool:
+        return self.local_path(path).exists()
+
+    def is_dir(self, path: str) -> bool:
+        return self.local_path(path).is_dir()
+
+    def read_bytes(self, path: str) -> bytes:
+        p = self.local_path(path)
+        try:
+            return p.read_bytes()
+        except FileNotFoundError:
+            raise OpsError(f"no such file: {p.as_uri()}") from None
+        except IsADirectoryError:
+            raise OpsError(f"{p.as_uri()} is a directory") from None
+
+    def list(self, path: str) -> list[str]:
+        p = self.local_path(path)
+        if not p.is_dir():
+            raise OpsError(f"no such directory: {p.as_uri()}")
+        return sorted(os.listdir(p))
+
+    def delete(self, path: str, recursive: bool = False) -> bool:
+        p = self.local_path(path)
+        if p == self.root:
+            raise OpsError(f"refusing to delete the storage root {p}")
+        if p.is_dir() and not p.is_symlink():
+            if recursive:
+                shutil.rmtree(p)
+            else:
+                try:
+                    p.rmdir()
+                except OSError:
+                    raise OpsError(f"{p.as_uri()} is a non-empty directory") from None
+            return True
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def mkdirs(self, path: str) -> None:
+        p = self.local_path(path)
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise OpsError(f"{p.as_uri()} exists and is not a directory") from None
+
+    def _put(self, src: Path, path: str) -> None:
+        dest = self.local_path(path)
+        with open(src, "rb") as fin, open(dest, "xb") as fout:
+            shutil.copyfileobj(fin, fout, CHUNK)
+            fout.flush()
+            os.fsync(fout.fileno())
+
+    def _digest(self, path: str) -> tuple[str, int]:
+        return file_digest(self.local_path(path))
+
+    def _size(self, path: str) -> int:
+        return self.local_path(path).stat().st_size
+
+    def _rename(self, src: str, dest: str, overwrite: bool) -> None:
+        s, d = self.local_path(src), self.local_path(dest)
+        if overwrite:
+            os.replace(s, d)
+            return
+        try:
+            os.link(s, d)  # no-clobber, atomically: fails if d appeared meanwhile
+        except FileExistsError:
+            raise _DestExists(dest) from None
+        s.unlink()
+
+
+class WebHdfsStorage(Storage):
+    """A real HDFS reached over WebHDFS (``hdfs`` package, InsecureClient: simple auth)."""
+
+    kind = "hdfs"
+
+    def __init__(
+        self,
+        webhdfs_url: str,
+        fs_uri: str,
+        user: str | None = None,
+        replication: int | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
+        from hdfs import InsecureClient  # imported here: `--help` stays fast
+
+        parsed = urllib.parse.urlparse(fs_uri)
+        if parsed.scheme != "hdfs" or not parsed.netloc:
+            raise OpsError(f"not an hdfs://host:port URI: {fs_uri}")
+        self.fs_uri = f"hdfs://{parsed.netloc}"
+        self.webhdfs_url = webhdfs_url.rstrip("/")
+        self.user = user or _default_user()
+        self.replication = replication
+        self.client = InsecureClient(self.webhdfs_url, user=self.user, timeout=timeout_s)
+
+    def _path_of_uri(self, uri: str) -> str:
+        parsed = urllib.parse.urlparse(uri)
+        if parsed.scheme != "hdfs" or parsed.netloc not in ("", urllib.parse.urlparse(self.fs_uri).netloc):
+            raise OpsError(f"{uri} is not on {self.fs_uri}")
+        return urllib.parse.unquote(parsed.path) or "/"
+
+    def uri_for(self, path: str) -> str:
+        return self.fs_uri + self.norm(path)
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """HDFS and connection errors become one-line OpsErrors naming the operation."""
+        from hdfs.util import HdfsError
+        from requests.exceptions import RequestException
+
+        try:
+            yield
+        except HdfsError as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise OpsError(f"HDFS {what}: {msg}") from None
+        except RequestException as exc:
+            raise OpsError(
+                f"HDFS {what}: cannot reach WebHDFS at {self.webhdfs_url} ({exc.__class__.__name__}): "
+                "is HDFS running?"
+            ) from None
+
+    def _status(self, path: str) -> dict | None:
+        p = self.norm(path)
+        with self._errors(f"status of {p}"):
+            return self.client.status(p, strict=False)
+
+    def exists(self, path: str) -> bool:
+        return self._status(path) is not None
+
+    def is_dir(self, path: str) -> bool:
+        st = self._status(path)
+        return st is not None and st.get("type") == "DIRECTORY"
+
+    def read_bytes(self, path: str) -> bytes:
+        p = self.norm(path)
+        with self._errors(f"read {p}"), self.client.read(p) as reader:
+            return reader.read()
+
+    def list(self, path: str) -> list[str]:
+        p = self.norm(path)
+        with self._errors(f"list {p}"):
+            return sorted(self.client.list(p))
+
+    def delete(self, path: str, recursive: bool = False) -> bool:
+        p = self.norm(path)
+        if p == "/":
+            raise OpsError("refusing to delete the HDFS root")
+        with self._errors(f"delete {p}"):
+            return bool(self.client.delete(p, recursive=recursive))
+
+    def mkdirs(self, path: str) -> None:
+        p = self.norm(path)
+        with self._errors(f"mkdirs {p}"):
+            self.client.makedirs(p)
+
+    def _put(self, src: Path, path: str) -> None:
+        with self._errors(f"write {path}"), open(src, "rb") as f:
+            self.client.write(path, data=f, overwrite=False, replication=self.replication)
+
+    def _digest(self, path: str) -> tuple[str, int]:
+        with self._errors(f"read {path}"), self.client.read(path, chunk_size=CHUNK) as reader:
+            return _digest_chunks(iter(reader))
+
+    def _size(self, path: str) -> int:
+        st = self._status(path)
+        return int(st["length"]) if st else -1
+
+    def _rename(self, src: str, dest: str, overwrite: bool) -> None:
+        with self._errors(f"rename {src} to {dest}"):
+            if overwrite:
+                # rename2 with OVERWRITE (WebHDFS `renameoptions`): an atomic replace, Hadoop 2.x and 3.x
+                self.client._rename(src, destination=dest, renameoptions="OVERWRITE")
+                return
+            # plain rename never clobbers: it answers false when dest exists
+            res = self.client._rename(src, destination=dest)
+        if not res.json().get("boolean"):
+            if self.exists(dest):
+                raise _DestExists(dest)
+            raise OpsError(f"HDFS rename {src} to {dest} failed")
+
+
+def _default_user() -> str:
+    """HADOOP_USER_NAME (what Hadoop clients honour), else the login name."""
+    if os.environ.get("HADOOP_USER_NAME"):
+        return os.environ["HADOOP_USER_NAME"]
+    import getpass
+
+    return getpass.getuser()
+
+
+def storage_for_uri(uri: str, webhdfs_url: str | None = None, user: str | None = None) -> Storage:
+    """A storage able to read/write ``uri``.
+
+    ``file://`` URIs and plain local paths get a :class:`LocalDirStorage`
+    rooted at ``/``; ``hdfs://host:port/...`` gets a :class:`WebHdfsStorage`
+    on ``webhdfs_url`` (default ``http://host:9870``, Hadoop 3's NameNode port).
+    """
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return LocalDirStorage(Path("/"))
+    if parsed.scheme == "hdfs":
+        if not parsed.hostname:
+            raise OpsError(f"{uri} names no NameNode: use hdfs://HOST:PORT/path")
+        url = webhdfs_url or f"http://{parsed.hostname}:9870"
+        return WebHdfsStorage(url, f"hdfs://{parsed.netloc}", user=user)
+    raise OpsError(f"unsupported storage URI {uri!r}: use file://, a local path or hdfs://")
+
+
+__all__ = [
+    "Storage", "LocalDirStorage", "WebHdfsStorage", "storage_for_uri", "file_digest",
+]
