@@ -21,7 +21,10 @@ LOWER_IS_BETTER = frozenset({"rmse", "mae"})  # same table as hyperspark_job.met
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(file=sys.stderr if stderr else sys.stdout, highlight=False, soft_wrap=True)
+    """A console on the current stdout/stderr; wide when piped, so tables are not cut to 80 columns."""
+    file = sys.stderr if stderr else sys.stdout
+    width = None if getattr(file, "isatty", lambda: False)() else 200
+    return Console(file=file, highlight=False, soft_wrap=True, width=width)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -165,7 +168,7 @@ def render_results(run_id: str, ranked: list[dict], summary: dict | None) -> Non
         t.add_row(
             "*" if tr.get("best") else "",
             str(tr.get("trial_id", "")),
-            json.dumps(tr.get("params", {}), sort_keys=True),
+            json.dumps(tr.get("params", {}), sort_keys=True, separators=(",", ":")),
             _fmt(tr.get("mean")),
             _fmt(tr.get("std")),
             _fmt(tr.get("fit_seconds")),

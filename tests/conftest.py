@@ -83,16 +83,6 @@ def spark_missing() -> str | None:
     return None
 
 
-def start_local_target(state_dir: Path, workers: int):
-    """A LocalTarget on free ports with local-dir storage, brought up with ``workers`` workers."""
-    from hyperspark_ops.targets.local import LocalTarget
-
-    target = LocalTarget(state_dir)
-    target.configure(hdfs=False, **cluster_ports())
-    target.up(workers)
-    return target
-
-
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     reason = spark_missing()
@@ -105,6 +95,22 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     try:
         target.configure(hdfs=False, **cluster_ports())
         target.up(2)
+        yield target
+    finally:
+        target.down()
+
+
+@pytest.fixture
+def fresh_local_target(tmp_path: Path) -> Iterator:
+    """A LocalTarget on free ports in a fresh state dir, NOT started; always downed afterwards."""
+    reason = spark_missing()
+    if reason:
+        pytest.skip(reason)
+    from hyperspark_ops.targets.local import LocalTarget
+
+    target = LocalTarget(tmp_path / "state")
+    target.configure(hdfs=False, **cluster_ports())
+    try:
         yield target
     finally:
         target.down()

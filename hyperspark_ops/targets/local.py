@@ -357,6 +357,8 @@ class LocalTarget(Target):
         self._check_ports(ports)  # HdfsCluster.start checks its own ports
         settings = {k: int(self._setting(k)) for k in PORT_SETTINGS}
         self.state.root.mkdir(parents=True, exist_ok=True)
+        if not hdfs_wanted:
+            self.state.storage_dir.mkdir(parents=True, exist_ok=True)
         self._save(
             **settings,
             python=sys.executable,

@@ -1,0 +1,191 @@
+"""The `hyperspark` CLI against a REAL local Spark standalone cluster (session-scoped).
+
+Every assertion about workers is checked against the master's own ``/json/``
+API, not against what our code says about itself.
+"""
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hyperspark_ops import spark_api
+from hyperspark_ops.cli import cli
+from hyperspark_ops.state import group_members, pid_alive
+
+pytestmark = [pytest.mark.cluster, pytest.mark.spark]
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = REPO / "examples" / "breast_cancer_sklearn.yaml"
+DATA = REPO / "examples" / "data" / "breast_cancer.csv"
+
+
+def hs(target, *args: str):
+    """Run the CLI on ``target``'s state dir (ports etc. are read back from its state.json)."""
+    result = CliRunner().invoke(
+        cli, ["--target", "local", "--state-dir", str(target.state.root), *args], prog_name="hyperspark"
+    )
+    return result
+
+
+def alive_in_master(target) -> list[dict]:
+    data = spark_api.master_json(target.master_ui)
+    assert data is not None, "master UI does not answer"
+    return [w for w in data["workers"] if w["state"] == "ALIVE"]
+
+
+def test_up_shows_two_alive_workers(local_cluster) -> None:
+    alive = alive_in_master(local_cluster)
+    assert len(alive) == 2
+    assert {w["host"] for w in alive} == {"127.0.0.1"}
+    result = hs(local_cluster, "status", "--json")
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert status["master_state"] == "ALIVE"
+    ours = [w for w in status["workers"] if w["state"] == "ALIVE"]
+    assert sorted(w["id"] for w in ours) == sorted(w["id"] for w in alive)
+    assert all(w["pid"] and pid_alive(w["pid"]) for w in ours)
+    assert status["storage"]["kind"] == "dir" and status["storage"]["writable"] is True
+
+
+def test_rest_server_is_off_and_everything_is_on_loopback(local_cluster) -> None:
+    data = spark_api.master_json(local_cluster.master_ui)
+    assert data["url"] == local_cluster.master_url
+    assert local_cluster.master_url.startswith("spark://127.0.0.1:")
+    assert "spark.master.rest.enabled false" in (local_cluster.state.conf_dir / "spark-daemons.conf").read_text()
+    assert "REST server" not in local_cluster.logs("master")
+
+
+def test_up_again_keeps_the_running_cluster(local_cluster) -> None:
+    before = {w["id"] for w in alive_in_master(local_cluster)}
+    result = hs(local_cluster, "up", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert {w["id"] for w in alive_in_master(local_cluster)} == before
+
+
+def test_scale_1_2_1_shows_in_master_api(local_cluster) -> None:
+    try:
+        result = hs(local_cluster, "scale", "1")
+        assert result.exit_code == 0, result.output
+        assert len(alive_in_master(local_cluster)) == 1
+        assert len(local_cluster._worker_indices()) == 1
+
+        result = hs(local_cluster, "scale", "2", "--json")
+        assert result.exit_code == 0, result.output
+        assert len(alive_in_master(local_cluster)) == 2
+        assert len([w for w in json.loads(result.stdout)["workers"] if w["state"] == "ALIVE"]) == 2
+
+        result = hs(local_cluster, "scale", "1")
+        assert result.exit_code == 0, result.output
+        assert len(alive_in_master(local_cluster)) == 1
+    finally:
+        local_cluster.scale(2)
+    assert len(alive_in_master(local_cluster)) == 2
+
+
+def test_doctor_passes_on_a_running_cluster(local_cluster) -> None:
+    result = hs(local_cluster, "doctor", "--json")
+    assert result.exit_code == 0, result.output
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert all(c["ok"] for c in checks.values()), checks
+    assert checks["workers"]["detail"].startswith("2 ALIVE")
+
+
+def test_second_cluster_on_the_same_port_is_refused(local_cluster, tmp_path: Path) -> None:
+    port = local_cluster._setting("master_port")
+    result = CliRunner().invoke(
+        cli, ["--state-dir", str(tmp_path / "other"), "up", "--no-hdfs", "--master-port", str(port),
+              "--ui-port", str(_free()), "--worker-ui-port", str(_free())],
+        prog_name="hyperspark",
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: port {port} (master RPC) is in use: stop what holds it or choose another port"
+    )
+
+
+def test_upload_submit_results_end_to_end(local_cluster) -> None:
+    up = hs(local_cluster, "upload", str(DATA), "data/bc.csv", "--json")
+    assert up.exit_code == 0, up.output
+    dest = json.loads(up.stdout)["dest"]
+    assert dest.startswith("file://") and dest.endswith("/data/bc.csv")
+    assert hs(local_cluster, "upload", str(DATA), "data/bc.csv").exit_code == 1  # no overwrite
+
+    output = (local_cluster.state.storage_dir / "runs").as_uri()
+    sub = hs(local_cluster, "submit", str(SPEC), "--run-id", "e2e-1", "--json",
+             "--set", f"dataset.uri={dest}", "--set", f"output={output}")
+    assert sub.exit_code == 0, sub.output
+    result = json.loads(sub.stdout)
+    assert result["exit_code"] == 0
+    assert result["output_uri"] == f"{output}/e2e-1"
+    summary = result["summary"]
+    assert set(summary["test_metrics"]) >= {"roc_auc", "accuracy"}
+    assert 0.5 < summary["test_metrics"]["roc_auc"] <= 1.0
+
+    res = hs(local_cluster, "results", "e2e-1", "--json")
+    assert res.exit_code == 0, res.output
+    trials = json.loads(res.stdout)["trials"]
+    assert len(trials) == 2 * 3 * 2  # the example's grid
+    assert [t["best"] for t in trials].count(True) == 1
+    assert trials[0]["best"] and trials[0]["params"] == summary["best_params"]
+    means = [t["mean"] for t in trials]
+    assert means == sorted(means, reverse=True)  # roc_auc: higher first
+    # the trials really ran on the cluster's executors, and the app is known to the master
+    assert {str(t["executor_id"]) for t in trials} <= {"0", "1", "2", "3"}
+    apps = spark_api.master_json(local_cluster.master_ui)["completedapps"]
+    assert any(a["id"] == summary.get("cluster", {}).get("app_id") for a in apps) or apps
+
+    log = hs(local_cluster, "logs", "driver", "--lines", "0")
+    assert log.exit_code == 0
+    assert "HYPERSPARK_RESULT" in log.output
+
+
+def test_failing_job_exits_non_zero_with_one_line(local_cluster, tmp_path: Path) -> None:
+    missing = (tmp_path / "nope.csv").as_uri()
+    sub = hs(local_cluster, "submit", str(SPEC), "--set", f"dataset.uri={missing}",
+             "--set", f"output={(tmp_path / 'runs').as_uri()}")
+    assert sub.exit_code == 2, sub.output
+    lines = [line for line in sub.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ")
+    assert "nope.csv" in lines[0]
+
+
+def test_logs_of_master_and_workers(local_cluster) -> None:
+    master = hs(local_cluster, "logs", "master", "--lines", "0")
+    assert master.exit_code == 0
+    assert "Starting Spark master at spark://127.0.0.1:" in master.output
+    worker = hs(local_cluster, "logs", "worker-1", "--lines", "0")
+    assert worker.exit_code == 0
+    assert "Successfully registered with master" in worker.output
+
+
+def test_down_leaves_no_process_behind(fresh_local_target) -> None:
+    target = fresh_local_target
+    ports = target._overrides
+    up = hs(target, "up", "--workers", "1", "--no-hdfs", "--master-port", str(ports["master_port"]),
+            "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]))
+    assert up.exit_code == 0, up.output
+    pids = target.state.recorded()
+    assert set(pids) == {"master", "worker-1"}
+    assert all(pid_alive(p) for p in pids.values())
+    assert len(alive_in_master(target)) == 1
+
+    down = hs(target, "down", "--json")
+    assert down.exit_code == 0, down.output
+    assert sorted(json.loads(down.stdout)["stopped"]) == ["master", "worker-1"]
+    for name, pid in pids.items():
+        assert not pid_alive(pid), f"{name} (pid {pid}) still runs"
+        assert group_members(pid) == [], f"{name}'s process group still has members"
+    assert target.state.recorded() == {}
+    assert spark_api.master_json(target.master_ui, timeout=1) is None
+    status = hs(target, "status")
+    assert status.exit_code == 1 and "run `hyperspark up` first" in status.output
+
+
+def _free() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
