@@ -17,25 +17,9 @@ from typing import Iterator
 import pytest
 
 
-def _register_hdfs_fixtures() -> None:
-    """Expose tests/integration/hdfs_fixtures.py's fixtures to every test once that file exists.
-
-    (``pytest_plugins`` is only allowed in the rootdir conftest, and tests/ is
-    not a package, so the module is loaded by path.)
-    """
-    import importlib.util
-
-    path = Path(__file__).parent / "integration" / "hdfs_fixtures.py"
-    if not path.exists():
-        return
-    spec = importlib.util.spec_from_file_location("hyperspark_tests_hdfs_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    globals().update({k: v for k, v in vars(module).items() if not k.startswith("_") and k not in globals()})
-
-
-_register_hdfs_fixtures()
+# The real-HDFS fixtures (hadoop_home, hdfs_cluster) live with the HDFS tests; importing
+# them here makes them visible to every test. Both are lazy: nothing starts until asked.
+from tests.integration.hdfs_fixtures import hadoop_home, hdfs_cluster  # noqa: E402,F401
 
 
 def _port_free(port: int) -> bool:

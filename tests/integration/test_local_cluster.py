@@ -189,3 +189,62 @@ def _free() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.hdfs
+def test_local_target_with_real_hdfs_end_to_end(fresh_local_target, hadoop_home) -> None:
+    """`up --hdfs`: upload over WebHDFS, Spark reads it from hdfs://, the run's output lands on HDFS."""
+    from tests.integration.hdfs_fixtures import hdfs_port_plan
+
+    target = fresh_local_target
+    plan = hdfs_port_plan(datanodes=1)
+    ports = target._overrides
+    env = {
+        "HADOOP_HOME": str(hadoop_home),
+        "HYPERSPARK_HDFS_RPC_PORT": str(plan["rpc_port"]),
+        "HYPERSPARK_HDFS_HTTP_PORT": str(plan["http_port"]),
+        "HYPERSPARK_HDFS_DATANODE_PORT": str(plan["dn_base_port"]),
+        "HYPERSPARK_DRIVER_UI_PORT": str(ports["driver_ui_port"]),
+    }
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli, ["--state-dir", str(target.state.root), *args], env=env, prog_name="hyperspark")
+
+    up = run("up", "--workers", "1", "--hdfs", "--master-port", str(ports["master_port"]),
+             "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]), "--json")
+    assert up.exit_code == 0, up.output
+    storage = json.loads(up.stdout)["storage"]
+    fs_uri = f"hdfs://127.0.0.1:{plan['rpc_port']}"
+    assert storage["kind"] == "hdfs" and storage["uri"] == fs_uri
+    assert storage["live_datanodes"] == 1 and storage["safemode"] is False
+    hdfs_pids = {n: p for n, p in _hdfs_pids(target).items()}
+    assert set(hdfs_pids) == {"namenode", "datanode-1"}
+
+    doctor = run("doctor", "--json")
+    assert doctor.exit_code == 0, doctor.output
+    names = {c["name"] for c in json.loads(doctor.stdout)}
+    assert {"hdfs safemode", "hdfs datanodes"} <= names
+
+    upload = run("upload", str(DATA), "--json")
+    assert upload.exit_code == 0, upload.output
+    dest = json.loads(upload.stdout)["dest"]
+    assert dest == f"{fs_uri}/data/breast_cancer.csv"
+
+    sub = run("submit", str(SPEC), "--run-id", "hdfs-1", "--json",
+              "--set", f"dataset.uri={dest}", "--set", f"output={fs_uri}/runs")
+    assert sub.exit_code == 0, sub.output
+    assert json.loads(sub.stdout)["output_uri"] == f"{fs_uri}/runs/hdfs-1"
+    res = run("results", "hdfs-1", "--json")
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["trials"]) == 12
+
+    down = run("down")
+    assert down.exit_code == 0, down.output
+    for name, pid in hdfs_pids.items():
+        assert not pid_alive(pid), f"HDFS {name} (pid {pid}) still runs after down"
+
+
+def _hdfs_pids(target) -> dict[str, int]:
+    pids_dir = target.state.root / "hdfs" / "pids"
+    return {p.stem: int(p.read_text()) for p in pids_dir.glob("*.pid")}
