@@ -310,7 +310,9 @@ class HdfsCluster:
             HADOOP_HOME=str(self.hadoop_home),
             HADOOP_CONF_DIR=str(conf_dir),
             HADOOP_LOG_DIR=str(self.logs_dir),
-            HADOOP_PID_DIR=str(self.pids_dir),
+            # Hadoop 3's bin/hdfs writes hadoop-<user>-<verb>.pid there and refuses to
+            # start a second "datanode" beside a live one: one pid dir per daemon.
+            HADOOP_PID_DIR=str(self.pids_dir / "hadoop" / daemon),
             HADOOP_HEAPSIZE_MAX=self.heap,
             HADOOP_ROOT_LOGGER="INFO,console",
         )
@@ -433,6 +435,7 @@ class HdfsCluster:
 
     def _spawn(self, daemon: _Daemon) -> None:
         log = self.log_path(daemon.name)
+        (self.pids_dir / "hadoop" / daemon.name).mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
             out.write(f"\n===== hyperspark: starting {daemon.name} at {time.ctime()} =====\n".encode())
             out.flush()
