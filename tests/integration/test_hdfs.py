@@ -278,3 +278,52 @@ def test_port_in_use_is_named(hadoop_home: Path, tmp_path: Path) -> None:
             assert not cluster.is_formatted()  # refused before touching anything
         finally:
             cluster.stop()
+
+
+def test_fs_shell_over_rpc_sees_webhdfs_uploads(
+    hdfs_cluster: HdfsCluster, storage: WebHdfsStorage, hdfs_dir: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "rpc.txt"
+    src.write_text("over rpc\n")
+    storage.upload(src, f"{hdfs_dir}/rpc.txt")
+    assert hdfs_cli(hdfs_cluster, "dfs", "-cat", f"{hdfs_cluster.fs_uri}{hdfs_dir}/rpc.txt") == "over rpc\n"
+
+
+# -- the distribution ------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_standin_build_is_cached_and_idempotent(hadoop_home: Path) -> None:
+    from hyperspark_ops.hadoop_dist import is_standin_complete
+
+    if not is_standin_complete(hadoop_home):
+        pytest.skip(f"HADOOP_HOME={hadoop_home} is a real distribution, not the stand-in")
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "hadoop-standin.sh"), str(hadoop_home)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(hadoop_home)
+    assert "already complete" in proc.stderr
+    assert not list(hadoop_home.parent.glob(f"{hadoop_home.name}.tmp*"))
+
+
+def test_standin_launcher_rejects_unknown_verbs(hadoop_home: Path) -> None:
+    from hyperspark_ops.hadoop_dist import is_standin_complete
+
+    if not is_standin_complete(hadoop_home):
+        pytest.skip(f"HADOOP_HOME={hadoop_home} is a real distribution, not the stand-in")
+    proc = subprocess.run([str(hadoop_home / "bin" / "hdfs"), "frobnicate"], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "unknown command 'frobnicate'" in proc.stderr
+    version = subprocess.run([str(hadoop_home / "bin" / "hdfs"), "version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("Hadoop 2.7.4")
+
+
+def test_broken_hadoop_home_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hyperspark_ops.hadoop_dist import ensure_hadoop_home
+
+    monkeypatch.setenv("HADOOP_HOME", str(tmp_path))
+    with pytest.raises(OpsError, match=r"HADOOP_HOME=.* has no executable bin/hdfs") as err:
+        ensure_hadoop_home()
+    assert "\n" not in str(err.value)
