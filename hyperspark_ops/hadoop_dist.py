@@ -18,6 +18,8 @@ from hyperspark_ops.targets.base import OpsError
 
 STANDIN_VERSION = "2.7.4"
 STANDIN_MARKER = ".hyperspark-standin"
+#: Must equal LAYOUT in scripts/hadoop-standin.sh: an older cache gets rebuilt.
+STANDIN_LAYOUT = 2
 SCRIPT_NAME = "hadoop-standin.sh"
 #: Overrides where the build script is looked for (for installs without the repo).
 SCRIPT_ENV = "HYPERSPARK_HADOOP_STANDIN_SCRIPT"
@@ -37,7 +39,12 @@ def is_hadoop_home(path: Path) -> bool:
 
 
 def is_standin_complete(path: Path) -> bool:
-    return (path / STANDIN_MARKER).is_file() and is_hadoop_home(path)
+    marker = path / STANDIN_MARKER
+    try:
+        lines = marker.read_text().splitlines()
+    except OSError:
+        return False
+    return f"layout={STANDIN_LAYOUT}" in lines and is_hadoop_home(path)
 
 
 def standin_script() -> Path:

@@ -26,12 +26,16 @@
 # Environment:
 #   PYTHON                    python interpreter with pip (default: python3)
 #   HYPERSPARK_PYSPARK_SDIST  an already downloaded pyspark-3.0.2.tar.gz (skips pip download)
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi  # started as `sh script`
 set -euo pipefail
 
 HADOOP_VERSION=2.7.4
 PYSPARK_SDIST_VERSION=3.0.2
 JERSEY_DEBS="libjsr311-api-java libjersey1-core-java libjersey1-server-java libjersey1-servlet-java"
 MARKER=.hyperspark-standin
+# Bump when the layout or the launchers change: older caches are then rebuilt.
+# (hyperspark_ops/hadoop_dist.py checks the same value.)
+LAYOUT=2
 PYTHON=${PYTHON:-python3}
 
 DEST=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/hyperspark/hadoop-$HADOOP_VERSION}
@@ -41,7 +45,7 @@ log() { printf 'hadoop-standin: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 is_complete() {
-    [ -f "$1/$MARKER" ] && [ -x "$1/bin/hdfs" ] && [ -f "$1/share/hadoop/hdfs/hadoop-hdfs-$HADOOP_VERSION.jar" ]
+    [ -f "$1/$MARKER" ] && grep -qx "layout=$LAYOUT" "$1/$MARKER" && [ -x "$1/bin/hdfs" ] && [ -f "$1/share/hadoop/hdfs/hadoop-hdfs-$HADOOP_VERSION.jar" ]
 }
 
 if is_complete "$DEST"; then
@@ -193,7 +197,7 @@ cat >"$TMP/etc/hadoop/hadoop-env.sh" <<'ENV'
 ENV
 
 cat >"$TMP/bin/hdfs" <<'LAUNCHER'
-#!/usr/bin/env bash
+#!/bin/sh
 # hdfs: launcher of the HyperSpark Hadoop stand-in (real Apache Hadoop 2.7.4 classes).
 # Same verbs and environment as Hadoop's own bin/hdfs for what HyperSpark uses;
 # the JVM runs in the foreground (exec), so the caller's pid IS the JVM's pid.
@@ -284,16 +288,20 @@ exec "$JAVA" $xmx "-Dproc_$cmd" -Djava.net.preferIPv4Stack=true \
 LAUNCHER
 
 cat >"$TMP/bin/hadoop" <<'LAUNCHER'
-#!/usr/bin/env bash
+#!/bin/sh
 # hadoop: the few `hadoop` verbs the stand-in supports, delegated to bin/hdfs.
 set -eu
 bin=$(cd -P -- "$(dirname -- "$0")" && pwd -P)
-config=()
-if [ "${1:-}" = "--config" ]; then config=(--config "$2"); shift 2; fi
+if [ "${1:-}" = "--config" ]; then
+    [ $# -ge 2 ] || { echo "hadoop: --config needs a directory" >&2; exit 1; }
+    HADOOP_CONF_DIR=$2
+    export HADOOP_CONF_DIR
+    shift 2
+fi
 case ${1:-} in
-    fs) shift; exec "$bin/hdfs" "${config[@]}" dfs "$@" ;;
-    version|classpath) exec "$bin/hdfs" "${config[@]}" "$@" ;;
-    *) echo "hadoop: stand-in supports only: fs, version, classpath (use bin/hdfs)" >&2; exit 1 ;;
+    fs) shift; exec "$bin/hdfs" dfs "$@" ;;
+    version|classpath) exec "$bin/hdfs" "$@" ;;
+    *) echo "hadoop: the stand-in supports only: fs, version, classpath (see bin/hdfs)" >&2; exit 1 ;;
 esac
 LAUNCHER
 chmod 0755 "$TMP/bin/hdfs" "$TMP/bin/hadoop"
@@ -323,12 +331,13 @@ PY
 
 rm -rf "$WORK"
 cat >"$TMP/$MARKER" <<EOF
+layout=$LAYOUT
 Apache Hadoop $HADOOP_VERSION HDFS (server jars from the pyspark $PYSPARK_SDIST_VERSION source package on PyPI,
 Jersey 1 from Debian) laid out like a Hadoop distribution by HyperSpark's scripts/hadoop-standin.sh.
 EOF
 
 if [ -e "$DEST" ]; then
-    # An incomplete leftover (an interrupted build with another tool): replace it.
+    # An incomplete leftover or an older layout: replace it.
     is_complete "$DEST" || rm -rf "$DEST"
 fi
 if ! mv -T "$TMP" "$DEST" 2>/dev/null; then
