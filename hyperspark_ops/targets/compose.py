@@ -370,6 +370,11 @@ class ComposeTarget(Target):
         self._wait_workers(workers)
         return self.status()
 
+    def build(self) -> None:
+        """(Re)build the project's images from this checkout; cached layers make a no-op quick."""
+        self.client()
+        self._compose("build", settings=self._settings(), timeout=3600)
+
     def _check_count(self, workers: int) -> None:
         if not 0 <= workers <= self.max_workers:
             raise OpsError(f"workers must be between 0 and {self.max_workers} for the compose target")

@@ -1,0 +1,194 @@
+"""Live tests of compose.yaml + ComposeTarget on a REAL Docker engine (skip where none is reachable).
+
+The tests share one session stack (see compose_fixtures.compose_stack) and run in file order:
+healthy -> scale -> upload/read back -> foreign PySpark script -> tuning run -> NameNode restart.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperspark_ops.targets.base import OpsError
+from tests.live.compose_fixtures import REPO, compose_stack, docker_engine  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.docker
+
+SERVICES = {"spark-master", "spark-worker", "namenode", "datanode", "tools"}
+LABEL_SERVICE = "com.docker.compose.service"
+
+
+def _health(container) -> str:
+    container.reload()
+    return (container.attrs["State"].get("Health") or {}).get("Status", "none")
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(1)
+
+
+def _alive_on_master(target) -> int:
+    return len(target.status().alive_workers)
+
+
+def test_stack_comes_up_healthy(compose_stack):
+    containers = compose_stack.containers()
+    assert {c.labels[LABEL_SERVICE] for c in containers} == SERVICES
+    assert {c.name: _health(c) for c in containers} == {c.name: "healthy" for c in containers}
+    status = compose_stack.status()
+    assert status.master_state == "ALIVE"
+    assert len(status.alive_workers) == 1
+    assert status.storage.live_datanodes == 2
+    assert status.storage.safemode is False
+    assert status.storage.replication == 2
+    # UIs are published on loopback only
+    for c in containers:
+        for bindings in (c.attrs["NetworkSettings"]["Ports"] or {}).values():
+            assert all(b["HostIp"] == "127.0.0.1" for b in bindings or [])
+    assert all(check.ok for check in compose_stack.doctor()), compose_stack.doctor()
+
+
+def test_workers_scale_1_3_1_as_the_master_reports(compose_stack):
+    status = compose_stack.scale(3)
+    assert len(status.alive_workers) == 3
+    assert len(compose_stack.containers("spark-worker")) == 3
+    assert len({w.host for w in status.alive_workers}) == 3
+    status = compose_stack.scale(1)
+    assert len(status.alive_workers) == 1
+    assert len(compose_stack.containers("spark-worker")) == 1
+    assert _alive_on_master(compose_stack) == 1
+
+
+def test_scale_rejects_more_than_max(compose_stack):
+    with pytest.raises(OpsError, match="between 0 and"):
+        compose_stack.scale(compose_stack.max_workers + 1)
+
+
+READ_BACK = """
+import hashlib, sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("hs-read-back").getOrCreate()
+lines = spark.sparkContext.textFile(sys.argv[1], minPartitions=2).collect()
+print("READ_BACK", len(lines), hashlib.sha256("\\n".join(lines).encode()).hexdigest(), flush=True)
+spark.stop()
+"""
+
+
+def test_uploaded_file_is_read_back_by_spark_from_hdfs(compose_stack, tmp_path):
+    rng = random.Random(5)
+    lines = [f"{i},{rng.random():.12f},{'x' * rng.randint(0, 40)}" for i in range(20000)]
+    data = tmp_path / "numbers.csv"
+    data.write_text("\n".join(lines) + "\n")
+    result = compose_stack.upload(data, "/live/numbers.csv")
+    assert result.dest == "hdfs://namenode:8020/live/numbers.csv"
+    assert result.bytes == data.stat().st_size
+    assert result.checksum == hashlib.sha256(data.read_bytes()).hexdigest()
+
+    with pytest.raises(OpsError, match="exists"):
+        compose_stack.upload(data, "/live/numbers.csv")
+
+    script = tmp_path / "read_back.py"
+    script.write_text(READ_BACK)
+    run = compose_stack.spark_submit(script, [result.dest])
+    assert run.exit_code == 0, run.output[-3000:]
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith("READ_BACK "))
+    _, count, digest = line.split()
+    assert int(count) == len(lines)
+    assert digest == hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+FOREIGN = """
+# A plain PySpark program that knows nothing about HyperSpark.
+from operator import add
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("plain-wordcount").getOrCreate()
+words = spark.sparkContext.parallelize(["a b c", "b c", "c"] * 100, 4).flatMap(str.split)
+print("COUNTS", sorted(words.map(lambda w: (w, 1)).reduceByKey(add).collect()), flush=True)
+spark.stop()
+"""
+
+
+def test_plain_pyspark_script_runs_against_the_master(compose_stack, tmp_path):
+    script = tmp_path / "wordcount.py"
+    script.write_text(FOREIGN)
+    run = compose_stack.spark_submit(script)
+    assert run.exit_code == 0, run.output[-3000:]
+    assert "COUNTS [('a', 100), ('b', 200), ('c', 300)]" in run.stdout
+    completed = compose_stack.status().completed_apps
+    assert any(app.name == "plain-wordcount" for app in completed)
+
+
+def test_small_tuning_run_writes_summary_into_hdfs(compose_stack):
+    spec = REPO / "examples" / "breast_cancer_sklearn.yaml"
+    csv = REPO / "examples" / "data" / "breast_cancer.csv"
+    if not spec.exists() or not csv.exists():
+        pytest.skip(f"{spec.relative_to(REPO)} or its data is not in this checkout")
+    up = compose_stack.upload(csv, "/data/breast_cancer.csv", force=True)
+    lines: list[str] = []
+    result = compose_stack.submit(
+        spec, run_id="live-tune", on_line=lines.append,
+        overrides=[f"dataset.uri={up.dest}", "output=hdfs://namenode:8020/hyperspark/runs"],
+    )
+    assert result.exit_code == 0, "\n".join(lines[-40:])
+    assert result.output_uri == "hdfs://namenode:8020/hyperspark/runs/live-tune"
+    summary = json.loads(compose_stack.read_text(result.output_uri + "/summary.json"))
+    assert summary["run_id"] == "live-tune"
+    assert set(summary["best_params"]) == {"n_estimators", "max_depth", "min_samples_leaf"}
+    assert 0.5 < summary["cv_score"] <= 1.0
+    trials = [json.loads(ln) for ln in compose_stack.read_text(result.output_uri + "/trials.jsonl").splitlines()]
+    assert len(trials) == 12  # 2 x 3 x 2 grid
+    assert any(ln.startswith("HYPERSPARK_PROGRESS ") for ln in lines)
+
+
+def _cluster_id(target) -> str:
+    nn = target.containers("namenode")[0]
+    out = target.exec(nn, ["cat", "/data/namenode/current/VERSION"]).stdout
+    return next(ln.split("=", 1)[1] for ln in out.splitlines() if ln.startswith("clusterID="))
+
+
+def test_namenode_restart_keeps_data_and_cluster_id(compose_stack, tmp_path):
+    data = tmp_path / "keep.bin"
+    data.write_bytes(random.Random(9).randbytes(300_000))
+    up = compose_stack.upload(data, "/live/keep.bin")
+    before = _cluster_id(compose_stack)
+
+    nn = compose_stack.containers("namenode")[0]
+    nn.restart(timeout=30)
+    _wait(lambda: _health(nn) == "healthy", 300, "the namenode to be healthy again")
+    _wait(lambda: (s := compose_stack.status().storage) and s.live_datanodes == 2 and s.safemode is False,
+          300, "2 live DataNodes and safe mode off after the restart")
+
+    assert _cluster_id(compose_stack) == before == "CID-hyperspark"
+    logs = compose_stack.logs("namenode")
+    assert logs.count("formatting a new name dir") == 1  # only the very first start formatted
+    assert "already formatted" in logs
+    run = compose_stack.exec(compose_stack.containers("namenode")[0],
+                             ["bash", "-c", f"hdfs dfs -cat {up.dest} | sha256sum"])
+    assert run.stdout.split()[0] == hashlib.sha256(data.read_bytes()).hexdigest()
+
+
+def test_namenode_refuses_a_name_dir_of_another_cluster(compose_stack):
+    """The entrypoint never reformats: a different pinned id on the same volume stops start-up."""
+    import docker
+
+    client = docker.from_env()
+    nn = compose_stack.containers("namenode")[0]
+    volume = next(m["Name"] for m in nn.attrs["Mounts"] if m["Destination"] == "/data/namenode")
+    with pytest.raises(docker.errors.ContainerError) as err:
+        client.containers.run(nn.image.id, ["namenode"], environment={"HDFS_CLUSTER_ID": "CID-other"},
+                              volumes={volume: {"bind": "/data/namenode", "mode": "ro"}}, remove=True,
+                              network_disabled=True)
+    assert err.value.exit_status == 64
+    assert b"refusing to start" in err.value.stderr
+    assert _cluster_id(compose_stack) == "CID-hyperspark"
