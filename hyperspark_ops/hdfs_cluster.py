@@ -338,8 +338,10 @@ class HdfsCluster:
         except (FileNotFoundError, ValueError):
             return None
         proc = self._procs.get(daemon.name)
-        if proc is not None and proc.pid == pid and proc.poll() is not None:
-            return None
+        if proc is not None and proc.pid == pid:
+            # our own child cannot be a reused pid, and may still be in its
+            # launcher script (cmdline without the JVM tag) right after spawn
+            return pid if proc.poll() is None else None
         if not _pid_alive(pid):
             return None
         cmd = _cmdline(pid)
@@ -455,9 +457,7 @@ class HdfsCluster:
         status = None
         while True:
             for d in self._daemons():
-                proc = self._procs.get(d.name)
-                dead = proc.poll() is not None if proc is not None else self._recorded_pid(d) is None
-                if dead:
+                if self._recorded_pid(d) is None:
                     raise OpsError(f"HDFS {d.name} exited during start-up: read {self.log_path(d.name)}")
             status = self.status()
             if (status.live_datanodes or 0) >= self.datanodes and status.safemode is False:
@@ -491,7 +491,8 @@ class HdfsCluster:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-                while self._alive(name, pid):
+                kill_deadline = time.monotonic() + 10
+                while self._alive(name, pid) and time.monotonic() < kill_deadline:
                     time.sleep(0.1)
         for d in daemons:
             proc = self._procs.pop(d.name, None)

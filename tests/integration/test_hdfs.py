@@ -207,14 +207,22 @@ def test_restart_keeps_data_and_does_not_reformat(
     storage.upload(src, dest, force=True)
     before = hdfs_cluster.namenode_version()
     old_pids = hdfs_cluster.running_pids()
+    # as a later CLI process would: a new object finds the daemons by their pid files
+    other = HdfsCluster(
+        hdfs_cluster.hadoop_home, hdfs_cluster.base_dir, rpc_port=hdfs_cluster.rpc_port,
+        http_port=hdfs_cluster.http_port, datanodes=hdfs_cluster.datanodes,
+        dn_base_port=hdfs_cluster.dn_base_port,
+    )
+    assert other.running_pids() == old_pids
 
-    stopped = hdfs_cluster.stop()
+    stopped = other.stop()
     assert len(stopped) == 3
     assert not hdfs_cluster.is_running()
     assert hdfs_cluster.status().live_datanodes is None  # nobody answers
 
-    st = hdfs_cluster.start()
+    st = other.start()
     assert st.live_datanodes == 2 and st.safemode is False
+    assert hdfs_cluster.is_running()  # the fixture's object sees (and will stop) the new daemons
     assert set(hdfs_cluster.running_pids().values()).isdisjoint(old_pids.values())
     after = hdfs_cluster.namenode_version()
     for key in ("clusterID", "namespaceID", "blockpoolID"):  # a reformat would change namespaceID
