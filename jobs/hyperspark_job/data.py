@@ -86,7 +86,8 @@ def prepare(df, label: str, features: list[str] | None, task: str | None, nan_po
         raise JobInputError(f"dataset: non-numeric feature column(s): {', '.join(bad)}")
 
     cols = [label] + features
-    df = df.select(*cols)
+    # cached: the checks below and the collect/fit that follow read it again (a CSV would be re-parsed)
+    df = df.select(*cols).cache()
     missing_any = F.lit(False)
     for c in cols:
         cond = F.col(c).isNull()

@@ -85,13 +85,19 @@ def wait_for_executors(spark, timeout_s: float = 90.0) -> int:
 
 
 def total_cores(spark) -> int:
+    """Cores of the registered executors, from Spark's status store (defaultParallelism is max(cores, 2),
+    which would count a 1-core cluster as 2 slots)."""
     sc = spark.sparkContext
     if sc.master.startswith("local"):
         return int(sc.defaultParallelism)
-    try:  # the scheduler's own count (defaultParallelism is max(cores, 2))
-        return int(sc._jsc.sc().schedulerBackend().totalCoreCount().get())
-    except Exception:  # noqa: BLE001
-        return int(sc.defaultParallelism)
+    try:
+        execs = sc._jsc.sc().statusStore().executorList(True)
+        cores = sum(int(execs.apply(i).totalCores()) for i in range(execs.size()) if execs.apply(i).id() != "driver")
+        if cores > 0:
+            return cores
+    except Exception:  # noqa: BLE001 - an internal API: fall back to the public one
+        pass
+    return int(sc.defaultParallelism)
 
 
 # --------------------------------------------------------------------------- the run
