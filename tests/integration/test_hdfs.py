@@ -335,3 +335,19 @@ def test_broken_hadoop_home_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(OpsError, match=r"HADOOP_HOME=.* has no executable bin/hdfs") as err:
         ensure_hadoop_home()
     assert "\n" not in str(err.value)
+
+
+def test_daemon_dying_at_start_names_its_log_and_leaves_nothing_running(
+    hadoop_home: Path, tmp_path: Path
+) -> None:
+    plan = hdfs_port_plan(1)
+    HdfsCluster(hadoop_home, tmp_path / "hdfs", datanodes=1, **plan).format()
+    # a heap the JVM refuses to start with: a real start-up failure
+    broken = HdfsCluster(hadoop_home, tmp_path / "hdfs", datanodes=1, heap="1k", **plan)
+    try:
+        with pytest.raises(OpsError, match=r"HDFS \S+ exited during start-up: read .*/logs/\S+\.log$"):
+            broken.start(timeout_s=60)
+        assert broken.running_pids() == {}
+        assert broken.status().live_datanodes is None
+    finally:
+        broken.stop()
