@@ -178,3 +178,29 @@ def test_explicit_non_numeric_feature_and_nan_drop(spark, tmp_path, base_spec):
                            space={"n_estimators": [5]}, metric="accuracy", cv_folds=2))
     s = run(spark, spec, run_id="drop", progress_live=False)
     assert s["data"]["dropped_rows"] == 1 and s["data"]["rows"] == 30
+
+
+@pytest.mark.parametrize("model,space", [
+    ("xgboost.xgboost", {"max_depth": [2, 3], "n_estimators": [20]}),
+    ("lightgbm.lightgbm", {"num_leaves": [4, 8], "n_estimators": [20]}),
+])
+def test_boosting_libraries(spark, base_spec, model, space):
+    pytest.importorskip(model.split(".")[0], reason=f"{model.split('.')[0]} is not installed (optional extra)")
+    s = run(spark, parse_spec(dict(base_spec, model=model, space=space)), run_id=model, progress_live=False)
+    assert s["search"]["ok"] == 2 and s["test_metrics"]["roc_auc"] > 0.9
+
+
+def test_random_search_regression_minimises_rmse(spark, tmp_path, base_spec):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = 3 * X[:, 0] - 2 * X[:, 1] + rng.normal(scale=0.1, size=300)
+    p = tmp_path / "reg.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y}).to_csv(p, index=False)
+    spec = parse_spec(dict(base_spec, dataset={"uri": str(p), "label": "y"}, model="sklearn.ridge",
+                           search={"type": "random", "trials": 6, "seed": 1}, metric=None,
+                           space={"alpha": {"loguniform": [1e-3, 1e3]}}))
+    s = run(spark, spec, run_id="reg", progress_live=False)
+    assert s["task"] == "regression" and s["metric"] == "rmse" and not s["greater_is_better"]
+    rows = _trials(Path(base_spec["output"]) / "reg" / "trials.jsonl")
+    assert s["cv_score"] == min(r["mean"] for r in rows)  # lower is better for rmse
+    assert set(s["test_metrics"]) == {"rmse", "mae", "r2"} and s["test_metrics"]["r2"] > 0.95
