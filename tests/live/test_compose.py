@@ -57,6 +57,7 @@ def test_stack_comes_up_healthy(compose_stack):
         for bindings in (c.attrs["NetworkSettings"]["Ports"] or {}).values():
             assert all(b["HostIp"] == "127.0.0.1" for b in bindings or [])
     assert all(check.ok for check in compose_stack.doctor()), compose_stack.doctor()
+    assert "authentication enabled" in compose_stack.logs("master")  # Spark RPC auth is on
 
 
 def test_workers_scale_1_3_1_as_the_master_reports(compose_stack):
