@@ -111,16 +111,21 @@ def compose_command() -> list[str]:
 
 
 def parse_hdfs_path(uri: str) -> str:
-    """``hdfs://namenode:8020/a/b``, ``hdfs:///a/b`` or ``/a/b`` -> ``/a/b``; other schemes are refused."""
+    """``hdfs://namenode:8020/a/b``, ``hdfs:///a/b``, ``/a/b`` or ``a/b`` (from the HDFS root) -> ``/a/b``.
+
+    Other schemes are refused: the compose target's storage is its HDFS.
+    """
     if uri.startswith("hdfs://"):
         rest = uri[len("hdfs://"):]
         path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-    elif uri.startswith("/"):
-        path = uri
-    else:
+    elif "://" in uri or uri.startswith("file:"):
         raise OpsError(f"{uri!r} is not an HDFS path: use hdfs://namenode:8020/PATH or /PATH")
+    else:
+        path = "/" + uri.lstrip("/")
+    if ".." in path.split("/"):
+        raise OpsError(f"{uri!r}: '..' is not allowed in HDFS paths")
     path = posixpath.normpath(path)
-    if path == "/" or ".." in path.split("/"):
+    if path == "/":
         raise OpsError(f"{uri!r} does not name a file in HDFS")
     return path
 

@@ -2,7 +2,7 @@
 
 Nothing is decided at import time: whether an engine is reachable is checked when a test first asks
 for it, and the tests skip with the exact reason (no engine, no compose v2, no base image). The stack
-is one compose project per test session (``hstest-<pid>``), always removed with its volumes at the
+is one compose project per test session (``hyperspark-test-<pid>``), always removed with its volumes at the
 end, also when a test fails.
 """
 from __future__ import annotations
@@ -89,7 +89,7 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
     """The real stack: 1 worker, 2 DataNodes, tools container; down -v at the end whatever happens."""
     from hyperspark_ops.targets.compose import ComposeTarget
 
-    project = f"hstest-{os.getpid()}"
+    project = f"hyperspark-test-{os.getpid()}"
     state = tmp_path_factory.mktemp("compose-state")
     target = ComposeTarget(state, project=project, file=REPO / "compose.yaml")
     master, ui, nn, nn_ui, driver, *workers = _free_ports(5 + 8 + 4)

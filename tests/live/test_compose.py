@@ -16,7 +16,7 @@ import pytest
 from hyperspark_ops.targets.base import OpsError
 from tests.live.compose_fixtures import REPO, compose_stack, docker_engine  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.docker
+live = pytest.mark.docker  # needs the real engine (the fixtures skip with the reason when absent)
 
 SERVICES = {"spark-master", "spark-worker", "namenode", "datanode", "tools"}
 LABEL_SERVICE = "com.docker.compose.service"
@@ -42,6 +42,7 @@ def _alive_on_master(target) -> int:
     return len(target.status().alive_workers)
 
 
+@live
 def test_stack_comes_up_healthy(compose_stack):
     containers = compose_stack.containers()
     assert {c.labels[LABEL_SERVICE] for c in containers} == SERVICES
@@ -60,6 +61,7 @@ def test_stack_comes_up_healthy(compose_stack):
     assert "authentication enabled" in compose_stack.logs("master")  # Spark RPC auth is on
 
 
+@live
 def test_workers_scale_1_3_1_as_the_master_reports(compose_stack):
     status = compose_stack.scale(3)
     assert len(status.alive_workers) == 3
@@ -71,6 +73,7 @@ def test_workers_scale_1_3_1_as_the_master_reports(compose_stack):
     assert _alive_on_master(compose_stack) == 1
 
 
+@live
 def test_scale_rejects_more_than_max(compose_stack):
     with pytest.raises(OpsError, match="between 0 and"):
         compose_stack.scale(compose_stack.max_workers + 1)
@@ -86,6 +89,7 @@ spark.stop()
 """
 
 
+@live
 def test_uploaded_file_is_read_back_by_spark_from_hdfs(compose_stack, tmp_path):
     rng = random.Random(5)
     lines = [f"{i},{rng.random():.12f},{'x' * rng.randint(0, 40)}" for i in range(20000)]
@@ -120,6 +124,7 @@ spark.stop()
 """
 
 
+@live
 def test_plain_pyspark_script_runs_against_the_master(compose_stack, tmp_path):
     script = tmp_path / "wordcount.py"
     script.write_text(FOREIGN)
@@ -130,6 +135,7 @@ def test_plain_pyspark_script_runs_against_the_master(compose_stack, tmp_path):
     assert any(app.name == "plain-wordcount" for app in completed)
 
 
+@live
 def test_small_tuning_run_writes_summary_into_hdfs(compose_stack):
     spec = REPO / "examples" / "breast_cancer_sklearn.yaml"
     csv = REPO / "examples" / "data" / "breast_cancer.csv"
@@ -158,6 +164,7 @@ def _cluster_id(target) -> str:
     return next(ln.split("=", 1)[1] for ln in out.splitlines() if ln.startswith("clusterID="))
 
 
+@live
 def test_namenode_restart_keeps_data_and_cluster_id(compose_stack, tmp_path):
     data = tmp_path / "keep.bin"
     data.write_bytes(random.Random(9).randbytes(300_000))
@@ -179,6 +186,7 @@ def test_namenode_restart_keeps_data_and_cluster_id(compose_stack, tmp_path):
     assert run.stdout.split()[0] == hashlib.sha256(data.read_bytes()).hexdigest()
 
 
+@live
 def test_namenode_refuses_a_name_dir_of_another_cluster(compose_stack):
     """The entrypoint never reformats: a different pinned id on the same volume stops start-up."""
     import docker
@@ -193,3 +201,54 @@ def test_namenode_refuses_a_name_dir_of_another_cluster(compose_stack):
     assert err.value.exit_status == 64
     assert b"refusing to start" in err.value.stderr
     assert _cluster_id(compose_stack) == "CID-hyperspark"
+
+
+# -- pure parts (no engine needed) ------------------------------------------------------------
+@pytest.mark.parametrize("uri, path", [
+    ("hdfs://namenode:8020/data/x.csv", "/data/x.csv"),
+    ("hdfs:///data/x.csv", "/data/x.csv"),
+    ("/data/./x.csv", "/data/x.csv"),
+    ("bench/x.csv", "/bench/x.csv"),
+])
+def test_hdfs_paths_are_normalised(uri, path):
+    from hyperspark_ops.targets.compose import parse_hdfs_path
+
+    assert parse_hdfs_path(uri) == path
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/x", "file:///tmp/x", "hdfs://namenode:8020/", "/a/../../b"])
+def test_non_hdfs_or_empty_paths_are_refused(uri):
+    from hyperspark_ops.targets.compose import parse_hdfs_path
+
+    with pytest.raises(OpsError):
+        parse_hdfs_path(uri)
+
+
+def test_settings_precedence_and_secret_kept_private(tmp_path, monkeypatch):
+    from hyperspark_ops.targets.compose import ComposeTarget
+
+    monkeypatch.delenv("HS_SPARK_SECRET", raising=False)
+    monkeypatch.setenv("HS_MASTER_UI_PORT", "19555")
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services: {}\n")
+    target = ComposeTarget(tmp_path / "state", project="hyperspark-unit", file=compose)
+    assert target._settings()["HS_MASTER_UI_PORT"] == "19555"
+    target.configure(ui_port=19556, hdfs=True)
+    assert target._settings()["HS_MASTER_UI_PORT"] == "19556"
+    with pytest.raises(OpsError, match="always runs HDFS"):
+        target.configure(hdfs=False)
+    with pytest.raises(OpsError, match="unknown setting"):
+        target.configure(bogus=1)
+    secret = target._env()["HS_SPARK_SECRET"]
+    assert len(secret) == 64 and secret == target._env()["HS_SPARK_SECRET"]  # generated once, then kept
+    kept = tmp_path / "state" / "spark-secret-hyperspark-unit"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    (tmp_path / ".env").write_text("HS_SPARK_SECRET='from-dotenv'\n")
+    assert target._env()["HS_SPARK_SECRET"] == "from-dotenv"
+
+
+def test_bad_project_name_is_one_clear_error(tmp_path):
+    from hyperspark_ops.targets.compose import ComposeTarget
+
+    with pytest.raises(OpsError, match="compose project name"):
+        ComposeTarget(tmp_path, project="Bad Name")
