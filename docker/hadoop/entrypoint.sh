@@ -108,7 +108,7 @@ format_once() {
   mkdir -p "$NAME_DIR"
   if [ -f "$version" ]; then
     have="$(version_cluster_id "$version")"
-    [ "$have" = "$CLUSTER_ID" ] || die "name dir $NAME_DIR belongs to cluster '$have', not HDFS_CLUSTER_ID='$CLUSTER_ID'; refusing to start (and never reformatting it): set HDFS_CLUSTER_ID=$have or use a new volume"
+    [ "$have" = "$CLUSTER_ID" ] || die "name dir $NAME_DIR belongs to cluster '$have', not HDFS_CLUSTER_ID='$CLUSTER_ID'; refusing to start (and never reformatting it): set HDFS_CLUSTER_ID=$have (HS_HDFS_CLUSTER_ID in compose) or use a new volume"
     log "name dir $NAME_DIR already formatted (clusterID=$have): not formatting"
     return 0
   fi

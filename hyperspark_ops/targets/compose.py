@@ -60,6 +60,7 @@ MASTER_URL = "spark://spark-master:7077"
 HDFS_URI = "hdfs://namenode:8020"
 JOB_SCRIPT = "/opt/hyperspark/jobs/tune.py"
 SPEC_DIR = "/opt/hyperspark/work/specs"
+DEFAULT_OUTPUT = HDFS_URI + "/hyperspark/runs"
 
 #: configure() key -> compose variable (documented in compose.yaml's header)
 SETTINGS: dict[str, str] = {
@@ -224,13 +225,15 @@ class ComposeTarget(Target):
     def _saved(self) -> dict[str, str]:
         return dict(self.state.read_json(self._saved_name(), {}) or {})
 
-    def _settings(self) -> dict[str, str]:
-        """Compose variables: explicit configure() > saved (a stack that ran) > environment."""
-        values: dict[str, str] = {}
-        for var in list(SETTINGS.values()) + list(PASSTHROUGH):
-            if var in os.environ:
-                values[var] = os.environ[var]
-        values.update(self._saved())
+    def _settings(self, prefer_env: bool = False) -> dict[str, str]:
+        """Compose variables: explicit configure() > saved (the stack that runs) > environment.
+
+        ``up`` passes ``prefer_env``: there the environment beats what was saved, since starting
+        is when a user means to change settings; ``scale`` and friends keep the saved values so
+        that compose never recreates running containers by accident.
+        """
+        env = {var: os.environ[var] for var in list(SETTINGS.values()) + list(PASSTHROUGH) if var in os.environ}
+        values = {**self._saved(), **env} if prefer_env else {**env, **self._saved()}
         values.update(self._overrides)
         return values
 
@@ -356,7 +359,7 @@ class ComposeTarget(Target):
     def up(self, workers: int, worker_cores: int = 1, worker_memory: str = "1g") -> ClusterStatus:
         self._check_count(workers)
         self.client()
-        settings = self._settings()
+        settings = self._settings(prefer_env=True)
         settings.setdefault("HS_WORKER_CORES", str(worker_cores))
         settings.setdefault("HS_WORKER_MEMORY", worker_memory)
         if "HS_WORKER_CORES" not in self._overrides and worker_cores != 1:
@@ -369,8 +372,12 @@ class ComposeTarget(Target):
         # replication never exceeds the DataNodes the stack runs
         settings["HS_HDFS_REPLICATION"] = str(min(int(settings.get("HS_HDFS_REPLICATION", "1")), datanodes))
         self._build_missing(settings)
-        self._compose("up", "-d", "--wait", "--wait-timeout", "600", "--no-build", "--remove-orphans",
-                      "--scale", f"spark-worker={workers}", "--scale", f"datanode={datanodes}", settings=settings)
+        try:
+            self._compose("up", "-d", "--wait", "--wait-timeout", "600", "--no-build", "--remove-orphans",
+                          "--scale", f"spark-worker={workers}", "--scale", f"datanode={datanodes}",
+                          settings=settings)
+        except OpsError as exc:
+            raise OpsError(f"{exc}{self._why_exited()}") from None
         self.state.write_json(self._saved_name(), settings)
         self._wait_workers(workers)
         return self.status()
@@ -397,6 +404,14 @@ class ComposeTarget(Target):
                 self.client().images.get(image)
             except docker.errors.ImageNotFound:
                 self._compose("build", service, settings=settings, timeout=3600)
+
+    def _why_exited(self) -> str:
+        """'; <container>: <last log line>' for containers of ours that stopped (e.g. a refused format)."""
+        for c in self.containers(all=True):
+            if c.status in ("exited", "dead"):
+                tail = c.logs(tail=5).decode("utf-8", errors="replace").strip().splitlines()
+                return f"; {c.name}: {tail[-1].strip() if tail else 'exited'}"
+        return ""
 
     def _wait_workers(self, workers: int, timeout: float = 300) -> dict:
         ui = self.master_ui()
@@ -593,7 +608,11 @@ echo "HYPERSPARK_SHA256 $(hdfs dfs -cat "$DEST" | sha256sum | cut -d' ' -f1)"
         argv += [JOB_SCRIPT, remote_spec, "--run-id", run_id]
         if resume:
             argv.append("--resume")
-        for item in overrides or []:
+        overrides = list(overrides or [])
+        if not any(item.startswith("output=") for item in overrides) and not _spec_output_is_hdfs(spec_path):
+            # a host path means nothing inside the cluster: results go to the stack's HDFS
+            overrides.append(f"output={DEFAULT_OUTPUT}")
+        for item in overrides:
             argv += ["--set", item]
         return self._run_driver(tools, argv, run_id, on_line)
 
@@ -711,6 +730,18 @@ echo "HYPERSPARK_SHA256 $(hdfs dfs -cat "$DEST" | sha256sum | cut -d' ' -f1)"
             versions[c.name] = res.stdout.strip()
         same = len(set(versions.values())) == 1
         return Check("python", same and bool(versions), ", ".join(f"{k}={v}" for k, v in versions.items()) or "none")
+
+
+def _spec_output_is_hdfs(spec_path: Path) -> bool:
+    """True when the spec's ``output`` already names HDFS (the job validates the rest itself)."""
+    try:
+        import yaml
+
+        data = yaml.safe_load(spec_path.read_text())
+    except Exception:  # noqa: BLE001 - an unreadable spec is reported by the job, with the key
+        return True
+    output = data.get("output") if isinstance(data, dict) else None
+    return isinstance(output, str) and output.startswith("hdfs://")
 
 
 def _new_run_id() -> str:
