@@ -421,11 +421,13 @@ def _run_bench(bench_mod: Any, target: Target, spec: Path | None, worker_counts:
 @cli.command()
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Cluster size.")
 @click.option("--skip-bench", is_flag=True, help="Skip the 1-vs-N worker benchmark.")
+@click.option("--bench-repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Benchmark runs per worker count (median reported).")
 @click.option("--keep", is_flag=True, help="Leave the cluster running afterwards.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Where the benchmark report and plot go.")
 @pass_ctx
-def demo(ctx: Context, workers: int, skip_bench: bool, keep: bool, out_dir: Path) -> None:
+def demo(ctx: Context, workers: int, skip_bench: bool, bench_repeats: int, keep: bool, out_dir: Path) -> None:
     """One command on a fresh machine: up, upload the bundled data, tune, benchmark, down."""
     from hyperspark_ops import render
 
@@ -459,8 +461,8 @@ def demo(ctx: Context, workers: int, skip_bench: bool, keep: bool, out_dir: Path
             except OpsError as exc:
                 _info(f"[4/5] benchmark skipped: {exc}")
             else:
-                _info("[4/5] running the 1-vs-2-worker benchmark...")
-                _run_bench(bench_mod, target, None, sorted({1, workers}), 3, out_dir, [], False)
+                _info(f"[4/5] running the 1-vs-{workers}-worker benchmark ({bench_repeats} run(s) each)...")
+                _run_bench(bench_mod, target, None, sorted({1, workers}), bench_repeats, out_dir, [], False)
     finally:
         if keep:
             _info("[5/5] cluster left running (--keep); stop it with `hyperspark down`")
