@@ -220,12 +220,12 @@ class StateDir:
         if pid is None:
             self.remove_pid(name)
             return False
-        _signal_group(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (pid_alive(pid) or _group_alive(pid)):
             time.sleep(0.2)
         if pid_alive(pid) or _group_alive(pid):
-            _signal_group(pid, signal.SIGKILL)
+            signal_group(pid, signal.SIGKILL)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and pid_alive(pid):
                 time.sleep(0.1)
@@ -233,7 +233,8 @@ class StateDir:
         return True
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
+    """Signal the process group led by ``pid`` (its whole tree), or just ``pid`` if it leads none."""
     try:
         if os.getpgid(pid) == pid:
             os.killpg(pid, sig)

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperspark_ops import spark_api
-from hyperspark_ops.state import StateDir, pid_alive, port_free
+from hyperspark_ops.state import StateDir, signal_group, pid_alive, port_free
 from hyperspark_ops.targets.base import (
     Check,
     ClusterStatus,
@@ -696,9 +697,10 @@ def _run_streaming(argv: list[str], env: dict[str, str], log: Path, on_line: Lin
     result: dict | None = None
     with log.open("w") as fh:
         fh.write("$ " + " ".join(argv) + "\n")
+        # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned
         proc = subprocess.Popen(
             argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            stdin=subprocess.DEVNULL, errors="replace",
+            stdin=subprocess.DEVNULL, errors="replace", start_new_session=True,
         )
         try:
             assert proc.stdout is not None
@@ -716,11 +718,11 @@ def _run_streaming(argv: list[str], env: dict[str, str], log: Path, on_line: Lin
             code = proc.wait()
         except BaseException:
             # Ctrl-C or a failing sink: never leave a driver behind
-            proc.terminate()
+            signal_group(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
             raise
     return code, result
