@@ -11,6 +11,7 @@ Storage is a real HDFS (``HdfsCluster``) when ``HADOOP_HOME`` is set or
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -20,9 +21,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hyperspark_ops import spark_api
 from hyperspark_ops.state import StateDir, signal_group, pid_alive, port_free
@@ -694,6 +696,28 @@ def tune_script() -> Path:
 def _run_streaming(argv: list[str], env: dict[str, str], log: Path, on_line: LineSink | None) -> tuple[int, dict | None]:
     """Run the driver, tee every line to ``log`` and ``on_line``; return (exit code, RESULT json)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    with _sigterm_as_interrupt():
+        return _run_logged(argv, env, log, on_line)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a driver runs, SIGTERM to the CLI stops the driver too (as Ctrl-C does), not just us."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_logged(argv: list[str], env: dict[str, str], log: Path, on_line: LineSink | None) -> tuple[int, dict | None]:
     result: dict | None = None
     with log.open("w") as fh:
         fh.write("$ " + " ".join(argv) + "\n")
