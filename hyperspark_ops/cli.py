@@ -372,11 +372,12 @@ def _worker_list(ctx: click.Context, param: click.Parameter, value: str) -> list
 
 
 def _load_bench():
+    import importlib
+
     try:
-        from hyperspark_ops import bench
+        return importlib.import_module("hyperspark_ops.bench")
     except ImportError as exc:
         raise OpsError(f"bench is not available: {exc}") from exc
-    return bench
 
 
 @cli.command()
@@ -397,7 +398,9 @@ def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: in
     target = ctx.target()
     if max(worker_counts) > target.max_workers:
         raise click.UsageError(f"worker counts must be at most {target.max_workers} for {target.name}")
-    _run_bench(_load_bench(), target, spec, worker_counts, repeats, out_dir, list(overrides), as_json)
+    bench_mod = _load_bench()
+    target.status()  # fail fast ("run `hyperspark up` first") before any data is generated
+    _run_bench(bench_mod, target, spec, worker_counts, repeats, out_dir, list(overrides), as_json)
 
 
 def _run_bench(bench_mod: Any, target: Target, spec: Path | None, worker_counts: list[int], repeats: int,

@@ -263,3 +263,10 @@ def test_bench_without_bench_module(run, monkeypatch: pytest.MonkeyPatch) -> Non
     result = run("bench")
     assert result.exit_code == 1
     assert only_error_line(result).startswith("Error: bench is not available")
+
+
+def test_bench_without_cluster_says_run_up_first(run) -> None:
+    pytest.importorskip("hyperspark_ops.bench")
+    result = run("bench", "--repeats", "1")
+    assert result.exit_code == 1
+    assert only_error_line(result) == NO_CLUSTER
