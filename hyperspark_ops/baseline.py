@@ -15,8 +15,6 @@ import time
 def main(argv: list[str]) -> int:
     t0 = time.monotonic()
     spec_path, csv_path, n_jobs = argv[0], argv[1], int(argv[2])
-    import numpy as np
-    import pandas as pd
     from joblib import Parallel, delayed
 
     from hyperspark_job import data as D
@@ -31,13 +29,9 @@ def main(argv: list[str]) -> int:
     if spec.model_def.strategy != "trials":
         print("the joblib baseline applies to single-machine libraries only", file=sys.stderr)
         return 2
-    df = pd.read_csv(csv_path)
-    label = spec.dataset.label
-    features = spec.dataset.features or [c for c in df.columns if c != label and np.issubdtype(df[c].dtype, np.number)]
-    X = df[features].to_numpy(dtype=np.float64)
-    classes = sorted(df[label].unique())
-    task = spec.task or ("classification" if len(classes) <= D.MAX_CLASSES else "regression")
-    y = np.searchsorted(classes, df[label].to_numpy()) if task == "classification" else df[label].to_numpy(float)
+    data = D.prepare_local(D.read_local(f"file://{csv_path}", spec.dataset.resolved_format), spec.dataset.label,
+                           spec.dataset.features, spec.task, spec.dataset.nan_policy)
+    X, y, task, classes = data.X, data.y, data.task, data.classes
     X_tr, X_te, y_tr, y_te = D.split_numpy(X, y, task, spec.test_fraction, spec.seed)
     folds = D.cv_folds(y_tr, task, spec.cv_folds, spec.seed)
     metric = spec.metric or default_metric(task, len(classes))

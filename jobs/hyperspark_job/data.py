@@ -1,4 +1,8 @@
-"""Stage 1: load the data set with Spark, validate it, infer the task, fingerprint it, split it."""
+"""Stage 1: load the data set, validate it, infer the task, fingerprint it, split it.
+
+Two back ends with the same checks and messages: Spark (MLlib strategy: the data stays distributed)
+and pandas in the driver (single-machine libraries: the data must be in one process anyway).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -62,31 +66,68 @@ def _is_numeric(dtype: str) -> bool:
     return dtype.split("(")[0] in NUMERIC
 
 
-def prepare(df, label: str, features: list[str] | None, task: str | None, nan_policy: str) -> Prepared:
-    """Validate columns and values; the returned DataFrame has only the label and the features."""
-    from pyspark.sql import functions as F
-
-    dtypes = dict(df.dtypes)
+def select_features(columns: list[str], dtypes: dict[str, str], label: str, features: list[str] | None) -> list[str]:
+    """Shared by both back ends: the label exists, features exist and are numeric (default: all numeric)."""
     if label not in dtypes:
-        raise JobInputError(f"dataset: label column {label!r} not found; columns: {', '.join(df.columns)}")
-    if not df.limit(1).take(1):  # before typing checks: a header-only CSV infers every column as string
-        raise JobInputError("dataset: no rows")
+        raise JobInputError(f"dataset: label column {label!r} not found; columns: {', '.join(columns)}")
     if features is None:
-        features = [c for c in df.columns if c != label and _is_numeric(dtypes[c])]
+        features = [c for c in columns if c != label and _is_numeric(dtypes[c])]
         if not features:
             raise JobInputError("dataset: no numeric feature columns besides the label")
-    else:
-        missing = [c for c in features if c not in dtypes]
-        if missing:
-            raise JobInputError(f"dataset: feature column(s) not found: {', '.join(missing)}")
-        if label in features:
-            raise JobInputError(f"dataset: the label {label!r} is also listed as a feature")
+        return features
+    missing = [c for c in features if c not in dtypes]
+    if missing:
+        raise JobInputError(f"dataset: feature column(s) not found: {', '.join(missing)}")
+    if label in features:
+        raise JobInputError(f"dataset: the label {label!r} is also listed as a feature")
     bad = [f"{c} ({dtypes[c]})" for c in features if not _is_numeric(dtypes[c])]
     if bad:
         raise JobInputError(f"dataset: non-numeric feature column(s): {', '.join(bad)}")
+    return features
 
+
+def check_missing(n: int, nan_rows: int, nan_policy: str) -> int:
+    """Rows left after the NaN policy (fail, or drop and say so)."""
+    if nan_rows and nan_policy != "drop":
+        raise JobInputError(
+            f"dataset: {nan_rows} of {n} rows have missing values (null/NaN) in the label or features; "
+            "set dataset.nan_policy: drop to drop them"
+        )
+    if n - nan_rows == 0:
+        raise JobInputError("dataset: no rows left after dropping rows with missing values")
+    return n - nan_rows
+
+
+def decide_task(distinct: list, label: str, label_dtype: str, task: str | None) -> tuple[str, list]:
+    """(task, sorted classes) from the label's distinct values (at most MAX_CLASSES + 1 of them)."""
+    if task is None:
+        task = _infer_task(distinct, label_dtype)
+    if task == "regression":
+        if not _is_numeric(label_dtype):
+            raise JobInputError(f"dataset: regression needs a numeric label; {label!r} is {label_dtype}")
+        return task, []
+    if len(distinct) > MAX_CLASSES:
+        raise JobInputError(
+            f"dataset: label {label!r} has more than {MAX_CLASSES} distinct values; "
+            "set task: regression, or use a label with fewer classes"
+        )
+    if len(distinct) < 2:
+        raise JobInputError(
+            f"dataset: label {label!r} has only one class ({distinct[0]!r}); classification needs two or more"
+        )
+    return task, sorted(distinct)
+
+
+def prepare(df, label: str, features: list[str] | None, task: str | None, nan_policy: str) -> Prepared:
+    """Spark back end (MLlib strategy): the data stays distributed; returns label + features only."""
+    from pyspark.sql import functions as F
+
+    dtypes = dict(df.dtypes)
+    if label in dtypes and not df.limit(1).take(1):  # a header-only CSV infers every column as string
+        raise JobInputError("dataset: no rows")
+    features = select_features(df.columns, dtypes, label, features)
     cols = [label] + features
-    # cached: the checks below and the collect/fit that follow read it again (a CSV would be re-parsed)
+    # cached: the checks below and the fits that follow read it again (a CSV would be re-parsed)
     df = df.select(*cols).cache()
     missing_any = F.lit(False)
     for c in cols:
@@ -102,44 +143,19 @@ def prepare(df, label: str, features: list[str] | None, task: str | None, nan_po
         F.sum((h % F.lit(2**31)).cast("long")).alias("hs"),
     ).first()
     n, nan_rows = int(row["n"]), int(row["nan_rows"] or 0)
-    if n == 0:
-        raise JobInputError("dataset: no rows")
-    dropped = 0
+    kept = check_missing(n, nan_rows, nan_policy)
     if nan_rows:
-        if nan_policy != "drop":
-            raise JobInputError(
-                f"dataset: {nan_rows} of {n} rows have missing values (null/NaN) in the label or features; "
-                "set dataset.nan_policy: drop to drop them"
-            )
         df = df.where(~missing_any)
-        dropped, n = nan_rows, n - nan_rows
-        if n == 0:
-            raise JobInputError("dataset: no rows left after dropping rows with missing values")
-    fingerprint = f"{n}:{row['hx']}:{row['hs']}:{','.join(f'{c}:{dtypes[c]}' for c in cols)}"
+    fingerprint = f"{kept}:{row['hx']}:{row['hs']}:{','.join(f'{c}:{dtypes[c]}' for c in cols)}"
     data_hash = "sha256:" + hashlib.sha256(fingerprint.encode()).hexdigest()
-
     distinct = [r[0] for r in df.select(label).distinct().limit(MAX_CLASSES + 1).collect()]
-    if task is None:
-        task = _infer_task(distinct, dtypes[label])
-    classes: list = []
+    task, classes = decide_task(distinct, label, dtypes[label], task)
     if task == "classification":
-        if len(distinct) > MAX_CLASSES:
-            raise JobInputError(
-                f"dataset: label {label!r} has more than {MAX_CLASSES} distinct values; "
-                "set task: regression, or use a label with fewer classes"
-            )
-        if len(distinct) < 2:
-            raise JobInputError(
-                f"dataset: label {label!r} has only one class ({distinct[0]!r}); classification needs two or more"
-            )
-        classes = sorted(distinct)
         mapping = F.create_map(*[x for i, c in enumerate(classes) for x in (F.lit(c), F.lit(float(i)))])
         df = df.withColumn(label, mapping[F.col(label)])
-    elif not _is_numeric(dtypes[label]):
-        raise JobInputError(f"dataset: regression needs a numeric label; {label!r} is {dtypes[label]}")
     else:
         df = df.withColumn(label, F.col(label).cast("double"))
-    return Prepared(df, label, features, task, classes, n, dropped, data_hash)
+    return Prepared(df, label, features, task, classes, kept, nan_rows, data_hash)
 
 
 def _infer_task(distinct: list, dtype: str) -> str:
@@ -150,14 +166,88 @@ def _infer_task(distinct: list, dtype: str) -> str:
     return "regression"
 
 
-def to_numpy(p: Prepared) -> tuple[np.ndarray, np.ndarray]:
-    """Collect to the driver (single-machine libraries need the whole training set in one process)."""
-    pdf = p.df.toPandas()
-    X = pdf[p.features].to_numpy(dtype=np.float64)
-    y = pdf[p.label].to_numpy()
-    if p.task == "classification":
-        y = y.astype(np.int64)
-    return X, y
+# --------------------------------------------------------------------------- in-driver back end
+@dataclass
+class LocalData:
+    """The single-machine strategy's data: it has to be in the driver anyway, as numpy arrays."""
+    X: np.ndarray
+    y: np.ndarray
+    label: str
+    features: list[str]
+    task: str
+    classes: list
+    rows: int
+    dropped_rows: int
+    data_hash: str
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+_PANDAS_TYPES = {"i": "bigint", "u": "bigint", "f": "double", "b": "boolean"}
+
+
+def _pandas_dtype(dt) -> str:
+    return _PANDAS_TYPES.get(getattr(dt, "kind", "O"), "string")
+
+
+def read_local(uri: str, fmt: str):
+    """A file:// data set read straight into the driver with pandas: the single-machine libraries need
+    it there, and a Spark read + collect of the same file costs ~10 s of fixed time (see the bench)."""
+    import pandas as pd
+
+    path = uri.removeprefix("file://")
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except FileNotFoundError:
+        raise JobInputError(f"dataset not found: {uri}") from None
+    except pd.errors.EmptyDataError:
+        raise JobInputError(f"dataset {uri} has no columns") from None
+    except Exception as e:  # noqa: BLE001 - permissions, a directory, a corrupt file ...
+        raise JobInputError(f"cannot read dataset {uri}: {_first_line(str(e))}") from None
+
+
+def load_for_driver(spark, uri: str, fmt: str):
+    """pandas DataFrame of the whole data set: direct for file://, through Spark for hdfs:// and others."""
+    if uri.startswith("file://"):
+        return read_local(uri, fmt)
+    return load(spark, uri, fmt).toPandas()
+
+
+def prepare_local(pdf, label: str, features: list[str] | None, task: str | None, nan_policy: str) -> LocalData:
+    """The same checks and messages as :func:`prepare`, on a pandas DataFrame."""
+    import pandas as pd
+
+    columns = [str(c) for c in pdf.columns]
+    dtypes = {c: _pandas_dtype(pdf[c].dtype) for c in columns}
+    if label in dtypes and len(pdf) == 0:
+        raise JobInputError("dataset: no rows")
+    features = select_features(columns, dtypes, label, features)
+    cols = [label] + features
+    frame = pdf[cols]
+    missing = frame.isna().any(axis=1)
+    nan_rows = int(missing.sum())
+    kept = check_missing(len(frame), nan_rows, nan_policy)
+    if nan_rows:
+        frame = frame[~missing]
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(",".join(f"{c}:{dtypes[c]}" for c in cols).encode())
+    distinct = list(pd.unique(frame[label]))[: MAX_CLASSES + 1]
+    task, classes = decide_task([_py(v) for v in distinct], label, dtypes[label], task)
+    X = frame[features].to_numpy(dtype=np.float64)
+    if task == "classification":
+        y = np.searchsorted(np.asarray(classes, dtype=object if dtypes[label] == "string" else None),
+                            frame[label].to_numpy()).astype(np.int64)
+    else:
+        y = frame[label].to_numpy(dtype=np.float64)
+    return LocalData(X, y, label, features, task, classes, kept, nan_rows, "sha256:" + digest.hexdigest())
+
+
+def _py(v):
+    return v.item() if hasattr(v, "item") else v
 
 
 def split_numpy(X, y, task: str, test_fraction: float, seed: int):

@@ -160,8 +160,13 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     m = spec.model_def
 
     # -- load ----------------------------------------------------------------
-    df = D.load(spark, spec.dataset.uri, spec.dataset.resolved_format)
-    prep = D.prepare(df, spec.dataset.label, spec.dataset.features, spec.task, spec.dataset.nan_policy)
+    ds = spec.dataset
+    if m.strategy == "trials":  # single-machine libraries: the data goes to the driver in any case
+        prep = D.prepare_local(D.load_for_driver(spark, ds.uri, ds.resolved_format), ds.label, ds.features,
+                               spec.task, ds.nan_policy)
+    else:
+        prep = D.prepare(D.load(spark, ds.uri, ds.resolved_format), ds.label, ds.features, spec.task,
+                         ds.nan_policy)
     if prep.task not in m.tasks():
         raise JobInputError(f"model {spec.model} does not support {prep.task} (label {prep.label!r})")
     metric = spec.metric or default_metric(prep.task, prep.n_classes)
@@ -207,7 +212,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     if m.strategy == "trials":
         from . import strategy_trials as S
 
-        X, y = D.to_numpy(prep)
+        X, y = prep.X, prep.y
         X_tr, X_te, y_tr, y_te = D.split_numpy(X, y, prep.task, spec.test_fraction, spec.seed)
         folds = D.cv_folds(y_tr, prep.task, spec.cv_folds, spec.seed)
         timings["load"] = round(time.monotonic() - t0, 3)

@@ -204,3 +204,18 @@ def test_random_search_regression_minimises_rmse(spark, tmp_path, base_spec):
     rows = _trials(Path(base_spec["output"]) / "reg" / "trials.jsonl")
     assert s["cv_score"] == min(r["mean"] for r in rows)  # lower is better for rmse
     assert set(s["test_metrics"]) == {"rmse", "mae", "r2"} and s["test_metrics"]["r2"] > 0.95
+
+
+@pytest.mark.parametrize("content,label,needle", [
+    ("a,b,y\n" + GOOD_ROWS, "zz", "label column 'zz' not found; columns: a, b, y"),
+    ("a,b,y\n1,,0\n" + GOOD_ROWS, "y", "1 of 31 rows have missing values"),
+    ("a,b,y\n" + "".join(f"{i},{i},1\n" for i in range(20)), "y", "has only one class (1)"),
+    ("a,b,y\n", "y", "dataset: no rows"),
+])
+def test_bad_data_spark_back_end(spark, tmp_path, base_spec, content, label, needle):
+    """MLlib models validate in Spark: the same one-line messages as the in-driver back end."""
+    spec = parse_spec(dict(base_spec, dataset={"uri": _csv(tmp_path, content), "label": label}, cv_folds=2,
+                           model="mllib.logistic_regression", space={"regParam": [0.1]}, metric="accuracy"))
+    with pytest.raises(JobInputError) as e:
+        run(spark, spec, run_id="bad", progress_live=False)
+    assert needle in str(e.value) and "\n" not in str(e.value)
