@@ -75,14 +75,14 @@ def interleaved(worker_counts: list[int], repeats: int) -> list[tuple[int, int]]
 BENCH_KEY = "bench"  # a spec section only the bench reads (synthetic data recipe); stripped before submit
 
 
-def default_spec_path() -> Path:
+def default_spec_path(name: str = "rf16.yaml") -> Path:
     import hyperspark_job
 
-    for cand in (Path(hyperspark_job.__file__).parents[2] / "benchmarks" / "specs" / "rf16.yaml",
-                 Path.cwd() / "benchmarks" / "specs" / "rf16.yaml"):
+    for cand in (Path(hyperspark_job.__file__).parents[2] / "benchmarks" / "specs" / name,
+                 Path.cwd() / "benchmarks" / "specs" / name):
         if cand.exists():
             return cand
-    raise OpsError("the default benchmark spec benchmarks/specs/rf16.yaml is not there: pass --spec")
+    raise OpsError(f"the benchmark spec benchmarks/specs/{name} is not there: pass --spec")
 
 
 def synthetic_csv(path: Path, rows: int, features: int, seed: int, informative: int | None = None) -> Path:
@@ -104,24 +104,37 @@ def synthetic_csv(path: Path, rows: int, features: int, seed: int, informative: 
     return path
 
 
-def prepare_spec(spec_path: Path, out_dir: Path, overrides: list[str]) -> tuple[dict, Path]:
-    """Load the spec, build its synthetic data if it asks for some, validate; return (spec dict, local CSV)."""
+def _parse(spec_path: Path, overrides: list[str], dataset_uri: str | None):
     from hyperspark_job.errors import SpecError
     from hyperspark_job.spec import apply_overrides, parse_spec, read_spec_data
 
     try:
         data = read_spec_data(spec_path)
         recipe = data.pop(BENCH_KEY, None) if isinstance(data, dict) else None
-        if recipe:
-            r = recipe.get("synthetic", {})
-            name = f"synthetic_{r.get('rows', 100000)}x{r.get('features', 20)}_seed{r.get('seed', 0)}.csv"
-            csv_path = synthetic_csv(_cache_dir() / name, int(r.get("rows", 100000)), int(r.get("features", 20)),
-                                     int(r.get("seed", 0)), r.get("informative"))
-            data.setdefault("dataset", {})["uri"] = str(csv_path)
+        if recipe and dataset_uri:
+            data.setdefault("dataset", {})["uri"] = dataset_uri
         data = apply_overrides(data, overrides)
-        spec = parse_spec(data, base_dir=spec_path.resolve().parent)
+        return parse_spec(data, base_dir=spec_path.resolve().parent), recipe
     except SpecError as e:
         raise OpsError(str(e)) from None
+
+
+def check_spec(spec_path: Path | None, overrides: list[str] | None = None) -> Path:
+    """Validate the bench spec (no data generated, no cluster needed); returns its path."""
+    path = Path(spec_path) if spec_path else default_spec_path()
+    _parse(path, list(overrides or []), None)
+    return path
+
+
+def prepare_spec(spec_path: Path, out_dir: Path, overrides: list[str]) -> tuple[dict, Path]:
+    """Load the spec, build its synthetic data if it asks for some, validate; return (spec dict, local CSV)."""
+    spec, recipe = _parse(spec_path, overrides, None)
+    if recipe:
+        r = recipe.get("synthetic", {})
+        rows, feats, seed = int(r.get("rows", 100000)), int(r.get("features", 20)), int(r.get("seed", 0))
+        csv_path = synthetic_csv(_cache_dir() / f"synthetic_{rows}x{feats}_seed{seed}.csv", rows, feats, seed,
+                                 r.get("informative"))
+        spec, _ = _parse(spec_path, overrides, str(csv_path))
     uri = spec.dataset.uri
     if not uri.startswith("file://"):
         raise OpsError(f"bench needs a local dataset file to upload and to run the baseline on, got {uri}")
@@ -172,7 +185,7 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
     if max(worker_counts) > target.max_workers:
         raise OpsError(f"{max(worker_counts)} workers is more than the {target.name} target allows "
                        f"({target.max_workers})")
-    spec_path = Path(spec) if spec else default_spec_path()
+    spec_path = check_spec(spec, overrides)
     spec_dict, csv_path = prepare_spec(spec_path, out_dir, list(overrides or []))
     status = target.status()  # raises NoClusterError: "run `hyperspark up` first"
     storage = status.storage.uri.rstrip("/") if status.storage else None

@@ -385,7 +385,8 @@ def _load_bench():
               help="Spec to time [default: the bundled benchmark spec].")
 @click.option("--workers", "worker_counts", default="1,2", show_default=True, callback=_worker_list,
               help="Worker counts to compare, comma-separated.")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Runs per worker count.")
+@click.option("--repeat", "--repeats", "repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs per worker count (interleaved: 1,2,2,1,1,2...).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
               show_default=True, help="Where the report and plot go.")
 @click.option("--set", "overrides", multiple=True, callback=_key_value, metavar="KEY=VALUE",
@@ -399,6 +400,7 @@ def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: in
     if max(worker_counts) > target.max_workers:
         raise click.UsageError(f"worker counts must be at most {target.max_workers} for {target.name}")
     bench_mod = _load_bench()
+    bench_mod.check_spec(spec, list(overrides))  # a bad spec is reported even with no cluster up
     target.status()  # fail fast ("run `hyperspark up` first") before any data is generated
     _run_bench(bench_mod, target, spec, worker_counts, repeats, out_dir, list(overrides), as_json)
 
@@ -465,7 +467,9 @@ def demo(ctx: Context, workers: int, skip_bench: bool, bench_repeats: int, keep:
                 _info(f"[4/5] benchmark skipped: {exc}")
             else:
                 _info(f"[4/5] running the 1-vs-{workers}-worker benchmark ({bench_repeats} run(s) each)...")
-                _run_bench(bench_mod, target, None, sorted({1, workers}), bench_repeats, out_dir, [], False)
+                # the quick 20k-row variant of the README's benchmark: ~1 s trials, a few minutes in all
+                _run_bench(bench_mod, target, bench_mod.default_spec_path("rf16-small.yaml"), sorted({1, workers}),
+                           bench_repeats, out_dir, [], False)
     finally:
         if keep:
             _info("[5/5] cluster left running (--keep); stop it with `hyperspark down`")

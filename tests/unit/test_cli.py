@@ -91,6 +91,9 @@ def test_help_does_not_import_heavy_modules() -> None:
         (["demo", "--bench-repeats", "0"], "0 is not in the range x>=1"),
         (["bench", "--workers", "0,1"], "worker counts must be integers >= 1"),
         (["bench", "--workers", "1,x"], "'1,x' is not a comma-separated list of integers"),
+        (["bench", "--workers", ""], "worker counts must be integers >= 1"),
+        (["bench", "--repeat", "0"], "0 is not in the range x>=1"),
+        (["bench", "--workers", "1,99"], "worker counts must be at most 16 for local"),
         (["submit", str(EXAMPLE), "--resume"], "--resume needs --run-id RUN_ID of the run to continue"),
         (["submit", str(EXAMPLE), "--set", "novalue"], "'novalue' is not KEY=VALUE"),
         (["submit", str(EXAMPLE), "--run-id", "../x"], "'../x': use letters, digits"),
@@ -270,3 +273,11 @@ def test_bench_without_cluster_says_run_up_first(run) -> None:
     result = run("bench", "--repeats", "1")
     assert result.exit_code == 1
     assert only_error_line(result) == NO_CLUSTER
+
+
+def test_bench_with_invalid_spec_names_the_key(run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text().replace("cv_folds: 3", "cv_folds: 1"))
+    result = run("bench", "--spec", str(bad), "--repeat", "1")
+    assert result.exit_code == 1
+    assert only_error_line(result) == "Error: invalid spec: cv_folds: must be at least 2 (got 1)"
