@@ -221,7 +221,9 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
         _fill_from_summary(row, res.summary, target, res.output_uri, t_sub)
         rows.append(row)
         say(f"    search {row.search_s:.1f}s, whole {row.wall_s:.1f}s, idle slots {row.idle_slot_fraction}")
-    if baseline:
+    if baseline and spec_dict["model"].startswith("mllib."):
+        say("no joblib baseline for an MLlib model (it has no single-process equivalent)")
+    elif baseline:
         cores = os.cpu_count() or 1
         for rep in range(repeats):
             for n in sorted(set(worker_counts)):
