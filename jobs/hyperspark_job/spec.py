@@ -201,9 +201,10 @@ def parse_spec(data: Any, base_dir: Path | None = None) -> Spec:
         spec = Spec.model_validate(data)
     except ValidationError as e:
         raise SpecError(f"invalid spec: {_format_error(e)}") from None
-    if base_dir is not None:
-        spec.dataset.uri = resolve_uri(spec.dataset.uri, base_dir)
-        spec.output = resolve_uri(spec.output, base_dir)
+    # plain paths always become file:// URIs: left bare, Spark would resolve them against fs.defaultFS
+    base = base_dir if base_dir is not None else Path.cwd()
+    spec.dataset.uri = resolve_uri(spec.dataset.uri, base)
+    spec.output = resolve_uri(spec.output, base)
     return spec
 
 

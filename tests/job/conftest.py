@@ -22,6 +22,9 @@ def spark():
          .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
          .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
          .config("spark.sql.shuffle.partitions", "4")
+         # SparkSession.builder keeps options in a class-level dict: an HDFS test earlier in the same
+         # process may have set fs.defaultFS to its (now stopped) NameNode
+         .config("spark.hadoop.fs.defaultFS", "file:///")
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
          .getOrCreate())
     s.sparkContext.setLogLevel("ERROR")
