@@ -10,8 +10,6 @@ import sys
 import time
 import traceback
 
-import numpy as np
-
 from . import data as D
 from . import metrics as M
 from .errors import JobInputError, SpecError
@@ -52,10 +50,9 @@ def build_session(spec: Spec, master: str | None = None, app_name: str | None = 
 
 
 def _submitted_with_master() -> bool:
-    # spark-submit passes --master to the JVM as spark.master; plain `python tune.py` does not.
-    return bool(os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_MASTER_URL_SET")) or any(
-        a.startswith("spark.master") for a in os.environ.get("PYSPARK_SUBMIT_ARGS", "").split()
-    )
+    # spark-submit starts the JVM first and hands it to Python through PYSPARK_GATEWAY_PORT (its --master
+    # is then already set); plain `python tune.py` has no gateway yet and gets local[*].
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
 
 
 def wait_for_executors(spark, timeout_s: float = 90.0) -> int:
@@ -297,10 +294,11 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     ran = [r for r in store.rows if r["trial_id"] in order and r["trial_id"] not in done_ids]
     busy = sum((r.get("fit_seconds") or 0.0) for r in ran) * spec.threads_per_trial
     available = timings.get("search", search_wall) * cores
+    vers = versions(spark)
     manifest = {
         "model": spec.model, "task": prep.task, "params": best["params"], "cv_metric": metric,
         "cv_score": best["mean"], "test_metrics": test_metrics, "features": prep.features,
-        "label": prep.label, "classes": prep.classes, "data_hash": prep.data_hash, "versions": versions(spark),
+        "label": prep.label, "classes": prep.classes, "data_hash": prep.data_hash, "versions": vers,
         "run_id": run_id, "created_at": time.time(),
         "format": "joblib" if m.strategy == "trials" else "mllib",
     }
@@ -327,7 +325,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
         "cost": ({"busy_core_seconds": round(busy, 3), "available_core_seconds": round(available, 3),
                   "idle_slot_fraction": round(1 - busy / available, 4) if available > 0 else None}
                  if m.strategy == "trials" else {"note": "not measured for MLlib (fits share all slots)"}),
-        "shipping": shipping, "timings": timings, "versions": versions(spark),
+        "shipping": shipping, "timings": timings, "versions": vers,
         "spec_fingerprint": spec.fingerprint(), "finished_at": time.time(),
     }
     store.write_json("summary.json", summary)  # last, atomically: its presence means the run completed

@@ -16,6 +16,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Callable
 
+import numpy as np
+
 from . import metrics as M
 from .models import build_mllib, get_model, mllib_param_map
 from .space import Trial
@@ -73,8 +75,6 @@ def run(spark, model_key: str, task: str, metric: str, n_classes: int, seed: int
             for tr, va in folds:
                 model = est.fit(tr, pm)
                 scores.append(float(evaluator.evaluate(model.transform(va))))
-            import numpy as np
-
             row.update(status="ok", fold_scores=scores, mean=float(np.mean(scores)), std=float(np.std(scores)))
         except Exception as e:  # noqa: BLE001 - bad param values etc.: recorded once
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
