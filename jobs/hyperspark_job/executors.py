@@ -259,6 +259,15 @@ def _joblib_init(ctx, X, y, folds) -> None:
     _WORKER_DATA = (ctx, X, y, folds)
 
 
+def _joblib_warm(_i: int) -> int:
+    from .models import load_class
+
+    ctx = _WORKER_DATA[0]
+    load_class(get_model(ctx.model).class_path(ctx.task))
+    time.sleep(0.05)  # keep this worker busy so the next warm-up task lands on another one
+    return os.getpid()
+
+
 def _joblib_run(params: dict, budget: int | None) -> dict:
     ctx, X, y, folds = _WORKER_DATA
     return evaluate(ctx, params, budget, X, y, folds)
@@ -274,6 +283,10 @@ class JoblibExecutor:
         self.n_jobs = n_jobs
         self._pool = get_reusable_executor(max_workers=n_jobs, initializer=_joblib_init,
                                            initargs=(ctx, X, y, folds), reuse=False)
+
+    def warm(self) -> list:
+        """Start the worker processes and import the model library (timed as ``warmup``, as on Spark)."""
+        return list(self._pool.map(_joblib_warm, range(self.n_jobs)))
 
     def submit(self, job: Job) -> Future:
         return self._pool.submit(_joblib_run, job.config.params, job.budget)

@@ -268,8 +268,12 @@ def search_stage(scheduler: Scheduler, executor, slots: int, spec: Spec, problem
 
 
 def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=print,
-        progress_live: bool | None = None, timings: dict | None = None) -> RunSummary:
-    """load -> split -> search -> refit -> write; returns the summary (also written as summary.json)."""
+        progress_live: bool | None = None, timings: dict | None = None, n_jobs: int = 1) -> RunSummary:
+    """load -> split -> search -> refit -> write; returns the summary (also written as summary.json).
+
+    ``spark=None`` runs the same pipeline without Spark: ``n_jobs`` local processes (joblib's executor),
+    single-machine models and file:// data only. That is the bench's one-machine baseline.
+    """
     timings = dict(timings or {})
     t0 = time.monotonic()
     run_id = run_id or new_run_id(spec)
@@ -284,8 +288,10 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
         log(f"run {run_id}: already complete ({summary.search.configs} configurations); nothing to run")
         return summary
 
-    n_exec = wait_for_executors(spark)
-    cores = total_cores(spark)
+    if spark is None and m.strategy != "trials":
+        raise JobInputError(f"model {spec.model} needs Spark (MLlib); there is no one-process equivalent")
+    n_exec = wait_for_executors(spark) if spark is not None else 0
+    cores = total_cores(spark) if spark is not None else n_jobs * spec.threads_per_trial
     slots = cores // spec.threads_per_trial
     if slots < 1:
         raise JobInputError(f"threads_per_trial={spec.threads_per_trial} is more than the {cores} core(s) "
@@ -339,12 +345,15 @@ def _executor(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Clus
     prep = problem.prep
     resource = spec.early_stopping.resource if spec.early_stopping else None
     if spec.model_def.strategy == "trials":
-        from .executors import BroadcastExecutor, ReplicateExecutor, TrialContext
+        from .executors import BroadcastExecutor, JoblibExecutor, ReplicateExecutor, TrialContext
 
         ctx = TrialContext(spec.model, prep.task, problem.metric, spec.threads_per_trial, spec.seed,
                            prep.n_classes, resource)
         tw = time.monotonic()
-        if spec.data_shipping == "broadcast":
+        if spark is None:
+            ex = JoblibExecutor(ctx, splits.X_tr, splits.y_tr, splits.folds, cluster.parallelism)
+            ex.warm()
+        elif spec.data_shipping == "broadcast":
             ex = BroadcastExecutor(spark, ctx, splits.X_tr, splits.y_tr, splits.folds, cluster.slots,
                                    2 * cluster.parallelism)
             ex.warm()
@@ -457,9 +466,10 @@ def stage_write(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Cl
         data=DataInfo(uri=spec.dataset.uri, rows=prep.rows, dropped_rows=prep.dropped_rows, features=prep.features,
                       label=prep.label, classes=prep.classes, train_rows=splits.train_rows,
                       test_rows=splits.test_rows, hash=prep.data_hash),
-        cluster=ClusterInfo(master=spark.sparkContext.master, executors=cluster.executors, cores=cluster.cores,
-                            slots=cluster.slots, parallelism=cluster.parallelism, task_cpus=spec.threads_per_trial,
-                            app_id=spark.sparkContext.applicationId),
+        cluster=ClusterInfo(master=spark.sparkContext.master if spark is not None else f"joblib[{cluster.cores}]",
+                            executors=cluster.executors, cores=cluster.cores, slots=cluster.slots,
+                            parallelism=cluster.parallelism, task_cpus=spec.threads_per_trial,
+                            app_id=spark.sparkContext.applicationId if spark is not None else None),
         # one trial = one slot only for the single-machine strategy; concurrent MLlib fits share every
         # slot, so their summed fit times say nothing about idle cores
         cost=(CostInfo(busy_core_seconds=round(busy, 3), available_core_seconds=round(available, 3),

@@ -163,7 +163,9 @@ class TPESearcher(Searcher):
                                          sampler=self._sampler(0))
         self._trial_of: dict[int, Any] = {}  # our number -> optuna Trial (running)
         self._known: dict[str, tuple[Outcome, float | None]] = {}  # trial_id -> last outcome (duplicates)
-        self._next = 0
+        self._next = 0  # the next new number
+        self._missing: list[int] = []  # numbers asked before a resume but never recorded (lost in flight)
+        self._count = 0  # configurations created (restored + asked)
 
     def _sampler(self, number: int):
         return self._optuna.samplers.TPESampler(
@@ -180,10 +182,11 @@ class TPESearcher(Searcher):
                 "optuna": self._optuna.__version__}
 
     def ask(self) -> Config | None:
-        if self._next >= self.total:
+        if self._count >= self.total:
             return None
+        number = self._missing[0] if self._missing else self._next
         for _ in range(self.MAX_DUPLICATES):
-            self.study.sampler = self._sampler(self._next)
+            self.study.sampler = self._sampler(number)
             trial = self.study.ask(self._dists)
             params = self._decode(trial.params)
             tid = trial_id(self.model, params)
@@ -192,8 +195,12 @@ class TPESearcher(Searcher):
                 outcome, value = self._known.get(tid, ("failed", None))
                 self._tell_optuna(trial, outcome, value, None)
                 continue
-            cfg = Config(self._next, tid, params)
-            self._next += 1
+            cfg = Config(number, tid, params)
+            if self._missing:
+                self._missing.pop(0)
+            else:
+                self._next += 1
+            self._count += 1
             self._trial_of[cfg.number] = (trial, cfg)
             return cfg
         return None  # the space is exhausted (a small discrete space): stop asking
@@ -246,6 +253,9 @@ class TPESearcher(Searcher):
                     intermediate_values={int(k): float(v) for k, v in inter.items()}))
                 self._known[r.config.trial_id] = (r.outcome, r.value)
             self._next = max(self._next, r.config.number + 1)
+        seen = {r.config.number for r in records}
+        self._missing = [n for n in range(self._next) if n not in seen]
+        self._count = len(seen)
 
     # -- space <-> Optuna ------------------------------------------------------------------------
     def _decode(self, raw: dict) -> dict:
