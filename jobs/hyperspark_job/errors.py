@@ -7,3 +7,8 @@ class JobInputError(Exception):
 
 class SpecError(JobInputError):
     """The spec file failed validation. The message names the key."""
+
+
+class JobError(Exception):
+    """The Python API's run failure (``hyperspark.JobError``): bad data, code not importable on executors,
+    every trial failed... The message is the CLI's one line."""

@@ -17,6 +17,12 @@ trial and ``groupBy(trial).applyInPandas``. The whole data set is shuffled once 
 Failures: an exception raised by the MODEL (bad param combination, library error) is caught inside the
 task and recorded as ``status: error`` once. It is never retried, so ``spark.task.maxFailures`` only ever
 reruns a trial whose executor was lost (infrastructure), not a user error.
+
+Objectives (``objective: module:function``) run through the same executors: the broadcast carries an
+:class:`ObjectiveData` (X, y of the train split) or the data set's URI (``dataset.load: none``), and a job
+calls the function once with its budget; its ``report(step, score)`` calls land in ``intermediate``.
+User code (import paths, or objects shipped as cloudpickle bytes in the context) is imported by every
+Python worker during warm-up: a module an executor cannot import fails the run before the search.
 """
 from __future__ import annotations
 
@@ -33,19 +39,38 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import metrics as M
+from . import usercode as U
+from .errors import JobInputError
 from .models import build_single_machine, get_model
 from .scheduler import Job
 
 
 @dataclass(frozen=True)
 class TrialContext:
-    model: str
+    model: str  # registry key, import path or object key; for objectives the objective's path/key
     task: str
     metric: str
     threads: int
     seed: int
     n_classes: int
     resource: str | None = None  # early stopping: the param that takes a job's budget
+    kind: str = "model"  # model | objective
+    payload: bytes | None = None  # cloudpickle bytes of an object passed to the Python API
+
+
+@dataclass
+class ObjectiveData:
+    """What an objective's ``data`` is for a CSV/Parquet data set: the train split as numpy arrays."""
+
+    X: np.ndarray
+    y: np.ndarray
+    features: list
+    label: str
+    task: str
+    classes: list = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"ObjectiveData(X={self.X.shape}, y={self.y.shape}, label={self.label!r}, task={self.task})"
 
 
 def job_params(ctx: TrialContext, params: dict, budget: int | None) -> dict:
@@ -96,8 +121,22 @@ def executor_identity() -> tuple[str, str]:
     return eid, socket.gethostname()
 
 
+def run_objective(ctx: TrialContext, params: dict, budget: int | None, data) -> dict:
+    """Call the objective once; its score, extra metrics and reported intermediate scores."""
+    U.ensure(ctx.model, ctx.payload)
+    fn = U.objective_function(ctx.model)
+    steps: list[tuple[int, float]] = []
+
+    def report(step, score) -> None:
+        steps.append((int(step), float(score)))
+
+    score, extra = U.objective_score(U.call_objective(fn, dict(params), data, budget, report))
+    return {"fold_scores": [], "mean": score, "std": None, "metrics": extra, "intermediate": steps}
+
+
 def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds) -> dict:
-    """One job -> the executor's half of a result row. Model errors become ``status: error`` (no retry)."""
+    """One job -> the executor's half of a result row. Model and objective errors (an exception, a score
+    that is not a number) become ``status: error``, recorded once, never retried."""
     from threadpoolctl import threadpool_limits
 
     started = time.time()
@@ -105,8 +144,13 @@ def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds) -
     row = {"executor_id": eid, "host": host, "pid": os.getpid(), "slot": f"{host}/{eid}", "started_at": started}
     try:
         with threadpool_limits(limits=ctx.threads):
-            scores = fit_and_score(ctx, job_params(ctx, params, budget), X, y, folds)
-        row.update(status="ok", fold_scores=scores, mean=float(np.mean(scores)), std=float(np.std(scores)))
+            if ctx.kind == "objective":
+                row.update(status="ok", **run_objective(ctx, params, budget, X))
+            else:
+                U.ensure(ctx.model, ctx.payload)
+                scores = fit_and_score(ctx, job_params(ctx, params, budget), X, y, folds)
+                row.update(status="ok", fold_scores=scores, mean=float(np.mean(scores)),
+                           std=float(np.std(scores)))
     except Exception as e:  # noqa: BLE001 - a user/model error, recorded once and not retried
         row.update(status="error", error=f"{type(e).__name__}: {e}"[:500],
                    traceback=traceback.format_exc(limit=3)[-1500:], fold_scores=[], mean=None, std=None)
@@ -120,15 +164,50 @@ def _run_one_broadcast(ctx, bc, params, budget) -> dict:
     return evaluate(ctx, params, budget, X, y, folds)
 
 
-def _warm(ctx: TrialContext, bc, _):
-    """Load the broadcast and the model library in every Python worker before the clock starts."""
+def preload(ctx: TrialContext) -> str | None:
+    """Import the model library / the user's code in this Python worker (paid here, not by trial 1).
+    None when fine, else one line naming the module that could not be imported."""
+    if ctx.kind == "objective" or U.is_user_code(ctx.model):
+        return U.preload(ctx.model, ctx.payload)
     from .models import load_class
 
-    X, _y, _f = bc.value
-    load_class(get_model(ctx.model).class_path(ctx.task))  # the import is paid here, not by trial 1
+    try:
+        load_class(get_model(ctx.model).class_path(ctx.task))
+    except ImportError as e:
+        return f"module {getattr(e, 'name', None) or '?'!r} is not importable ({e})"
+    return None
 
+
+def _warm(ctx: TrialContext, bc, _):
+    """Load the broadcast and the model library in every Python worker before the clock starts."""
     eid, host = executor_identity()
-    return [(eid, host, int(X.shape[0]))]
+    problem = preload(ctx)  # before the broadcast: an unimportable class inside it would fail to unpickle
+    if problem is not None:
+        return [(eid, host, -1, problem)]
+    X, _y, _f = bc.value
+    return [(eid, host, int(len(X) if hasattr(X, "__len__") else 0), None)]
+
+
+def _check(ctx: TrialContext, _):
+    eid, host = executor_identity()
+    return [(eid, host, 0, preload(ctx))]
+
+
+def raise_import_problems(ctx: TrialContext, results: list) -> list:
+    """Warm-up/check results -> JobInputError (one line naming module and executor) on the first problem."""
+    for eid, host, _n, problem in results:
+        if problem is not None:
+            what = "objective" if ctx.kind == "objective" else "model"
+            name = ctx.model
+            raise JobInputError(f"{what} {name}: {problem} on executor {eid} ({host}); "
+                                "ship it with --py-files or --package")
+    return results
+
+
+def check_on_executors(sc, ctx: TrialContext, tasks: int) -> list:
+    """One task per slot imports the user's code: fail fast, before any trial, with one line."""
+    n = max(1, tasks)
+    return raise_import_problems(ctx, sc.parallelize(range(n), n).mapPartitions(lambda it: _check(ctx, it)).collect())
 
 
 # --------------------------------------------------------------------------- driver side
@@ -181,10 +260,11 @@ class BroadcastExecutor(_PoolExecutor):
         self.slots = slots
 
     def warm(self) -> list:
-        """One task per slot loads the broadcast and imports the library (timed as its own phase)."""
+        """One task per slot loads the broadcast and imports the library (timed as its own phase); a
+        module an executor cannot import raises JobInputError naming the module and the executor."""
         ctx, bc = self.ctx, self.bc
-        return self.sc.parallelize(range(self.slots), self.slots).mapPartitions(
-            lambda it: _warm(ctx, bc, it)).collect()
+        return raise_import_problems(ctx, self.sc.parallelize(range(self.slots), self.slots).mapPartitions(
+            lambda it: _warm(ctx, bc, it)).collect())
 
     def _run(self, job: Job) -> dict:
         ctx, bc = self.ctx, self.bc
@@ -260,10 +340,10 @@ def _joblib_init(ctx, X, y, folds) -> None:
 
 
 def _joblib_warm(_i: int) -> int:
-    from .models import load_class
-
     ctx = _WORKER_DATA[0]
-    load_class(get_model(ctx.model).class_path(ctx.task))
+    problem = preload(ctx)
+    if problem is not None:
+        raise JobInputError(f"{ctx.kind} {ctx.model}: {problem} in a joblib worker")
     time.sleep(0.05)  # keep this worker busy so the next warm-up task lands on another one
     return os.getpid()
 

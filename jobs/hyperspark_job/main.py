@@ -1,4 +1,9 @@
-"""The job: spec -> session -> load -> split -> search -> refit -> write. Entry: ``jobs/tune.py``."""
+"""The job: spec -> session -> load -> split -> search -> refit -> write. Entry: ``jobs/tune.py``.
+
+Objectives (``objective:`` instead of ``model:``) take the same path without folds and without a refit:
+the best params and score come from the search. The Python API (``hyperspark.tune``) calls :func:`run`
+with the user's session, an in-memory frame (``frame``) and ``artifacts`` to receive the refit model.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 
 from . import data as D
 from . import metrics as M
+from . import usercode as U
 from .dispatch import LoopStats, StopRules, run_loop
 from .errors import JobInputError, SpecError
 from .progress import Progress
@@ -185,15 +191,23 @@ class Cluster:
     parallelism: int
 
 
-def stage_load(spark, spec: Spec) -> Problem:
-    m = spec.model_def
+def stage_load(spark, spec: Spec, frame=None) -> Problem:
+    """Read and check the data set (or take ``frame``, a pandas DataFrame already in the driver)."""
     ds = spec.dataset
+    if spec.is_objective:
+        metric = spec.metric or "score"
+        if ds.load == "none":  # the objective reads its own data from the URI
+            return Problem(None, metric, bool(spec.greater_is_better))
+        pdf = frame if frame is not None else D.load_for_driver(spark, ds.uri, ds.resolved_format)
+        prep = D.prepare_local(pdf, ds.label, ds.features, spec.task, ds.nan_policy)
+        return Problem(prep, metric, bool(spec.greater_is_better))
+    m = spec.model_def
     if m.strategy == "trials":  # single-machine libraries: the data goes to the driver in any case
-        prep = D.prepare_local(D.load_for_driver(spark, ds.uri, ds.resolved_format), ds.label, ds.features,
-                               spec.task, ds.nan_policy)
+        pdf = frame if frame is not None else D.load_for_driver(spark, ds.uri, ds.resolved_format)
+        prep = D.prepare_local(pdf, ds.label, ds.features, spec.task, ds.nan_policy)
     else:
-        prep = D.prepare(D.load(spark, ds.uri, ds.resolved_format), ds.label, ds.features, spec.task,
-                         ds.nan_policy)
+        df = spark.createDataFrame(frame) if frame is not None else D.load(spark, ds.uri, ds.resolved_format)
+        prep = D.prepare(df, ds.label, ds.features, spec.task, ds.nan_policy)
     if prep.task not in m.tasks():
         raise JobInputError(f"model {spec.model} does not support {prep.task} (label {prep.label!r})")
     metric = spec.metric or default_metric(prep.task, prep.n_classes)
@@ -206,6 +220,11 @@ def stage_load(spark, spec: Spec) -> Problem:
 
 def stage_split(spec: Spec, problem: Problem, slots: int) -> Splits:
     prep = problem.prep
+    if spec.is_objective:  # no folds: the objective does its own validation on the train split
+        if prep is None:
+            return Splits(0, 0)
+        X_tr, X_te, y_tr, y_te = D.split_numpy(prep.X, prep.y, prep.task, spec.test_fraction, spec.seed)
+        return Splits(len(y_tr), len(y_te), X_tr, y_tr, X_te, y_te)
     if spec.model_def.strategy == "trials":
         X_tr, X_te, y_tr, y_te = D.split_numpy(prep.X, prep.y, prep.task, spec.test_fraction, spec.seed)
         folds = D.cv_folds(y_tr, prep.task, spec.cv_folds, spec.seed)
@@ -224,7 +243,7 @@ def stage_split(spec: Spec, problem: Problem, slots: int) -> Splits:
 
 
 def make_scheduler(spec: Spec, greater_is_better: bool) -> Scheduler:
-    searcher = make_searcher(spec.search.type, spec.model, spec.space, spec.search.trials, spec.search.seed,
+    searcher = make_searcher(spec.search.type, spec.target, spec.space, spec.search.trials, spec.search.seed,
                              greater_is_better)
     es = spec.early_stopping
     if es is None:
@@ -268,19 +287,27 @@ def search_stage(scheduler: Scheduler, executor, slots: int, spec: Spec, problem
 
 
 def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=print,
-        progress_live: bool | None = None, timings: dict | None = None, n_jobs: int = 1) -> RunSummary:
+        progress_live: bool | None = None, timings: dict | None = None, n_jobs: int = 1, *,
+        frame=None, artifacts: dict | None = None, progress_lines: bool = True,
+        data_input: str | None = None) -> RunSummary:
     """load -> split -> search -> refit -> write; returns the summary (also written as summary.json).
 
     ``spark=None`` runs the same pipeline without Spark: ``n_jobs`` local processes (joblib's executor),
     single-machine models and file:// data only. That is the bench's one-machine baseline.
+
+    ``frame``: a pandas DataFrame to use instead of reading ``dataset.uri`` (the Python API);
+    ``artifacts``: a dict that receives ``estimator`` (the refit model, None for objectives), ``store``;
+    ``progress_lines``: print ``HYPERSPARK_PROGRESS`` lines (the API turns them off);
+    ``data_input``: how the data reached the job, recorded in the summary (``data.input``).
     """
     timings = dict(timings or {})
     t0 = time.monotonic()
     run_id = run_id or new_run_id(spec)
-    m = spec.model_def
+    artifacts = artifacts if artifacts is not None else {}
 
-    problem = stage_load(spark, spec)
+    problem = stage_load(spark, spec, frame)
     store = open_run(spark, spec, run_id)
+    artifacts.update(store=store, estimator=None)
     done = store.read_json("summary.json")
     if done is not None:  # a finished run resumed: nothing to run; the same summary is written again
         summary = RunSummary.model_validate(done)
@@ -288,7 +315,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
         log(f"run {run_id}: already complete ({summary.search.configs} configurations); nothing to run")
         return summary
 
-    if spark is None and m.strategy != "trials":
+    if spark is None and spec.strategy == "mllib":
         raise JobInputError(f"model {spec.model} needs Spark (MLlib); there is no one-process equivalent")
     n_exec = wait_for_executors(spark) if spark is not None else 0
     cores = total_cores(spark) if spark is not None else n_jobs * spec.threads_per_trial
@@ -307,7 +334,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     if resume or resumed:
         log(f"run {run_id}: {len(resumed)} result(s) already recorded; running the rest")
     progress = Progress(scheduler.searcher.total, problem.metric, problem.greater_is_better,
-                        already_done=len(resumed), live=progress_live)
+                        already_done=len(resumed), live=progress_live, lines=progress_lines)
     for r in resumed:
         progress.configs.add(r.trial_id)
         if r.decision in (None, "complete") and r.ok:
@@ -335,30 +362,45 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     t2 = time.monotonic()
     test_metrics, model_info = stage_refit(spark, spec, problem, splits, best, store)
     timings["refit"] = round(time.monotonic() - t2, 3)
+    artifacts["estimator"] = model_info.get("estimator")
     t3 = time.monotonic()
     summary = stage_write(spark, spec, problem, splits, cluster, scheduler, store, best, test_metrics, run_id,
-                          resumed, stats, shipping, timings, t0, t3, model_info)
+                          resumed, stats, shipping, timings, t0, t3, model_info, data_input)
     return summary
 
 
 def _executor(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Cluster, timings: dict):
     prep = problem.prep
     resource = spec.early_stopping.resource if spec.early_stopping else None
-    if spec.model_def.strategy == "trials":
-        from .executors import BroadcastExecutor, JoblibExecutor, ReplicateExecutor, TrialContext
+    if spec.strategy in ("trials", "objective"):
+        from .executors import (BroadcastExecutor, JoblibExecutor, ObjectiveData, ReplicateExecutor, TrialContext,
+                                check_on_executors)
 
-        ctx = TrialContext(spec.model, prep.task, problem.metric, spec.threads_per_trial, spec.seed,
-                           prep.n_classes, resource)
+        task = prep.task if prep is not None else (spec.task or "custom")
+        ctx = TrialContext(spec.target, task, problem.metric, spec.threads_per_trial, spec.seed,
+                           prep.n_classes if prep is not None else 0, resource,
+                           kind="objective" if spec.is_objective else "model", payload=U.payload(spec.target))
+        X, y, folds = splits.X_tr, splits.y_tr, splits.folds
+        if spec.is_objective:  # the objective's ``data``: the train split, or the URI itself
+            X = (spec.dataset.uri if prep is None else
+                 ObjectiveData(splits.X_tr, splits.y_tr, list(prep.features), prep.label, prep.task,
+                               list(prep.classes)))
+            y, folds = None, None
         tw = time.monotonic()
         if spark is None:
-            ex = JoblibExecutor(ctx, splits.X_tr, splits.y_tr, splits.folds, cluster.parallelism)
+            ex = JoblibExecutor(ctx, X, y, folds, cluster.parallelism)
             ex.warm()
         elif spec.data_shipping == "broadcast":
-            ex = BroadcastExecutor(spark, ctx, splits.X_tr, splits.y_tr, splits.folds, cluster.slots,
-                                   2 * cluster.parallelism)
-            ex.warm()
+            ex = BroadcastExecutor(spark, ctx, X, y, folds, cluster.slots, 2 * cluster.parallelism)
+            try:
+                ex.warm()
+            except BaseException:
+                ex.close()
+                raise
         else:
-            ex = ReplicateExecutor(spark, ctx, splits.X_tr, splits.y_tr, splits.folds, cluster.parallelism)
+            if U.is_user_code(spec.target):
+                check_on_executors(spark.sparkContext, ctx, cluster.slots)
+            ex = ReplicateExecutor(spark, ctx, X, y, folds, cluster.parallelism)
         timings["warmup"] = round(time.monotonic() - tw, 3)
         return ex, {}
     from .mllib import MLlibExecutor
@@ -381,6 +423,8 @@ def stage_refit(spark, spec: Spec, problem: Problem, splits: Splits, best: Trial
     """Fit the best params on the whole training split, score every metric on the test split, save."""
     prep = problem.prep
     params = best_params_for_refit(spec, best)
+    if spec.is_objective:  # nothing to refit: the objective trains what it trains
+        return {}, {"format": None, "estimator": None}
     if spec.model_def.strategy == "trials":
         from .executors import dumps_model, predict_scores
         from .models import build_single_machine
@@ -404,6 +448,8 @@ def stage_refit(spark, spec: Spec, problem: Problem, splits: Splits, best: Trial
         va.unpersist()
     model, test_metrics = ML.refit_and_score(spec.model, prep.task, prep.n_classes, spec.seed, prep.label,
                                              params, splits.train, splits.test)
+    splits.train.unpersist()  # nothing cached is left behind in a session the caller keeps (Python API)
+    splits.test.unpersist()
     _save_mllib(store, model)
     return test_metrics, {"format": "mllib", "estimator": model}
 
@@ -431,41 +477,50 @@ def early_stopping_info(spec: Spec, scheduler: Scheduler, rows: list[TrialResult
 
 def stage_write(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Cluster, scheduler: Scheduler,
                 store: RunStore, best: TrialResult, test_metrics: dict, run_id: str, resumed: list,
-                stats: LoopStats, shipping: dict, timings: dict, t0: float, t3: float, model_info: dict) -> RunSummary:
+                stats: LoopStats, shipping: dict, timings: dict, t0: float, t3: float, model_info: dict,
+                data_input: str | None = None) -> RunSummary:
     prep = problem.prep
-    single = spec.model_def.strategy == "trials"
+    single = spec.strategy in ("trials", "objective")
     resumed_keys = {r.key for r in resumed}
     ran = [r for r in store.rows if r.key not in resumed_keys]
     busy = sum((r.fit_seconds or 0.0) for r in ran) * spec.threads_per_trial
     available = timings.get("search", 0.0) * cluster.cores
     vers = versions(spark)
     refit_params = best_params_for_refit(spec, best)
-    manifest = {
-        "model": spec.model, "task": prep.task, "params": refit_params, "cv_metric": problem.metric,
-        "cv_score": best.mean, "test_metrics": test_metrics, "features": prep.features,
-        "label": prep.label, "classes": prep.classes, "data_hash": prep.data_hash, "versions": vers,
-        "run_id": run_id, "created_at": time.time(), "format": model_info["format"],
-    }
-    store.fs.write_bytes(store.rel("model/manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode())
+    if model_info.get("format") is not None:  # objectives save no model
+        manifest = {
+            "model": spec.model, "task": prep.task, "params": refit_params, "cv_metric": problem.metric,
+            "cv_score": best.mean, "test_metrics": test_metrics, "features": prep.features,
+            "label": prep.label, "classes": prep.classes, "data_hash": prep.data_hash, "versions": vers,
+            "run_id": run_id, "created_at": time.time(), "format": model_info["format"],
+        }
+        store.fs.write_bytes(store.rel("model/manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode())
     timings["write"] = round(time.monotonic() - t3, 3)
     timings["total"] = round(time.monotonic() - t0 + timings.get("session", 0.0), 3)
     searcher = scheduler.searcher
+    if prep is not None:
+        data = DataInfo(uri=spec.dataset.uri, rows=prep.rows, dropped_rows=prep.dropped_rows, features=prep.features,
+                        label=prep.label, classes=prep.classes, train_rows=splits.train_rows,
+                        test_rows=splits.test_rows, hash=prep.data_hash, input=data_input)
+    else:  # dataset.load: none: the objective read it
+        data = DataInfo(uri=spec.dataset.uri, input="uri")
     summary = RunSummary(
-        run_id=run_id, name=spec.name, output_uri=store.uri, model=spec.model, task=prep.task,
-        strategy=spec.model_def.strategy, metric=problem.metric, greater_is_better=problem.greater_is_better,
+        run_id=run_id, name=spec.name, output_uri=store.uri, model=spec.target,
+        kind="objective" if spec.is_objective else "model",
+        task=prep.task if prep is not None else (spec.task or "custom"),
+        strategy=spec.strategy, metric=problem.metric, greater_is_better=problem.greater_is_better,
         search=SearchInfo(
             type=spec.search.type, trials=searcher.total, ran=len(ran), resumed=len(resumed),
-            ok=sum(r.ok for r in store.rows), failed=sum(not r.ok for r in ran), cv_folds=spec.cv_folds,
+            ok=sum(r.ok for r in store.rows), failed=sum(not r.ok for r in ran),
+            cv_folds=None if spec.is_objective else spec.cv_folds,
             seed=spec.search.seed, configs=len({r.trial_id for r in store.rows}),
             settings={**searcher.settings(), "timeout_s": spec.search.timeout, "target": spec.search.target},
             stopped=stats.stopped),
         early_stopping=early_stopping_info(spec, scheduler, store.rows, spec.threads_per_trial),
         best=BestTrial(trial_id=best.trial_id, params=refit_params, cv_score=best.mean, cv_std=best.std,
-                       fold_scores=best.fold_scores, budget=best.budget),
+                       fold_scores=best.fold_scores, budget=best.budget, metrics=best.metrics),
         best_params=refit_params, cv_score=best.mean, test_metrics=test_metrics,
-        data=DataInfo(uri=spec.dataset.uri, rows=prep.rows, dropped_rows=prep.dropped_rows, features=prep.features,
-                      label=prep.label, classes=prep.classes, train_rows=splits.train_rows,
-                      test_rows=splits.test_rows, hash=prep.data_hash),
+        model_saved=model_info.get("format") is not None, data=data,
         cluster=ClusterInfo(master=spark.sparkContext.master if spark is not None else f"joblib[{cluster.cores}]",
                             executors=cluster.executors, cores=cluster.cores, slots=cluster.slots,
                             parallelism=cluster.parallelism, task_cpus=spec.threads_per_trial,
@@ -517,6 +572,9 @@ def parse_args(argv):
     p.add_argument("--output", help="shortcut for --set output=URI")
     p.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
     p.add_argument("--validate-only", action="store_true", help="validate the spec and exit")
+    p.add_argument("--package", action="append", default=[], metavar="PATH",
+                   help="the user's package (a directory, zipped for you, or a .zip) for model:/objective: import "
+                        "paths: put on the driver's path and shipped to every executor (repeatable)")
     return p.parse_args(argv)
 
 
@@ -528,6 +586,9 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     overrides = list(args.set) + ([f"output={args.output}"] if args.output else [])
     try:
+        from . import package
+
+        zips = [package.prepare(p) for p in args.package]  # before validation: it imports the user's code
         spec = load_spec(args.spec, overrides)
         if args.resume and not args.run_id:
             raise SpecError("--resume needs --run-id (the run to resume)")
@@ -537,12 +598,13 @@ def main(argv=None) -> int:
         err(str(e))
         return 2
     if args.validate_only:
-        print(json.dumps({"valid": True, "model": spec.model, "strategy": spec.model_def.strategy}))
+        print(json.dumps({"valid": True, "model": spec.target, "strategy": spec.strategy}))
         return 0
     t0 = time.monotonic()
     spark = None
     try:
         spark = build_session(spec, args.master)
+        package.ship(spark, zips)
         timings = {"session": round(time.monotonic() - t0, 3)}
         summary = run(spark, spec, args.run_id, args.resume, log=lambda s: print(s, flush=True), timings=timings)
         print(RESULT_PREFIX + summary.result_line().model_dump_json(exclude_none=True), flush=True)

@@ -3,6 +3,12 @@
 The library decides the execution strategy (see ``strategy``): MLlib estimators train on the cluster
 with k-fold CV over param maps; single-machine libraries (scikit-learn, xgboost, lightgbm) train one
 trial per Spark task with the data shipped once per executor.
+
+Besides registry keys, ``model:`` takes any scikit-learn-compatible estimator by import path
+(``sklearn.svm:NuSVC``, ``mypkg.models:MyRegressor``, a factory ``mypkg.pipes:make_pipeline``) or, from the
+Python API, an estimator object (``object:...`` keys, see ``usercode.py``). Those are library ``custom``:
+the single-machine strategy, params set with ``set_params`` (so ``clf__C`` works), threads and seed passed
+when the estimator accepts them.
 """
 from __future__ import annotations
 
@@ -10,7 +16,10 @@ import importlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from . import usercode as U
+
 MLLIB = "mllib"
+CUSTOM = "custom"  # an estimator by import path or object (usercode.py)
 # parameters that set a training budget (early stopping's ``resource``): trees, boosting rounds, iterations
 BUDGET_PARAMS = ("n_estimators", "max_iter", "numTrees", "maxIter", "num_boost_round", "max_epochs")
 
@@ -27,7 +36,7 @@ class ModelDef:
 
     @property
     def key(self) -> str:
-        return f"{self.library}.{self.name}"
+        return self.name if self.library == CUSTOM else f"{self.library}.{self.name}"
 
     @property
     def strategy(self) -> str:
@@ -85,10 +94,30 @@ class UnknownModel(ValueError):
     pass
 
 
+_CUSTOM: dict[str, ModelDef] = {}
+
+
 def get_model(key: str) -> ModelDef:
     if key in REGISTRY:
         return REGISTRY[key]
+    if U.is_user_code(key):
+        if key not in _CUSTOM:
+            _CUSTOM[key] = _custom_def(key)
+        return _CUSTOM[key]
     raise UnknownModel(f"unknown model {key!r}; valid models: {', '.join(sorted(REGISTRY))}")
+
+
+def _custom_def(key: str) -> ModelDef:
+    try:
+        est = U.new_estimator(key)
+    except U.UserCodeError as e:
+        raise UnknownModel(str(e)) from None
+    tasks = U.estimator_tasks(est)
+    accepted = est.get_params(deep=False)
+    return ModelDef(CUSTOM, key, key if "classification" in tasks else None,
+                    key if "regression" in tasks else None,
+                    "n_jobs" if "n_jobs" in accepted else None,
+                    "random_state" if "random_state" in accepted else None)
 
 
 def load_class(path: str):
@@ -104,6 +133,8 @@ def load_class(path: str):
 def valid_params(key: str, task: str) -> tuple[str, ...]:
     """Names a spec may tune. For MLlib these are class-level Params (no JVM needed to list them)."""
     m = get_model(key)
+    if m.library == CUSTOM:  # nested names too (pipelines: clf__C)
+        return tuple(sorted(U.new_estimator(key).get_params(deep=True)))
     cls = load_class(m.class_path(task))
     if m.library == MLLIB:
         from pyspark.ml.param import Param
@@ -116,12 +147,15 @@ def valid_params(key: str, task: str) -> tuple[str, ...]:
 
 
 def resource_params(key: str, task: str) -> tuple[str, ...]:
-    """The model's parameters early stopping may use as its budget (``early_stopping.resource``)."""
-    return tuple(p for p in valid_params(key, task) if p in BUDGET_PARAMS)
+    """The model's parameters early stopping may use as its budget (``early_stopping.resource``); for a
+    pipeline, a step's budget parameter (``clf__max_iter``) counts too."""
+    return tuple(p for p in valid_params(key, task) if p.rpartition("__")[2] in BUDGET_PARAMS)
 
 
 def build_single_machine(m: ModelDef, task: str, params: dict, threads: int, seed: int):
     """An unfitted estimator with threads matched to spark.task.cpus (no nested oversubscription)."""
+    if m.library == CUSTOM:
+        return _build_custom(m, params, threads, seed)
     cls = load_class(m.class_path(task))
     kw = dict(m.fixed)
     accepted = cls().get_params(deep=False)
@@ -131,6 +165,21 @@ def build_single_machine(m: ModelDef, task: str, params: dict, threads: int, see
         kw[m.threads_param] = threads
     kw.update(params)
     return cls(**kw)
+
+
+def _build_custom(m: ModelDef, params: dict, threads: int, seed: int):
+    """set_params on a fresh instance: threads (n_jobs) and seed (random_state) as for registry models,
+    where the estimator accepts them; a pipeline step's n_jobs/random_state left at None gets them too."""
+    est = U.new_estimator(m.key)
+    kw = {}
+    for name, value in est.get_params(deep=True).items():
+        base = name.rpartition("__")[2]
+        if base == "random_state" and (name == m.seed_param or ("__" in name and value is None)):
+            kw[name] = seed if value is None else value
+        elif base == "n_jobs" and (name == m.threads_param or ("__" in name and value is None)):
+            kw[name] = threads
+    kw.update(params)
+    return est.set_params(**kw)
 
 
 def build_mllib(m: ModelDef, task: str, seed: int, features_col="features", label_col="label"):

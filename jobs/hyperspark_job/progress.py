@@ -16,7 +16,7 @@ PREFIX = PROGRESS_PREFIX
 
 class Progress:
     def __init__(self, total: int | None, metric: str, greater_is_better: bool = True, already_done: int = 0,
-                 out=None, live: bool | None = None):
+                 out=None, live: bool | None = None, lines: bool = True):
         self.total = total
         self.metric = metric
         self.gib = greater_is_better
@@ -29,6 +29,7 @@ class Progress:
         self._new = 0
         self.out = out or sys.stdout
         self._bar = None
+        self.lines = lines  # HYPERSPARK_PROGRESS lines (the Python API turns them off)
         if live is None:
             live = sys.stderr.isatty()
         if live:
@@ -65,7 +66,8 @@ class Progress:
                            eta_s=None if eta is None else round(eta, 1), elapsed_s=round(elapsed, 1),
                            trial_id=row.trial_id, status=row.status, score=row.mean, rung=row.rung,
                            budget=row.budget, executor_id=row.executor_id)
-        print(PREFIX + ev.model_dump_json(exclude_none=True), file=self.out, flush=True)
+        if self.lines:
+            print(PREFIX + ev.model_dump_json(exclude_none=True), file=self.out, flush=True)
         if self._bar is not None:
             best = f"best {self.metric}={self.best:.4f}" if self.best is not None else ""
             self._bar.update(self._task, completed=min(finished, self.total or finished), best=best)

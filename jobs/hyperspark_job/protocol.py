@@ -159,6 +159,7 @@ class BestTrial(_Model):
     cv_std: float | None = None
     fold_scores: list[float] = Field(default_factory=list)
     budget: int | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)  # extra numbers the objective returned
 
 
 class DataInfo(_Model):
@@ -171,6 +172,9 @@ class DataInfo(_Model):
     train_rows: int | None = None
     test_rows: int | None = None
     hash: str | None = None
+    # how the data reached the job: file (read from uri), memory (a pandas frame), collected (a small Spark
+    # DataFrame collected once), parquet (a large one written under the run and read once), uri (objective)
+    input: str | None = None
 
 
 class ClusterInfo(_Model):
@@ -194,7 +198,8 @@ class RunSummary(_Model):
     run_id: str
     name: str
     output_uri: str
-    model: str
+    model: str  # the registry key / import path / object key; for objectives the objective's
+    kind: Literal["model", "objective"] = "model"
     task: str
     strategy: str
     metric: str
@@ -203,8 +208,9 @@ class RunSummary(_Model):
     early_stopping: EarlyStoppingInfo | None = None
     best: BestTrial
     best_params: dict[str, Any]
-    cv_score: float
-    test_metrics: dict[str, float] = Field(default_factory=dict)
+    cv_score: float  # the best CV score (objectives: the best score the objective returned)
+    test_metrics: dict[str, float] = Field(default_factory=dict)  # empty for objectives (no refit)
+    model_saved: bool = True  # model/ was written (False for objectives)
     data: DataInfo
     cluster: ClusterInfo
     cost: CostInfo = Field(default_factory=CostInfo)

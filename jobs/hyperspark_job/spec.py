@@ -11,6 +11,11 @@ Example::
     search: {type: grid}
     space: {max_depth: [3, 6, 9], n_estimators: [50, 100]}
     metric: roc_auc
+
+``model:`` is a registry key or any scikit-learn-compatible estimator by import path (``module:Class`` or a
+factory ``module:make_pipeline``). Instead of ``model:``, ``objective: module:function`` tunes a training
+function ``objective(params, data, budget, report=None) -> score | {"score": ..., ...}`` (``direction``
+says which way is better; ``cv_folds`` does not apply: the function does its own validation).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import SpecError
 from .metrics import METRICS
+from . import usercode as U
 from .models import MLLIB, UnknownModel, get_model, resource_params, valid_params
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
@@ -36,10 +42,18 @@ class _Strict(BaseModel):
 
 class Dataset(_Strict):
     uri: str = Field(min_length=1)
-    label: str = Field(min_length=1)
+    label: str | None = Field(default=None, min_length=1)  # required unless load: none
     features: list[str] | None = None  # default: every other numeric column
     format: Literal["auto", "csv", "parquet"] = "auto"
     nan_policy: Literal["fail", "drop"] = "fail"
+    # table: read CSV/Parquet (X, y); none: an objective gets the URI itself and reads its own data
+    load: Literal["table", "none"] = "table"
+
+    @model_validator(mode="after")
+    def _label(self):
+        if self.load == "table" and self.label is None:
+            raise ValueError("dataset.label: required key is missing")
+        return self
 
     @property
     def resolved_format(self) -> str:
@@ -125,7 +139,9 @@ class Spec(_Strict):
     name: str = Field(default="tuning", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     dataset: Dataset
     task: Literal["classification", "regression"] | None = None  # inferred from the label when absent
-    model: str
+    model: str | None = None  # registry key, or an estimator by import path (module:Class / module:factory)
+    objective: str | None = None  # instead of model: a training function by import path (module:function)
+    direction: Literal["maximize", "minimize"] | None = None  # objectives: which way is better (maximize)
     search: Search = Search()
     space: dict[str, Dim]
     metric: str | None = None  # default: roc_auc (binary), f1 (multiclass), rmse (regression)
@@ -158,9 +174,24 @@ class Spec(_Strict):
     @field_validator("model")
     @classmethod
     def _model(cls, v):
+        if v is None:
+            return v
         try:
             get_model(v)
         except UnknownModel as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, v):
+        if v is None:
+            return v
+        if not U.is_user_code(v):
+            raise ValueError(f"{v!r} is not an import path; write module:function (e.g. mypkg.train:objective)")
+        try:
+            U.objective_function(v)
+        except U.UserCodeError as e:
             raise ValueError(str(e)) from None
         return v
 
@@ -175,6 +206,16 @@ class Spec(_Strict):
 
     @model_validator(mode="after")
     def _cross(self):
+        if self.model is None and self.objective is None:
+            raise ValueError("model: required key is missing (or give objective: module:function)")
+        if self.model is not None and self.objective is not None:
+            raise ValueError("objective: give model or objective, not both")
+        if self.objective is not None:
+            return self._cross_objective()
+        if self.direction is not None:
+            raise ValueError("direction: applies to objectives; a model's metric decides (rmse and mae minimize)")
+        if self.dataset.load == "none":
+            raise ValueError("dataset.load: none applies to objectives; a model trains on a table")
         m = get_model(self.model)
         if self.task is not None and self.task not in m.tasks():
             raise ValueError(f"model: {self.model} supports {', '.join(m.tasks())}, not {self.task}")
@@ -218,7 +259,50 @@ class Spec(_Strict):
             raise ValueError("data_shipping: replicate applies to single-machine libraries, not mllib models")
         return self
 
+    def _cross_objective(self):
+        if "cv_folds" in self.model_fields_set:
+            raise ValueError("cv_folds: does not apply to an objective (it does its own validation); remove it")
+        if self.data_shipping == "replicate":
+            raise ValueError("data_shipping: replicate applies to models; an objective's data is broadcast")
+        if self.search.type == "grid":
+            for name, dim in self.space.items():
+                if isinstance(dim, dict):
+                    raise ValueError(
+                        f"space.{name}: a grid search takes a list of values, not a distribution "
+                        f"({next(iter(dim))}); use search.type: random"
+                    )
+        if self.search.type == "tpe" and not any(isinstance(d, dict) for d in self.space.values()):
+            raise ValueError(
+                "space: a tpe search needs at least one distribution (uniform, loguniform, int or choice); "
+                "a space of plain lists is a grid: use search.type: grid"
+            )
+        es = self.early_stopping
+        if es is not None and es.resource in self.space:
+            raise ValueError(
+                f"early_stopping.resource: {es.resource} is also in space; the scheduler sets it per rung, "
+                "remove it from space"
+            )
+        return self
+
     # -- derived ------------------------------------------------------------
+    @property
+    def is_objective(self) -> bool:
+        return self.objective is not None
+
+    @property
+    def target(self) -> str:
+        """What is tuned: the model key, or the objective's import path / object key."""
+        return self.objective if self.objective is not None else self.model
+
+    @property
+    def strategy(self) -> str:
+        return "objective" if self.is_objective else self.model_def.strategy
+
+    @property
+    def greater_is_better(self) -> bool | None:
+        """Objectives: from direction; models: None (the metric decides)."""
+        return (self.direction or "maximize") == "maximize" if self.is_objective else None
+
     @property
     def model_def(self):
         return get_model(self.model)
@@ -230,6 +314,12 @@ class Spec(_Strict):
         search = keep["search"]
         for k in ("timeout", "target"):  # when to stop does not change what a trial scores
             search.pop(k, None)
+        # keys added later are left out at their defaults, so older runs still resume
+        for k in ("objective", "direction"):
+            if keep.get(k) is None:
+                keep.pop(k, None)
+        if keep["dataset"].get("load") == "table":
+            keep["dataset"].pop("load")
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -273,7 +363,8 @@ def _format_error(err: ValidationError) -> str:
         msg = "unknown key"
     elif e["type"] == "missing":
         msg = "required key is missing"
-    if msg.startswith(("space", "metric:", "model:", "data_shipping:", "search.", "early_stopping.")):
+    if msg.startswith(("space", "metric:", "model:", "data_shipping:", "search.", "early_stopping.", "objective:",
+                       "direction:", "dataset.", "cv_folds:")):
         return msg
     return f"{loc}: {msg}" if loc else msg
 

@@ -1,0 +1,239 @@
+"""User code: estimators and objective functions named by import path, or passed as objects.
+
+Three spellings reach the same place:
+
+* an import path ``module:attr`` in the spec (``sklearn.svm:NuSVC``, ``mypkg.models:MyRegressor``,
+  ``mypkg.pipes:make_pipeline``, ``mypkg.train:objective``): imported on the driver at validation and on
+  every executor before the search (``check_on_executors``);
+* an object passed to the Python API (``hyperspark.tune(estimator=obj)`` / ``objective=fn``): registered
+  here under a key ``object:<name>-<hash>`` and shipped to executors as cloudpickle bytes (the job's
+  TrialContext carries them), so a class or function defined in a notebook works as well;
+* registry keys (``sklearn.random_forest``) stay in ``models.REGISTRY``.
+
+Every mistake is ONE line (``UserCodeError``): the spec turns it into ``model: ...``/``objective: ...``.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import math
+import numbers
+
+OBJECT_PREFIX = "object:"
+ESTIMATOR_METHODS = ("fit", "get_params", "set_params")
+
+_OBJECTS: dict[str, object] = {}  # key -> object (driver: registered by the API; executors: unpickled)
+_BLOBS: dict[str, bytes] = {}  # key -> cloudpickle bytes (driver side, to ship)
+
+
+class UserCodeError(ValueError):
+    """A path that cannot be imported, an object of the wrong kind: one line, without the key prefix."""
+
+
+def is_import_path(key: str) -> bool:
+    return ":" in key and not key.startswith(OBJECT_PREFIX)
+
+
+def is_object_key(key: str) -> bool:
+    return key.startswith(OBJECT_PREFIX)
+
+
+def is_user_code(key: str) -> bool:
+    return is_import_path(key) or is_object_key(key)
+
+
+# --------------------------------------------------------------------------- import paths
+def resolve(path: str):
+    """``module:attr`` (attr may be dotted) -> the object. One-line UserCodeError when it cannot be."""
+    if is_object_key(path):
+        return registered(path)
+    module, _, attr = path.partition(":")
+    if not module or not attr:
+        raise UserCodeError(f"{path!r} is not an import path; write module:name (e.g. sklearn.svm:NuSVC)")
+    try:
+        obj = importlib.import_module(module)
+    except ImportError as e:
+        missing = getattr(e, "name", None) or module
+        raise UserCodeError(f"cannot import {path!r}: no module named {missing!r} "
+                            "(install it, or ship it with --py-files or --package)") from None
+    except Exception as e:  # noqa: BLE001 - the user's module raised while importing
+        raise UserCodeError(f"cannot import {path!r}: importing {module} raised {type(e).__name__}: "
+                            f"{_first_line(e)}") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UserCodeError(f"cannot import {path!r}: module {module!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:300]
+
+
+def is_estimator(obj) -> bool:
+    return all(callable(getattr(obj, m, None)) for m in ESTIMATOR_METHODS)
+
+
+def describe(obj) -> str:
+    if isinstance(obj, type) or inspect.isfunction(obj):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    return f"a {type(obj).__name__} object"
+
+
+def not_an_estimator(name: str) -> UserCodeError:
+    return UserCodeError(f"{name} is not a scikit-learn estimator (it needs fit, get_params and set_params)")
+
+
+def new_estimator(key: str):
+    """A fresh, unfitted estimator for ``key`` (an import path or a registered object).
+
+    A class is instantiated with no arguments, a factory function is called, an estimator instance
+    (registered object, or a module-level instance) is cloned.
+    """
+    obj = resolve(key)
+    name = key if is_import_path(key) else describe(obj)
+    if isinstance(obj, type):
+        if not is_estimator(obj):
+            raise not_an_estimator(name)
+        try:
+            est = obj()
+        except Exception as e:  # noqa: BLE001
+            raise UserCodeError(f"{name}() raised {type(e).__name__}: {_first_line(e)}") from None
+    elif is_estimator(obj):
+        from sklearn.base import clone
+
+        est = clone(obj)
+    elif callable(obj):
+        try:
+            est = obj()
+        except Exception as e:  # noqa: BLE001
+            raise UserCodeError(f"{name}() raised {type(e).__name__}: {_first_line(e)}") from None
+        if not is_estimator(est):
+            raise UserCodeError(f"{name}() returned {describe(est)}, not a scikit-learn estimator "
+                                "(it needs fit, get_params and set_params)")
+    else:
+        raise not_an_estimator(name)
+    return est
+
+
+def estimator_tasks(est) -> list[str]:
+    """classification / regression from scikit-learn's tags; neither: both (the label decides)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    tasks = [t for t, ok in (("classification", is_classifier(est)), ("regression", is_regressor(est))) if ok]
+    return tasks or ["classification", "regression"]
+
+
+def objective_function(key: str):
+    fn = resolve(key)
+    if not callable(fn) or isinstance(fn, type):
+        raise UserCodeError(f"{key if is_import_path(key) else describe(fn)} is not a function "
+                            "(an objective is objective(params, data, budget) -> score)")
+    return fn
+
+
+# --------------------------------------------------------------------------- objects (Python API)
+def register(obj, kind: str) -> str:
+    """Keep ``obj`` for this process and return its key; its cloudpickle bytes ship to executors."""
+    from pyspark import cloudpickle
+
+    blob = cloudpickle.dumps(obj)
+    base = getattr(obj, "__qualname__", None) or type(obj).__name__
+    base = "".join(c if c.isalnum() or c in "._-" else "_" for c in base)[:60]
+    key = f"{OBJECT_PREFIX}{kind}.{base}-{hashlib.sha1(blob).hexdigest()[:10]}"
+    _OBJECTS[key] = obj
+    _BLOBS[key] = blob
+    return key
+
+
+def registered(key: str):
+    try:
+        return _OBJECTS[key]
+    except KeyError:
+        raise UserCodeError(f"{key} is an object passed to hyperspark.tune in another process; "
+                            "pass it again, or name it by import path (module:name)") from None
+
+
+def payload(key: str) -> bytes | None:
+    """The bytes executors need to rebuild ``key`` (None for import paths and registry keys)."""
+    return _BLOBS.get(key) if is_object_key(key) else None
+
+
+def ensure(key: str, blob: bytes | None) -> None:
+    """Executor side: make ``key`` resolvable from its shipped bytes (once per Python worker)."""
+    if blob is not None and key not in _OBJECTS:
+        from pyspark import cloudpickle
+
+        _OBJECTS[key] = cloudpickle.loads(blob)
+
+
+# --------------------------------------------------------------------------- objectives
+def call_objective(fn, params: dict, data, budget, report):
+    """fn(params, data, budget[, report]); ``report`` is passed only when the function takes it."""
+    try:
+        sig = inspect.signature(fn)
+        takes_report = "report" in sig.parameters or any(
+            p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    except (TypeError, ValueError):
+        takes_report = False
+    if takes_report:
+        return fn(params, data, budget, report=report)
+    return fn(params, data, budget)
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        if hasattr(v, "item") and getattr(v, "shape", None) == ():  # numpy 0-d / scalar
+            v = v.item()
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                return None
+        else:
+            return None
+    return float(v)
+
+
+def objective_score(value) -> tuple[float, dict[str, float]]:
+    """An objective's return -> (score, extra metrics). Anything else: ValueError with one line."""
+    extra: dict[str, float] = {}
+    if isinstance(value, dict):
+        if "score" not in value:
+            raise ValueError(f"objective returned a dict without 'score' (keys: {', '.join(map(str, value))})")
+        raw = value["score"]
+        for k, v in value.items():
+            if k != "score":
+                f = _number(v)
+                if f is not None:
+                    extra[str(k)] = f
+    else:
+        raw = value
+    score = _number(raw)
+    if score is None:
+        shown = repr(raw)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ValueError(f"objective returned {type(raw).__name__} {shown}; expected a number or a dict "
+                         "with a numeric 'score'")
+    if not math.isfinite(score):
+        raise ValueError(f"objective returned a non-finite score ({score})")
+    return score, extra
+
+
+# --------------------------------------------------------------------------- executor import check
+def preload(key: str, blob: bytes | None) -> str | None:
+    """Import (or unpickle) ``key`` in this Python worker: None when fine, else one line naming the module."""
+    try:
+        ensure(key, blob)
+        if is_import_path(key):
+            module = key.partition(":")[0]
+            importlib.import_module(module)
+            resolve(key)
+        return None
+    except ImportError as e:
+        mod = getattr(e, "name", None) or (key.partition(":")[0] if is_import_path(key) else "?")
+        return f"module {mod!r} is not importable ({type(e).__name__}: {_first_line(e)})"
+    except UserCodeError as e:
+        return str(e)
+    except Exception as e:  # noqa: BLE001 - unpickling ran the user's module and it raised
+        return f"{type(e).__name__}: {_first_line(e)}"

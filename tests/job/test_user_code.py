@@ -1,0 +1,197 @@
+"""Any estimator by import path and any objective function, through the job on local[2].
+
+The user's package (tests/api/pkgs/hs_testpkg) is put on the driver's path and shipped with addPyFile,
+as ``--package`` does; a module only the driver can import fails before the search, in one line.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hyperspark_job.errors import JobInputError, SpecError
+from hyperspark_job.main import run
+from hyperspark_job.protocol import RunSummary, parse_trials
+from hyperspark_job.spec import parse_spec
+
+from .conftest import BREAST_CANCER, REPO
+
+TESTPKG = REPO / "tests" / "api" / "pkgs" / "hs_testpkg"
+
+
+@pytest.fixture(scope="module")
+def testpkg(spark):
+    from hyperspark_job import package
+
+    spark.sparkContext.addPyFile(package.prepare(str(TESTPKG)))
+    return TESTPKG
+
+
+def _err(spec: dict) -> str:
+    with pytest.raises(SpecError) as e:
+        parse_spec(spec)
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+# ------------------------------------------------------------------ validation (no Spark work)
+def test_bad_import_paths_are_one_line(base_spec, testpkg):
+    msg = _err(dict(base_spec, model="nosuchpkg.models:Thing"))
+    assert msg == ("invalid spec: model: cannot import 'nosuchpkg.models:Thing': no module named 'nosuchpkg' "
+                   "(install it, or ship it with --py-files or --package)")
+    assert "has no attribute 'Nope'" in _err(dict(base_spec, model="hs_testpkg.models:Nope"))
+    assert _err(dict(base_spec, model="hs_testpkg.models:NotAnEstimator")) == (
+        "invalid spec: model: hs_testpkg.models:NotAnEstimator is not a scikit-learn estimator "
+        "(it needs fit, get_params and set_params)")
+    assert _err(dict(base_spec, model=None, objective="nosuchpkg.train:fn")).startswith(
+        "invalid spec: objective: cannot import 'nosuchpkg.train:fn': no module named 'nosuchpkg'")
+    # registry keys keep their text
+    assert "unknown model 'sklearn.nope'; valid models: " in _err(dict(base_spec, model="sklearn.nope"))
+
+
+def test_custom_estimator_params_checked_deep(base_spec, testpkg):
+    ok = parse_spec(dict(base_spec, model="sklearn.svm:NuSVC", space={"nu": [0.3, 0.5], "kernel": ["rbf"]}))
+    assert ok.model_def.tasks() == ["classification"] and ok.model_def.library == "custom"
+    msg = _err(dict(base_spec, model="hs_testpkg.pipes:make_pipeline", space={"clf__Cx": [1.0]}))
+    assert msg.startswith("invalid spec: space.clf__Cx: unknown parameter for hs_testpkg.pipes:make_pipeline; "
+                          "valid: ") and "clf__C" in msg
+    es = {"type": "asha", "resource": "clf__max_iter", "min": 10, "max": 90}
+    parse_spec(dict(base_spec, model="hs_testpkg.pipes:make_pipeline", space={"clf__C": [1.0]}, early_stopping=es))
+    msg = _err(dict(base_spec, model="hs_testpkg.models:ShrunkCentroids", space={"shrink": [0.1]},
+                    early_stopping=dict(es, resource="epochs")))
+    assert "no budget parameter 'epochs'; valid: max_iter" in msg
+
+
+def test_objective_spec_rules(base_spec, testpkg):
+    obj = dict(base_spec, model=None, objective="hs_testpkg.train:quadratic", space={"a": [0.1, 0.3]})
+    obj.pop("cv_folds")
+    obj.pop("metric")
+    s = parse_spec(obj)
+    assert s.is_objective and s.greater_is_better and s.strategy == "objective"
+    assert "cv_folds: does not apply to an objective" in _err(dict(obj, cv_folds=3))
+    assert "give model or objective, not both" in _err(dict(obj, model="sklearn.random_forest"))
+    assert "direction: applies to objectives" in _err(dict(base_spec, direction="minimize"))
+    assert _err(dict(obj, objective="hs_testpkg.models:ShrunkCentroids")).endswith("is not a function "
+                                                                                   "(an objective is objective(params, data, budget) -> score)")
+    none = dict(obj, dataset={"uri": "hdfs://nn:8020/images"})
+    assert "dataset.label: required key is missing" in _err(none)
+    assert parse_spec(dict(none, dataset={"uri": "hdfs://nn:8020/images", "load": "none"})).dataset.label is None
+    assert "model: required key is missing" in _err(dict(obj, objective=None))
+
+
+# ------------------------------------------------------------------ runs
+def test_custom_estimator_by_path_matches_gridsearchcv(spark, base_spec, testpkg):
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+
+    from hs_testpkg.models import ShrunkCentroids
+
+    space = {"shrink": [0.0, 0.3, 0.6], "power": [1.0, 2.0]}
+    spec = parse_spec(dict(base_spec, model="hs_testpkg.models:ShrunkCentroids", space=space, metric="accuracy"))
+    s = run(spark, spec, run_id="custom", progress_live=False)
+    df = pd.read_csv(BREAST_CANCER)
+    X, y = df.drop(columns="target").to_numpy(float), df["target"].to_numpy()
+    X_tr, _, y_tr, _ = train_test_split(X, y, test_size=0.2, random_state=3, stratify=y)
+    gs = GridSearchCV(ShrunkCentroids(random_state=3), space, scoring="accuracy",
+                      cv=StratifiedKFold(3, shuffle=True, random_state=3)).fit(X_tr, y_tr)
+    assert s.best_params == gs.best_params_ and s.cv_score == pytest.approx(gs.best_score_, abs=1e-12)
+    assert s.strategy == "trials" and s.model == "hs_testpkg.models:ShrunkCentroids" and s.test_metrics
+    import joblib
+
+    model = joblib.load(Path(base_spec["output"]) / "custom" / "model" / "model.joblib")
+    assert model.seen_random_state_ == 3  # the spec's seed reached an estimator that accepts one
+
+
+def test_pipeline_factory_sets_nested_params(spark, base_spec, testpkg):
+    spec = parse_spec(dict(base_spec, model="hs_testpkg.pipes:make_pipeline", space={"clf__C": [0.01, 1.0]}))
+    s = run(spark, spec, run_id="pipe", progress_live=False)
+    rows = parse_trials((Path(base_spec["output"]) / "pipe" / "trials.jsonl").read_text())
+    assert len(rows) == 2 and all(r.ok for r in rows) and len({r.mean for r in rows}) == 2
+    assert s.best_params in ({"clf__C": 0.01}, {"clf__C": 1.0})
+
+
+def test_objective_under_asha_is_pruned_at_the_expected_rungs(spark, base_spec, testpkg):
+    """One slot, asks in list order: the ASHA rule (top max(1, n // 3) of a rung goes on), worked by hand
+    for values 5 3 7 1 9 2 8 4 6: 5, 7 and 9 reach the last rung; 8 stops at rung 1; the rest at rung 0."""
+    order = ["c5", "c3", "c7", "c1", "c9", "c2", "c8", "c4", "c6"]
+    spec = dict(base_spec, model=None, objective="hs_testpkg.train:curve", space={"x": order}, parallelism=1,
+                metric="acc", early_stopping={"type": "asha", "resource": "epochs", "min": 1, "max": 9,
+                                              "reduction": 3})
+    spec.pop("cv_folds")
+    s = run(spark, parse_spec(spec), run_id="asha-obj", progress_live=False)
+    rows = parse_trials((Path(base_spec["output"]) / "asha-obj" / "trials.jsonl").read_text())
+    last = {}
+    for r in rows:
+        if r.params["x"] not in last or r.rung > last[r.params["x"]].rung:
+            last[r.params["x"]] = r
+    assert {x: (r.rung, r.decision) for x, r in last.items()} == {
+        "c5": (2, "complete"), "c7": (2, "complete"), "c9": (2, "complete"), "c8": (1, "prune"),
+        "c3": (0, "prune"), "c1": (0, "prune"), "c2": (0, "prune"), "c4": (0, "prune"), "c6": (0, "prune")}
+    for r in rows:  # budget = epochs, each reported; extra numbers are metrics
+        assert r.budget == [1, 3, 9][r.rung] and [st for st, _ in r.intermediate] == list(range(1, r.budget + 1))
+        assert r.metrics["epochs"] == r.budget and r.mean == pytest.approx(r.intermediate[-1][1])
+        assert r.fold_scores == []
+    assert s.kind == "objective" and s.best_params == {"x": "c9", "epochs": 9}
+    assert s.cv_score == pytest.approx(0.9 * 9 / 10) and s.test_metrics == {} and not s.model_saved
+    assert s.best.metrics["rows"] == 455 and s.search.cv_folds is None
+    assert s.early_stopping.per_rung == [9, 4, 3] and s.early_stopping.pruned == 6
+    out = Path(base_spec["output"]) / "asha-obj"
+    assert not (out / "model").exists()
+    assert RunSummary.model_validate_json((out / "summary.json").read_text()).best_params == s.best_params
+
+
+def test_objective_minimize_and_uri_data(spark, base_spec, testpkg):
+    spec = dict(base_spec, model=None, objective="hs_testpkg.train:quadratic", direction="minimize",
+                search={"type": "random", "trials": 6, "seed": 1}, space={"a": {"uniform": [0.0, 1.0]}})
+    spec.pop("cv_folds")
+    spec.pop("metric")
+    s = run(spark, parse_spec(spec), run_id="min", progress_live=False)
+    rows = parse_trials((Path(base_spec["output"]) / "min" / "trials.jsonl").read_text())
+    assert not s.greater_is_better and s.metric == "score" and s.cv_score == min(r.mean for r in rows)
+    uri = dict(spec, objective="hs_testpkg.train:reads_uri", direction=None, space={"k": [1, 2]},
+               search={"type": "grid"}, dataset={"uri": "hdfs://nowhere:8020/images", "load": "none"})
+    s = run(spark, parse_spec(uri), run_id="uri", progress_live=False)
+    assert s.best_params == {"k": 2} and s.data.input == "uri" and s.task == "custom"
+
+
+def test_objective_returning_a_non_number_fails_in_one_line(spark, base_spec, testpkg):
+    spec = dict(base_spec, model=None, objective="hs_testpkg.train:not_a_number", space={"a": [1, 2]})
+    spec.pop("cv_folds")
+    with pytest.raises(RuntimeError) as e:
+        run(spark, parse_spec(spec), run_id="nan", progress_live=False)
+    assert str(e.value) == ("every trial failed; first error: ValueError: objective returned str 'nope'; "
+                            "expected a number or a dict with a numeric 'score'")
+    out = Path(base_spec["output"]) / "nan"
+    rows = [json.loads(x) for x in (out / "trials.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["error", "error"] and all(r["decision"] == "failed" for r in rows)
+    assert not (out / "summary.json").exists()
+
+
+def test_module_only_the_driver_has_fails_before_the_search(spark, base_spec, tmp_path, monkeypatch):
+    pkg = tmp_path / "src" / "driver_only_pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "est.py").write_text("from sklearn.linear_model import LogisticRegression as Model\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    spec = parse_spec(dict(base_spec, model="driver_only_pkg.est:Model", space={"C": [0.1, 1.0]}))
+    with pytest.raises(JobInputError) as e:
+        run(spark, spec, run_id="noimp", progress_live=False)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("model driver_only_pkg.est:Model: module 'driver_only_pkg' is not "
+                                              "importable (ModuleNotFoundError: No module named 'driver_only_pkg')"
+                                              " on executor driver (")
+    assert msg.endswith("; ship it with --py-files or --package")
+    out = Path(base_spec["output"]) / "noimp"
+    assert not (out / "summary.json").exists() and not (out / "trials.jsonl").exists()
+
+
+def test_objective_in_one_process_without_spark(base_spec, testpkg):
+    """The joblib executor (the bench's baseline) runs objectives too."""
+    spec = dict(base_spec, model=None, objective="hs_testpkg.train:quadratic", space={"a": [0.2, 0.3, 0.9]},
+                direction="minimize")
+    spec.pop("cv_folds")
+    s = run(None, parse_spec(spec), run_id="joblib-obj", progress_live=False, n_jobs=1)
+    assert s.best_params == {"a": 0.3} and s.cv_score == 0.0
+    assert np.isclose(s.cv_score, 0.0)
