@@ -261,7 +261,9 @@ def search_stage(scheduler: Scheduler, executor, slots: int, spec: Spec, problem
         progress.update(row, pruned=scheduler.pruned)
 
     try:
-        return run_loop(scheduler, executor, slots, to_row, on_result, rules, queue_ahead)
+        batch = spec.search.dispatch == "batch"
+        return run_loop(scheduler, executor, slots, to_row, on_result, rules, 0 if batch else queue_ahead,
+                        batch=batch)
     finally:
         store.flush()
         progress.close()
@@ -316,9 +318,9 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     executor, shipping = _executor(spark, spec, problem, splits, cluster, timings)
     t1 = time.monotonic()
     try:
-        # grid/random: their next configurations do not depend on results, so one job per slot may wait
-        # in Spark's queue (no idle gap between a slot's trials); tpe asks as late as possible
-        ahead = cluster.parallelism if spec.search.type != "tpe" and spec.early_stopping is None else 0
+        # one job per slot waits in Spark's queue, so a freed slot starts its next trial without a round
+        # trip to the driver; tpe's constant liar treats the queued ones as pending like running ones
+        ahead = cluster.parallelism if spark is not None else 0
         stats = search_stage(scheduler, executor, cluster.parallelism, spec, problem, store, run_id, progress,
                              queue_ahead=ahead)
     finally:

@@ -73,6 +73,9 @@ class Search(_Strict):
     seed: int = 42
     timeout: float | None = None  # seconds (the spec may say 90s, 30m, 2h): stop dispatching after this
     target: float | None = None  # stop once the best final CV score reaches this
+    # async (default): a slot gets new work the moment it frees. batch: ask one job per slot, wait for
+    # the whole batch, then tell (the pattern of Optuna's Spark example), kept for comparison in benchmarks
+    dispatch: Literal["async", "batch"] = "async"
 
     @field_validator("type")
     @classmethod
@@ -228,7 +231,7 @@ class Spec(_Strict):
         keep = self.model_dump(mode="json", exclude={"output", "parallelism", "name", "max_trial_failures",
                                                      "max_failed_fraction", "tracking"})
         search = keep["search"]
-        for k in ("timeout", "target"):  # when to stop does not change what a trial scores
+        for k in ("timeout", "target", "dispatch"):  # when to stop/dispatch does not change a trial's score
             search.pop(k, None)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 

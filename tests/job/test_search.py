@@ -279,3 +279,25 @@ def test_valid_resources_by_family(base_spec):
     assert resource_params("mllib.gbt", "classification") == ("maxIter",)
     assert resource_params("sklearn.knn", "classification") == ()
     assert Config(0, "t", {}).number == 0
+
+
+def test_batch_dispatch_waits_for_the_whole_batch():
+    """The Optuna-Spark-example pattern (kept for comparison): no new job until the batch is done."""
+    ex = SleepExecutor(2, duration=lambda j: 0.01 if j.config.number % 2 else 0.08)
+    starts = []
+    orig = ex._run
+
+    def run(job):
+        starts.append((time.time(), job.config.number))
+        return orig(job)
+
+    ex._run = run
+    rows = []
+    run_loop(Scheduler(RandomSearcher("m", SPACE, 6, 0, True, longest_first=False), True), ex, 2, _to_row,
+             rows.append, batch=True)
+    assert len(rows) == 6 and ex.peak == 2
+    ends = {r.number: r.ended_at for r in rows}
+    by_number = sorted(starts, key=lambda s: s[1])
+    for b in range(1, 3):  # batch b starts after both jobs of batch b-1 ended
+        prev_end = max(ends[2 * (b - 1)], ends[2 * (b - 1) + 1])
+        assert min(t for t, n in by_number if n in (2 * b, 2 * b + 1)) >= prev_end - 0.005
