@@ -323,11 +323,22 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 def read_spec_data(path: Path) -> dict:
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise SpecError(f"spec file not found: {path}") from None
+    except IsADirectoryError:
+        raise SpecError(f"spec file {path} is a directory; give a YAML or JSON file") from None
     except OSError as e:
         raise SpecError(f"cannot read spec file {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"spec file {path} is not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); "
+                        "give a YAML or JSON file") from None
+    if not text.strip():
+        raise SpecError(f"spec file {path} is empty")
+    if "\x00" in text:
+        raise SpecError(f"spec file {path} is binary, not YAML/JSON text")
     try:
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as e:
