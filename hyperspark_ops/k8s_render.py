@@ -34,7 +34,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from hyperspark_ops.targets.base import OpsError
+from hyperspark_ops.model import OpsError
 
 #: Kubernetes version the manifests are validated against (matches the bundled kubectl).
 K8S_VERSION = "1.31.0"

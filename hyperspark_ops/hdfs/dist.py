@@ -14,7 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from hyperspark_ops.targets.base import OpsError
+from hyperspark_ops.model import OpsError
+from hyperspark_ops.util.files import cache_dir
 
 STANDIN_VERSION = "2.7.4"
 STANDIN_MARKER = ".hyperspark-standin"
@@ -28,8 +29,7 @@ BUILD_TIMEOUT_S = 1800
 
 def default_cache_dir() -> Path:
     """Where the stand-in lives on a host: ``$XDG_CACHE_HOME/hyperspark/hadoop-2.7.4``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hyperspark" / f"hadoop-{STANDIN_VERSION}"
+    return cache_dir(f"hadoop-{STANDIN_VERSION}")
 
 
 def is_hadoop_home(path: Path) -> bool:
@@ -51,14 +51,14 @@ def standin_script() -> Path:
     """Locate ``hadoop-standin.sh`` without copying it into the package.
 
     Order: ``$HYPERSPARK_HADOOP_STANDIN_SCRIPT``; the repository's ``scripts/``
-    next to this package (source checkouts and editable installs); the
-    package's ``assets/`` (should a wheel ever ship it as package data).
+    next to this package (source checkouts and editable installs); a copy beside this module
+    (a wheel built from the checkout carries one, see ``setup.py``).
     """
     candidates = []
     if os.environ.get(SCRIPT_ENV):
         candidates.append(Path(os.environ[SCRIPT_ENV]))
     here = Path(__file__).resolve()
-    candidates += [here.parents[1] / "scripts" / SCRIPT_NAME, here.parent / "assets" / SCRIPT_NAME]
+    candidates += [here.parents[2] / "scripts" / SCRIPT_NAME, here.parent / SCRIPT_NAME]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
