@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from tests.ports import free_port_block
+
 REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGES = ("debian:bookworm-slim", "apache/hadoop:3.4.1")
 
-
-
-def _port_range() -> range:
-    """HYPERSPARK_TEST_PORT_RANGE=LO-HI (as for the other fixtures), default 19000-19999."""
-    lo, _, hi = os.environ.get("HYPERSPARK_TEST_PORT_RANGE", "19000-19999").partition("-")
-    return range(int(lo), int(hi) + 1)
 
 
 def _engine_problem() -> str | None:
@@ -47,20 +42,6 @@ def _engine_problem() -> str | None:
         except docker.errors.ImageNotFound:
             return f"base image {image} is absent and cannot be pulled here; run .ci/provision-docker.sh"
     return None
-
-
-def _free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    for port in _port_range():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise RuntimeError(f"no {count} free ports in {_port_range()}")
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +73,8 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
     project = f"hyperspark-test-{os.getpid()}"
     state = tmp_path_factory.mktemp("compose-state")
     target = ComposeTarget(state, project=project, file=REPO / "compose.yaml")
-    master, ui, nn, nn_ui, driver, *workers = _free_ports(5 + 8 + 4)
+    base = free_port_block(5 + 8 + 4)
+    master, ui, nn, nn_ui, driver, *workers = range(base, base + 17)
     target.configure(master_port=master, ui_port=ui, namenode_port=nn, namenode_ui_port=nn_ui,
                      driver_ui_port=driver, worker_ui_ports=f"{workers[0]}-{workers[7]}",
                      datanode_ui_ports=f"{workers[8]}-{workers[11]}", datanodes=2, replication=2)
