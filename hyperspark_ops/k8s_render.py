@@ -154,6 +154,40 @@ def render(kustomization: Path | str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(render_text(path)) if doc]
 
 
+def render_ephemeral(base: str, kustomization: dict[str, Any], files: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Render a throw-away kustomization on top of ``base`` (a directory under ``k8s/``).
+
+    ``kustomization`` holds the fields to add (``namespace``, ``nameSuffix``, ``replicas``, ``patches``,
+    ``configMapGenerator``, ``labels`` ...); ``files`` are written beside it (e.g. the spec a
+    ``configMapGenerator`` reads). kustomize itself does every rename and reference update.
+    """
+    import yaml
+
+    target = k8s_dir() / base
+    with tempfile.TemporaryDirectory(prefix="hyperspark-kustomize-") as tmp:
+        doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+               "resources": [os.path.relpath(target, tmp)], **kustomization}
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        for name, text in (files or {}).items():
+            (Path(tmp) / name).write_text(text)
+        return [d for d in yaml.safe_load_all(render_text(Path(tmp))) if d]
+
+
+def check_valid(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Refuse to apply objects that fail the strict schema check (one line naming the first error).
+
+    Needs ``kubernetes-validate`` (in the ``k8s`` extra); without it the API server validates.
+    """
+    try:
+        import kubernetes_validate  # noqa: F401
+    except ImportError:
+        return objs
+    errors = validate_all(objs)
+    if errors:
+        raise OpsError(f"rendered manifests are invalid: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+    return objs
+
+
 def validation_errors(obj: dict[str, Any], version: str = K8S_VERSION) -> list[str]:
     """Strict schema errors for one object (empty when valid)."""
     import kubernetes_validate

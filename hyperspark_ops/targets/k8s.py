@@ -2,18 +2,21 @@
 
 What it does, per :class:`~hyperspark_ops.targets.base.Target` method:
 
-* ``up``: render the overlay with a real kustomize (:mod:`hyperspark_ops.k8s_render`), create the
-  Spark RPC Secret if the namespace has none (random, never written to disk), server-side apply
+* ``up``: render the overlay through an ephemeral kustomization (``namespace``, worker ``replicas``,
+  a patch for the worker size) with a real kustomize (:mod:`hyperspark_ops.k8s_render`), validate the
+  result against the Kubernetes schemas, create the Spark RPC Secret if the namespace has none (random, never written to disk), server-side apply
   every object (field manager ``hyperspark``), then wait until the pods are ready and the master's
   ``/json/`` (read through the API server's service proxy, so no port-forward) lists N ALIVE workers.
 * ``scale``: mark busy workers with a high ``controller.kubernetes.io/pod-deletion-cost`` so idle
   pods go first, patch the Deployment's replicas, wait for the master to agree.
-* ``upload``: exec into ``namenode-0``; the file is streamed on stdin into
-  ``head -c SIZE | hdfs dfs -put - TMP`` (``head -c`` ends the stream at the right byte, so no
-  half-close of the exec websocket is needed), then ``-mv TMP DEST`` and a sha256 of
-  ``hdfs dfs -cat DEST`` is compared with the local file.
-* ``submit``: render ``k8s/driver``, create the driver Job (``backoffLimit: 0``) and a per-run spec
-  ConfigMap owned by the Job, follow the driver pod's log line by line, read ``summary.json``.
+* ``upload``: exec into ``namenode-0`` and run the shared upload script (:mod:`hyperspark_ops.hdfs.upload`);
+  the file is streamed on stdin into ``head -c SIZE | hdfs dfs -put - TMP`` (``head -c`` ends the
+  stream at the right byte, so no half-close of the exec websocket is needed), then ``-mv TMP DEST``
+  and a sha256 of ``hdfs dfs -cat DEST`` is compared with the local file.
+* ``launch_driver`` (the shared submit path calls it): render ``k8s/driver`` through an ephemeral
+  kustomization (``namespace``, ``nameSuffix`` = the run, the spec in a ``configMapGenerator``, the
+  run's arguments as a JSON patch), validate, create the driver Job (``backoffLimit: 0``) and the run's
+  ConfigMaps and Service owned by the Job, follow the driver pod's log line by line.
 
 Status of this code: Kubernetes cannot run on the machines this project is developed and tested on
 (no kind, k3s or API server can be obtained offline), so the live paths above have NOT been run
@@ -35,6 +38,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pydantic import Field
+
+import yaml
 
 from hyperspark_ops import k8s_render, spark_api
 from hyperspark_ops.hdfs import jmx as nn_jmx
@@ -204,29 +209,27 @@ class K8sTarget(Target):
         return f"{host}/api/v1/namespaces/{self.namespace}/services/spark-master:http/proxy/"
 
     # -- rendering ----------------------------------------------------------
-    def _place(self, objs: list[dict]) -> list[dict]:
-        """Move rendered objects into ``self.namespace`` (the manifests say ``hyperspark``)."""
-        for obj in objs:
-            if obj["kind"] == "Namespace":
-                obj["metadata"]["name"] = self.namespace
-            else:
-                obj["metadata"]["namespace"] = self.namespace
-        return objs
-
     def _cluster_objects(self, workers: int, cores: int, memory: str) -> list[dict]:
-        objs = self._place(k8s_render.render(self.overlay))
-        for obj in objs:
-            if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "spark-worker":
-                obj["spec"]["replicas"] = workers
-                container = obj["spec"]["template"]["spec"]["containers"][0]
-                env = [e for e in container.get("env", []) if e["name"] not in ("SPARK_WORKER_CORES", "SPARK_WORKER_MEMORY")]
-                env += [{"name": "SPARK_WORKER_CORES", "value": str(cores)},
-                        {"name": "SPARK_WORKER_MEMORY", "value": f"{_memory_mb(memory)}m"}]
-                container["env"] = env
-                limits = container["resources"]["limits"]
-                limits["cpu"] = str(max(cores, _cpu(limits.get("cpu", "1"))))
-                limits["memory"] = f"{max(_memory_mb(memory) + 768, _mi(limits.get('memory', '0Mi')))}Mi"
-        return objs
+        """The overlay through an ephemeral kustomization: namespace, worker replicas, worker size."""
+        mem_mb = _memory_mb(memory)
+        base = next(o for o in k8s_render.render(self.overlay)
+                    if o["kind"] == "Deployment" and o["metadata"]["name"] == "spark-worker")
+        container = base["spec"]["template"]["spec"]["containers"][0]
+        limits = container.get("resources", {}).get("limits", {})
+        patch = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "spark-worker"},
+                 "spec": {"template": {"spec": {"containers": [{
+                     "name": container["name"],
+                     "env": [{"name": "SPARK_WORKER_CORES", "value": str(cores)},
+                             {"name": "SPARK_WORKER_MEMORY", "value": f"{mem_mb}m"}],
+                     "resources": {"limits": {
+                         "cpu": str(max(cores, _cpu(limits.get("cpu", "1")))),
+                         "memory": f"{max(mem_mb + 768, _mi(limits.get('memory', '0Mi')))}Mi"}},
+                 }]}}}}
+        return k8s_render.render_ephemeral(self.overlay, {
+            "namespace": self.namespace,
+            "replicas": [{"name": "spark-worker", "count": workers}],
+            "patches": [{"patch": yaml.safe_dump(patch)}],
+        })
 
     def _apply(self, objs: list[dict]) -> list[str]:
         from kubernetes.dynamic import DynamicClient
@@ -259,7 +262,7 @@ class K8sTarget(Target):
     def up(self, workers: int, worker_cores: int = 1, worker_memory: str = "1g") -> ClusterStatus:
         self.check_workers(workers)
         self._api()
-        objs = self._cluster_objects(workers, worker_cores, worker_memory)
+        objs = k8s_render.check_valid(self._cluster_objects(workers, worker_cores, worker_memory))
         self._apply([o for o in objs if o["kind"] == "Namespace"])
         self._ensure_secret()
         self._apply([o for o in objs if o["kind"] != "Namespace"])
@@ -446,30 +449,27 @@ class K8sTarget(Target):
     # -- the driver -----------------------------------------------------------
     def _driver_objects(self, run_id: str, spec_text: str, resume: bool, conf: dict[str, str],
                         overrides: list[str]) -> tuple[dict, dict, list[dict]]:
-        """(Job, spec ConfigMap, shared objects) for one run, from the rendered k8s/driver tree."""
-        objs = self._place(k8s_render.render(k8s_render.DRIVER))
-        job = next(o for o in objs if o["kind"] == "Job")
-        spec_cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("hyperspark-spec"))
-        shared = [o for o in objs if o is not job and o is not spec_cm]
+        """(Job, spec ConfigMap, the run's other objects) from k8s/driver through an ephemeral kustomization:
+        namespace, ``nameSuffix`` = the run, the spec in a ``configMapGenerator``, a run label, and the
+        job's extra arguments as a JSON patch."""
         slug = _slug(run_id)
-        job["metadata"]["name"] = f"hyperspark-driver-{slug}"
-        for meta in (job["metadata"], job["spec"]["template"]["metadata"]):
-            meta.setdefault("labels", {})["hyperspark.io/run"] = slug
-        spec_cm["metadata"]["name"] = f"hyperspark-spec-{slug}"
-        spec_cm["data"] = {"spec.yaml": spec_text}
-        pod = job["spec"]["template"]["spec"]
-        for vol in pod["volumes"]:
-            if "configMap" in vol and vol["configMap"]["name"].startswith("hyperspark-spec"):
-                vol["configMap"]["name"] = spec_cm["metadata"]["name"]
-        container = pod["containers"][0]
-        args = container["args"]
+        args = _driver_args()
         script = next(i for i, a in enumerate(args) if a.endswith("tune.py"))
         extra = [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
-        args[script:script] = extra
-        args += ["--run-id", run_id] + (["--resume"] if resume else [])
-        for item in overrides:
-            args += ["--set", item]
-        return job, spec_cm, shared
+        tail = ["--run-id", run_id] + (["--resume"] if resume else []) + [x for o in overrides for x in ("--set", o)]
+        path = "/spec/template/spec/containers/0/args"
+        ops = [{"op": "add", "path": f"{path}/{script + i}", "value": v} for i, v in enumerate(extra)]
+        ops += [{"op": "add", "path": f"{path}/-", "value": v} for v in tail]
+        objs = k8s_render.render_ephemeral(k8s_render.DRIVER, {
+            "namespace": self.namespace,
+            "nameSuffix": f"-{slug}",
+            "labels": [{"pairs": {"hyperspark.io/run": slug}, "includeSelectors": False, "includeTemplates": True}],
+            "configMapGenerator": [{"name": "hyperspark-spec", "behavior": "replace", "files": ["spec.yaml"]}],
+            "patches": [{"target": {"kind": "Job"}, "patch": yaml.safe_dump(ops)}] if ops else [],
+        }, files={"spec.yaml": spec_text})
+        job = next(o for o in objs if o["kind"] == "Job")
+        spec_cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("hyperspark-spec"))
+        return job, spec_cm, [o for o in objs if o is not job and o is not spec_cm]
 
     def before_submit(self, request: DriverRequest) -> None:
         api = self._api()
@@ -479,15 +479,16 @@ class K8sTarget(Target):
 
     def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
         api = self._api()
-        job, spec_cm, shared = self._driver_objects(request.run_id, request.spec_path.read_text(), request.resume,
+        job, spec_cm, others = self._driver_objects(request.run_id, request.spec_path.read_text(), request.resume,
                                                     request.conf, request.overrides)
-        self._apply(shared)
+        k8s_render.check_valid([job, spec_cm, *others])
         created = self._call(f"creating Job {job['metadata']['name']}", api.batch.create_namespaced_job,
                              self.namespace, job)
-        spec_cm["metadata"]["ownerReferences"] = [
-            {"apiVersion": "batch/v1", "kind": "Job", "name": created.metadata.name, "uid": created.metadata.uid}
-        ]
+        owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": created.metadata.name, "uid": created.metadata.uid}]
+        for obj in (spec_cm, *others):  # the run's objects go when its Job goes
+            obj["metadata"]["ownerReferences"] = owner
         self._call("creating the spec ConfigMap", api.core.create_namespaced_config_map, self.namespace, spec_cm)
+        self._apply(others)
         self.state.write_json("last-driver.json", {"job": created.metadata.name, "run_id": request.run_id})
         output.note(f"$ Job {created.metadata.name} in namespace {self.namespace}")
         pod = self._wait_driver_pod(created.metadata.name)
@@ -603,3 +604,10 @@ def _mi(text: str) -> int:
     if not m:
         return 0
     return int(m.group(1)) * (1024 if m.group(2) == "Gi" else 1)
+
+
+def _driver_args() -> list[str]:
+    """The driver container's arguments as k8s/driver declares them (to place --conf before tune.py)."""
+    path = k8s_render.k8s_dir() / k8s_render.DRIVER / "spark-driver-job.yaml"
+    job = yaml.safe_load(path.read_text())
+    return list(job["spec"]["template"]["spec"]["containers"][0]["args"])
