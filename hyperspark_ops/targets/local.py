@@ -591,14 +591,16 @@ def _dir_writable(d: Path) -> bool:
 
 
 def tune_script() -> Path:
-    """jobs/tune.py, found through the installed job package."""
+    """The job's spark-submit entry point ``jobs/tune.py`` (checkout, or the copy a wheel ships)."""
+    from hyperspark_ops import resources
+
     try:
-        import hyperspark_job
+        import hyperspark_job  # noqa: F401 - tune.py imports it; executors need it installed
     except ImportError as exc:
         raise OpsError(f"the tuning job package is not installed: {exc}") from exc
-    path = Path(hyperspark_job.__file__).parent.parent / "tune.py"
-    if not path.exists():
-        raise OpsError(f"the job entry point {path} is missing")
+    path = resources.find("jobs/tune.py")
+    if path is None:
+        raise OpsError("the job entry point jobs/tune.py is missing")
     return path
 
 
