@@ -23,7 +23,9 @@ S = TypeVar("S", bound="TargetSettings")
 class TargetSettings(BaseSettings):
     """Base of every target's settings model; fields name their env var with ``validation_alias``."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, validate_default=False)
+    # fields without an alias read HYPERSPARK_<FIELD> (never a bare variable such as HDFS)
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, validate_default=False,
+                                      env_prefix="HYPERSPARK_")
 
     #: settings a target refuses with a reason (key -> message), instead of "cannot be set"
     refused: ClassVar[dict[str, str]] = {}

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from hyperspark_ops import spark_api
 from hyperspark_ops.hdfs import jmx as nn_jmx
@@ -68,7 +69,8 @@ DEFAULT_OUTPUT = HDFS_URI + "/hyperspark/runs"
 
 
 def _var(name: str, env: str) -> Any:
-    return Field(None, validation_alias=AliasChoices(name, env))
+    """A compose variable: set by field name (explicit) or by its variable (environment, saved file)."""
+    return Field(None, validation_alias=env)
 
 
 class ComposeSettings(TargetSettings):
@@ -102,8 +104,10 @@ class ComposeSettings(TargetSettings):
     daemon_memory: str | None = _var("daemon_memory", "HS_DAEMON_MEMORY")
     hdfs_cluster_id: str | None = _var("hdfs_cluster_id", "HS_HDFS_CLUSTER_ID")
     hdfs_heap: str | None = _var("hdfs_heap", "HS_HDFS_HEAP")
+    model_config = SettingsConfigDict(env_prefix="HYPERSPARK_COMPOSE_")
+
     #: the compose stack always runs HDFS: only True (or unset) is accepted
-    hdfs: bool | None = Field(None, validation_alias=AliasChoices("hdfs"))
+    hdfs: bool | None = None
 
     @classmethod
     def check_explicit(cls, target: str, values: dict[str, Any]) -> None:
