@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from hyperspark_job.protocol import ERROR_PREFIX, RESULT_PREFIX, ResultLine, RunSummary
+from hyperspark_job.protocol import ERROR_PREFIX, FAILED_PREFIX, RESULT_PREFIX, ResultLine, RunSummary
 
 from hyperspark_ops.model import LineSink, OpsError, SubmitResult
 from hyperspark_ops.util.files import write_atomic
@@ -30,8 +30,8 @@ from hyperspark_ops.util.files import write_atomic
 if TYPE_CHECKING:
     from hyperspark_ops.targets.base import Target
 
-#: the job's bad-input prefix without its trailing blank (lines are compared after rstrip)
-JOB_ERROR_PREFIX = ERROR_PREFIX.rstrip()
+#: the job's bad-input (exit 2) and failure (exit 1) prefixes, without their trailing blank
+JOB_ERROR_PREFIXES = (ERROR_PREFIX.rstrip(), FAILED_PREFIX.rstrip())
 
 
 def new_run_id() -> str:
@@ -87,8 +87,9 @@ class DriverOutput:
                 self.result = ResultLine.model_validate_json(line[len(RESULT_PREFIX):])
             except ValueError:
                 self.result = None
-        elif line.startswith(JOB_ERROR_PREFIX):
-            self.error = line[len(JOB_ERROR_PREFIX):].strip()
+        elif line.startswith(JOB_ERROR_PREFIXES):
+            prefix = next(p for p in JOB_ERROR_PREFIXES if line.startswith(p))
+            self.error = line[len(prefix):].strip()
         if self._on_line is not None:
             self._on_line(line)
 

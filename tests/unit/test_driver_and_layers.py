@@ -84,6 +84,8 @@ def test_failed_run_is_not_recorded_and_keeps_the_jobs_error_line(tmp_path: Path
     assert res.error == "dataset.uri: no such file"
     assert target.state.runs() == {}
     assert len(res.run_id) == len(new_run_id())
+    crashed = ScriptedTarget(tmp_path / "state2", ["hyperspark: failed: Py4JError: lost the master"], 1, {}).submit(spec)
+    assert crashed.exit_code == 1 and crashed.error == "Py4JError: lost the master"
 
 
 def test_missing_spec_and_no_cluster_stop_before_any_log(tmp_path: Path) -> None:
