@@ -1,7 +1,7 @@
 """Live tests of compose.yaml + ComposeTarget on a REAL Docker engine (skip where none is reachable).
 
-The tests share one session stack (see compose_fixtures.compose_stack) and run in file order:
-healthy -> scale -> upload/read back -> foreign PySpark script -> tuning run -> NameNode restart.
+The tests share one session stack (see compose_fixtures.compose_stack: testcontainers' DockerCompose
+on the real compose.yaml) and run in file order: healthy -> up again -> scale -> upload/read back -> foreign PySpark script -> tuning run -> NameNode restart.
 """
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ def test_stack_comes_up_healthy(compose_stack):
             assert all(b["HostIp"] == "127.0.0.1" for b in bindings or [])
     assert all(check.ok for check in compose_stack.doctor()), compose_stack.doctor()
     assert "authentication enabled" in compose_stack.logs("master")  # Spark RPC auth is on
+
+
+@live
+def test_up_on_the_running_stack_is_idempotent(compose_stack):
+    status = compose_stack.up(1)  # ComposeTarget.up on the stack DockerCompose started
+    assert len(status.alive_workers) == 1
+    assert status.storage.live_datanodes == 2 and status.storage.safemode is False
+    assert {c.labels[LABEL_SERVICE] for c in compose_stack.containers()} == SERVICES
 
 
 @live
