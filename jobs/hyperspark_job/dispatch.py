@@ -11,7 +11,7 @@ Stop rules end DISPATCH only: running jobs finish and are recorded, so nothing i
 from __future__ import annotations
 
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -59,14 +59,16 @@ class LoopStats:
 
 def run_loop(scheduler: Scheduler, executor: Executor, slots: int, to_row: Callable[[Job, dict], TrialResult],
              on_result: Callable[[TrialResult], None], rules: StopRules | None = None,
-             queue_ahead: int = 0, stats: LoopStats | None = None) -> LoopStats:
+             queue_ahead: int = 0, stats: LoopStats | None = None, batch: bool = False) -> LoopStats:
     rules = rules or StopRules()
     stats = stats or LoopStats()
     limit = max(1, slots) + max(0, queue_ahead)
     in_flight: dict[Future, Job] = {}
     try:
         while True:
-            while stats.stopped is None and len(in_flight) < limit:
+            # batch (for comparison only): refill only when the whole batch is done, a barrier per batch
+            refill = not (batch and in_flight)
+            while refill and stats.stopped is None and len(in_flight) < limit:
                 stats.stopped = rules.reason(stats.done, stats.failed, stats.best_final)
                 if stats.stopped:
                     break
@@ -74,9 +76,14 @@ def run_loop(scheduler: Scheduler, executor: Executor, slots: int, to_row: Calla
                 if job is None:
                     break  # nothing to start now; a running job may still bring a promotion
                 in_flight[executor.submit(job)] = job
+                if batch and len(in_flight) >= max(1, slots):
+                    break
             if not in_flight:
-                break  # nothing running and nothing to start
-            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                job = None if stats.stopped else scheduler.drain()
+                if job is None:
+                    break  # nothing running and nothing to start
+                in_flight[executor.submit(job)] = job
+            finished, _ = wait(list(in_flight), return_when=ALL_COMPLETED if batch else FIRST_COMPLETED)
             for fut in finished:
                 job = in_flight.pop(fut)
                 row = to_row(job, fut.result())

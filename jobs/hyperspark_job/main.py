@@ -132,6 +132,24 @@ def versions(spark=None) -> dict:
     return out
 
 
+def driver_cpu_seconds(spark) -> float:
+    """CPU seconds used so far by this Python driver and, on Spark, by the driver JVM it talks to."""
+    cpu = time.process_time()
+    if spark is None:
+        return cpu
+    try:
+        import psutil
+
+        me = psutil.Process()
+        jvm = [p for p in [me.parent(), *me.children()] if p and "java" in p.name().lower()]
+        if jvm:
+            t = jvm[0].cpu_times()
+            cpu += t.user + t.system
+    except Exception:  # noqa: BLE001 - psutil missing or the JVM elsewhere: Python's own CPU only
+        pass
+    return cpu
+
+
 def new_run_id(spec: Spec) -> str:
     return f"{spec.name}-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%d-%H%M%S')}"
 
@@ -280,7 +298,9 @@ def search_stage(scheduler: Scheduler, executor, slots: int, spec: Spec, problem
         progress.update(row, pruned=scheduler.pruned)
 
     try:
-        return run_loop(scheduler, executor, slots, to_row, on_result, rules, queue_ahead)
+        batch = spec.search.dispatch == "batch"
+        return run_loop(scheduler, executor, slots, to_row, on_result, rules, 0 if batch else queue_ahead,
+                        batch=batch)
     finally:
         store.flush()
         progress.close()
@@ -341,16 +361,18 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
             progress.seed_best(r.mean, r.params)
 
     executor, shipping = _executor(spark, spec, problem, splits, cluster, timings)
-    t1 = time.monotonic()
+    t1, cpu1 = time.monotonic(), driver_cpu_seconds(spark)
     try:
-        # grid/random: their next configurations do not depend on results, so one job per slot may wait
-        # in Spark's queue (no idle gap between a slot's trials); tpe asks as late as possible
-        ahead = cluster.parallelism if spec.search.type != "tpe" and spec.early_stopping is None else 0
+        # one job per slot waits in Spark's queue, so a freed slot starts its next trial without a round
+        # trip to the driver; tpe's constant liar treats the queued ones as pending like running ones
+        ahead = cluster.parallelism if spark is not None else 0
         stats = search_stage(scheduler, executor, cluster.parallelism, spec, problem, store, run_id, progress,
                              queue_ahead=ahead)
     finally:
         executor.close()
     timings["search"] = round(time.monotonic() - t1, 3)
+    # the driver's CPU during the search (Python + its JVM): per trial, the ceiling on trials per second
+    timings["driver_cpu_search"] = round(driver_cpu_seconds(spark) - cpu1, 3)
     if stats.stopped == "max_failed_fraction":
         raise RuntimeError(_too_many_failed(store.rows, spec.max_failed_fraction))
     if hasattr(executor, "report"):

@@ -81,6 +81,9 @@ REGISTRY: dict[str, ModelDef] = {
                  "random_state"),
         ModelDef("lightgbm", "lightgbm", "lightgbm:LGBMClassifier", "lightgbm:LGBMRegressor", "n_jobs",
                  "random_state", {"verbose": -1}),
+        # trials that only sleep: the tuner's own overhead (bench --null-trials); see null_model.py
+        ModelDef("null", "sleep", "hyperspark_job.null_model:SleepClassifier",
+                 "hyperspark_job.null_model:SleepRegressor", None, "random_state"),
         _ml("random_forest", "RandomForestClassifier", "RandomForestRegressor"),
         _ml("gbt", "GBTClassifier", "GBTRegressor"),
         _ml("decision_tree", "DecisionTreeClassifier", "DecisionTreeRegressor"),

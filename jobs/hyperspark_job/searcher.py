@@ -153,9 +153,13 @@ class TPESearcher(Searcher):
 
     def __init__(self, *a, n_startup_trials: int | None = None, **kw):
         super().__init__(*a, **kw)
+        import warnings
+
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # multivariate / constant_liar are marked experimental by Optuna; they are what we choose, knowingly
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self._optuna = optuna
         self.n_startup = n_startup_trials if n_startup_trials is not None else min(10, max(2, (self.limit or 10) // 4))
         self._dists, self._fixed, self._choices = _distributions(self.space)
@@ -169,8 +173,7 @@ class TPESearcher(Searcher):
 
     def _sampler(self, number: int):
         return self._optuna.samplers.TPESampler(
-            seed=self.seed + number, multivariate=True, constant_liar=True, n_startup_trials=self.n_startup,
-            warn_independent_sampling=False)
+            seed=self.seed + number, multivariate=True, constant_liar=True, n_startup_trials=self.n_startup)
 
     @property
     def total(self) -> int:
@@ -209,13 +212,15 @@ class TPESearcher(Searcher):
         return [c for _t, c in self._trial_of.values()]
 
     def report(self, config, value, budget) -> None:
-        trial, _ = self._trial_of[config.number]
-        trial.report(float(value), step=int(budget))
+        if config.number in self._trial_of:
+            trial, _ = self._trial_of[config.number]
+            trial.report(float(value), step=int(budget))
 
     def tell(self, config, outcome, value=None, budget=None) -> None:
-        trial, _ = self._trial_of.pop(config.number)
         self._known[config.trial_id] = (outcome, value)
-        self._tell_optuna(trial, outcome, value, budget)
+        if config.number in self._trial_of:  # not after a drain: that trial was already told (pruned)
+            trial, _ = self._trial_of.pop(config.number)
+            self._tell_optuna(trial, outcome, value, budget)
 
     def _tell_optuna(self, trial, outcome, value, budget) -> None:
         st = self._optuna.trial.TrialState

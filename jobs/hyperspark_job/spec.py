@@ -87,6 +87,9 @@ class Search(_Strict):
     seed: int = 42
     timeout: float | None = None  # seconds (the spec may say 90s, 30m, 2h): stop dispatching after this
     target: float | None = None  # stop once the best final CV score reaches this
+    # async (default): a slot gets new work the moment it frees. batch: ask one job per slot, wait for
+    # the whole batch, then tell (the pattern of Optuna's Spark example), kept for comparison in benchmarks
+    dispatch: Literal["async", "batch"] = "async"
 
     @field_validator("type")
     @classmethod
@@ -312,7 +315,7 @@ class Spec(_Strict):
         keep = self.model_dump(mode="json", exclude={"output", "parallelism", "name", "max_trial_failures",
                                                      "max_failed_fraction", "tracking"})
         search = keep["search"]
-        for k in ("timeout", "target"):  # when to stop does not change what a trial scores
+        for k in ("timeout", "target", "dispatch"):  # when to stop/dispatch does not change a trial's score
             search.pop(k, None)
         # keys added later are left out at their defaults, so older runs still resume
         for k in ("objective", "direction"):
@@ -411,11 +414,22 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 def read_spec_data(path: Path) -> dict:
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise SpecError(f"spec file not found: {path}") from None
+    except IsADirectoryError:
+        raise SpecError(f"spec file {path} is a directory; give a YAML or JSON file") from None
     except OSError as e:
         raise SpecError(f"cannot read spec file {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"spec file {path} is not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); "
+                        "give a YAML or JSON file") from None
+    if not text.strip():
+        raise SpecError(f"spec file {path} is empty")
+    if "\x00" in text:
+        raise SpecError(f"spec file {path} is binary, not YAML/JSON text")
     try:
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as e:
