@@ -26,6 +26,7 @@ class Prepared:
     rows: int = 0
     dropped_rows: int = 0
     data_hash: str = ""
+    cached: object = None  # the cached frame ``df`` derives from (unpersisted once the run is done)
 
     @property
     def n_classes(self) -> int:
@@ -128,7 +129,7 @@ def prepare(df, label: str, features: list[str] | None, task: str | None, nan_po
     features = select_features(df.columns, dtypes, label, features)
     cols = [label] + features
     # cached: the checks below and the fits that follow read it again (a CSV would be re-parsed)
-    df = df.select(*cols).cache()
+    df = cached = df.select(*cols).cache()
     missing_any = F.lit(False)
     for c in cols:
         cond = F.col(c).isNull()
@@ -155,7 +156,7 @@ def prepare(df, label: str, features: list[str] | None, task: str | None, nan_po
         df = df.withColumn(label, mapping[F.col(label)])
     else:
         df = df.withColumn(label, F.col(label).cast("double"))
-    return Prepared(df, label, features, task, classes, kept, nan_rows, data_hash)
+    return Prepared(df, label, features, task, classes, kept, nan_rows, data_hash, cached)
 
 
 def _infer_task(distinct: list, dtype: str) -> str:

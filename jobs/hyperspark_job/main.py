@@ -470,8 +470,9 @@ def stage_refit(spark, spec: Spec, problem: Problem, splits: Splits, best: Trial
         va.unpersist()
     model, test_metrics = ML.refit_and_score(spec.model, prep.task, prep.n_classes, spec.seed, prep.label,
                                              params, splits.train, splits.test)
-    splits.train.unpersist()  # nothing cached is left behind in a session the caller keeps (Python API)
-    splits.test.unpersist()
+    for df in (splits.train, splits.test, prep.cached):  # nothing cached is left in a session the caller keeps
+        if df is not None:
+            df.unpersist()
     _save_mllib(store, model)
     return test_metrics, {"format": "mllib", "estimator": model}
 

@@ -144,3 +144,12 @@ def test_package_not_importable_on_executors_is_a_job_error(spark, bc_frame, tmp
     r = hyperspark.tune(estimator=Mine(max_iter=50), space={"C": [0.1, 1.0]}, data=bc_frame, label="target",
                         search="grid", output=str(tmp_path / "runs"), py_files=[str(pkg)])
     assert r.summary.search.ok == 2
+
+
+def test_mllib_model_from_a_pandas_frame_leaves_nothing_cached(spark, bc_frame, tmp_path):
+    cached = spark.sparkContext._jsc.getPersistentRDDs().size()
+    r = hyperspark.tune(model="mllib.logistic_regression", space={"regParam": [0.0, 0.1]}, data=bc_frame,
+                        label="target", search="grid", metric="f1", cv_folds=2, output=str(tmp_path / "runs"))
+    assert r.summary.strategy == "mllib" and r.summary.data.input == "memory" and r.best_model is not None
+    assert r.best_params["regParam"] in (0.0, 0.1) and len(r.trials) == 2
+    assert spark.sparkContext._jsc.getPersistentRDDs().size() == cached

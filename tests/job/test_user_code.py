@@ -6,6 +6,8 @@ as ``--package`` does; a module only the driver can import fails before the sear
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +84,40 @@ def test_objective_spec_rules(base_spec, testpkg):
     assert "model: required key is missing" in _err(dict(obj, objective=None))
 
 
+def test_cli_bad_import_path_and_package_exit_2_in_one_line(tmp_path, base_spec):
+    import yaml
+
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump(dict(base_spec, model="nosuchpkg.models:Thing")))
+    tune = [sys.executable, str(REPO / "jobs" / "tune.py"), str(p)]
+    r = subprocess.run(tune, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == ("hyperspark: error: invalid spec: model: cannot import 'nosuchpkg.models:Thing': no module "
+                        "named 'nosuchpkg' (install it, or ship it with --py-files or --package)\n")
+    r = subprocess.run(tune + ["--package", str(tmp_path / "nope")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr == f"hyperspark: error: --package {tmp_path / 'nope'}: no such file or directory\n"
+    # with --package the same spec validates against the shipped package (no Spark needed for --validate-only)
+    p.write_text(yaml.safe_dump(dict(base_spec, model="hs_testpkg.models:ShrunkCentroids", space={"shrink": [0.1]})))
+    r = subprocess.run(tune + ["--package", str(TESTPKG), "--validate-only"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout) == {"valid": True, "model": "hs_testpkg.models:ShrunkCentroids",
+                                                         "strategy": "trials"}
+
+
+def test_package_zip_is_deterministic(tmp_path):
+    import zipfile
+
+    from hyperspark_job.package import zip_package
+
+    a, b = zip_package(TESTPKG, tmp_path / "a"), zip_package(TESTPKG, tmp_path / "b")
+    assert a.name == b.name and a.read_bytes() == b.read_bytes() and a.name.startswith("hs_testpkg-")
+    names = zipfile.ZipFile(a).namelist()
+    assert "hs_testpkg/__init__.py" in names and "hs_testpkg/models.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
 # ------------------------------------------------------------------ runs
+@pytest.mark.spark
 def test_custom_estimator_by_path_matches_gridsearchcv(spark, base_spec, testpkg):
     from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 
@@ -104,6 +139,7 @@ def test_custom_estimator_by_path_matches_gridsearchcv(spark, base_spec, testpkg
     assert model.seen_random_state_ == 3  # the spec's seed reached an estimator that accepts one
 
 
+@pytest.mark.spark
 def test_pipeline_factory_sets_nested_params(spark, base_spec, testpkg):
     spec = parse_spec(dict(base_spec, model="hs_testpkg.pipes:make_pipeline", space={"clf__C": [0.01, 1.0]}))
     s = run(spark, spec, run_id="pipe", progress_live=False)
@@ -142,9 +178,10 @@ def test_objective_under_asha_is_pruned_at_the_expected_rungs(base_spec, testpkg
     assert RunSummary.model_validate_json((out / "summary.json").read_text()).best_params == s.best_params
 
 
+@pytest.mark.spark
 def test_objective_under_asha_on_spark(spark, base_spec, testpkg):
     """On Spark the arrival order varies; what holds in any order: every configuration starts at 1 epoch,
-    rung 1 takes at most 9 // 3 of them, and the best full-budget result wins."""
+    the first two results of rung 0 are pruned (fewer than 3 seen), and the best full-budget result wins."""
     order = ["c5", "c3", "c7", "c1", "c9", "c2", "c8", "c4", "c6"]
     spec = dict(base_spec, model=None, objective="hs_testpkg.train:curve", space={"x": order}, metric="acc",
                 early_stopping={"type": "asha", "resource": "epochs", "min": 1, "max": 9, "reduction": 3})
@@ -152,12 +189,14 @@ def test_objective_under_asha_on_spark(spark, base_spec, testpkg):
     s = run(spark, parse_spec(spec), run_id="asha-spark", progress_live=False)
     rows = parse_trials((Path(base_spec["output"]) / "asha-spark" / "trials.jsonl").read_text())
     assert sorted(r.params["x"] for r in rows if r.rung == 0) == sorted(order)
-    assert 1 <= len([r for r in rows if r.rung == 1]) <= 3 and all(r.budget == 3 for r in rows if r.rung == 1)
+    rung1 = [r for r in rows if r.rung == 1]
+    assert 1 <= len(rung1) <= 7 and all(r.budget == 3 for r in rung1)
     finals = [r for r in rows if r.rung == 2]
     assert finals and s.cv_score == max(r.mean for r in finals) and s.best_params["epochs"] == 9
     assert all(len(r.intermediate) == r.budget for r in rows)
 
 
+@pytest.mark.spark
 def test_objective_minimize_and_uri_data(spark, base_spec, testpkg):
     spec = dict(base_spec, model=None, objective="hs_testpkg.train:quadratic", direction="minimize",
                 search={"type": "random", "trials": 6, "seed": 1}, space={"a": {"uniform": [0.0, 1.0]}})
@@ -172,6 +211,7 @@ def test_objective_minimize_and_uri_data(spark, base_spec, testpkg):
     assert s.best_params == {"k": 2} and s.data.input == "uri" and s.task == "custom"
 
 
+@pytest.mark.spark
 def test_objective_returning_a_non_number_fails_in_one_line(spark, base_spec, testpkg):
     spec = dict(base_spec, model=None, objective="hs_testpkg.train:not_a_number", space={"a": [1, 2]})
     spec.pop("cv_folds")
@@ -185,6 +225,7 @@ def test_objective_returning_a_non_number_fails_in_one_line(spark, base_spec, te
     assert not (out / "summary.json").exists()
 
 
+@pytest.mark.spark
 def test_module_only_the_driver_has_fails_before_the_search(spark, base_spec, tmp_path, monkeypatch):
     pkg = tmp_path / "src" / "driver_only_pkg"
     pkg.mkdir(parents=True)
