@@ -153,3 +153,11 @@ def test_mllib_model_from_a_pandas_frame_leaves_nothing_cached(spark, bc_frame, 
     assert r.summary.strategy == "mllib" and r.summary.data.input == "memory" and r.best_model is not None
     assert r.best_params["regParam"] in (0.0, 0.1) and len(r.trials) == 2
     assert spark.sparkContext._jsc.getPersistentRDDs().size() == cached
+
+
+def test_objective_by_import_path_reads_its_own_uri(spark, tmp_path, testpkg):
+    r = hyperspark.tune(objective="hs_testpkg.train:reads_uri", space={"k": [1, 3, 2]}, data="hdfs://nn:8020/imgs",
+                        search="grid", output=str(tmp_path / "runs"))
+    assert r.spec.dataset.load == "none" and r.summary.data.input == "uri"
+    assert r.best_params == {"k": 3} and r.best_score == 4.0 and r.best_model is None
+    assert yaml.safe_load(r.spec_yaml())["objective"] == "hs_testpkg.train:reads_uri"
