@@ -108,12 +108,31 @@ def render_upload(r: UploadResult) -> None:
 
 # -- submit ---------------------------------------------------------------------
 def progress_text(event: ProgressEvent) -> str:
-    parts = [f"trials {event.done}/{event.total}"]
+    if event.budget is not None:  # early stopping: evaluations outnumber configurations
+        parts = [f"trials {event.configs}/{event.total}", f"evaluations {event.done}",
+                 f"last rung {event.rung} (budget {event.budget})", f"pruned {event.pruned}"]
+    else:
+        parts = [f"trials {event.done}/{event.total}"]
+    if event.failed:
+        parts.append(f"failed {event.failed}")
     if event.best is not None:
         parts.append(f"best {_fmt(event.best)}")
     if event.eta_s is not None:
         parts.append(f"eta {event.eta_s:.0f}s")
     return "  ".join(parts)
+
+
+def early_stopping_text(summary: RunSummary) -> str | None:
+    es = summary.early_stopping
+    if es is None:
+        return None
+    saved = ""
+    if es.core_seconds_saved is not None and es.full_budget_core_seconds_estimate:
+        pct = 100 * es.core_seconds_saved / es.full_budget_core_seconds_estimate
+        saved = f", {es.core_seconds_saved:.1f} core-s saved ({pct:.0f}%) against full budgets"
+    rungs = ", ".join(f"{b}: {n}" for b, n in zip(es.rungs, es.per_rung))
+    return (f"{es.type} on {es.resource}: evaluations per budget {{{rungs}}}, {es.pruned} pruned, "
+            f"{es.busy_core_seconds:.1f} busy core-s{saved}")
 
 
 def render_submit(r: SubmitResult) -> None:
@@ -126,6 +145,8 @@ def render_submit(r: SubmitResult) -> None:
     c.print("best params: " + json.dumps(best.best_params, sort_keys=True))
     if best.test_metrics:
         c.print("test metrics: " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(best.test_metrics.items())))
+    if r.summary is not None and (text := early_stopping_text(r.summary)):
+        c.print(text)
 
 
 # -- results ------------------------------------------------------------------------
@@ -154,7 +175,11 @@ def rank_trials(trials: list[TrialResult], summary: RunSummary | None = None,
 
     ranked = [RankedTrial(**t.model_dump()) for t in sorted(trials, key=key)]
     best_params = summary.best_params if summary else None
-    winner = next((t for t in ranked if best_params is not None and t.params == best_params), None)
+    # the summary names the winner: its trial at its (full) budget; older summaries only by params
+    winner = next((t for t in ranked if summary is not None and t.trial_id == summary.best.trial_id
+                   and t.budget == summary.best.budget), None)
+    if winner is None:
+        winner = next((t for t in ranked if best_params is not None and t.params == best_params), None)
     if winner is None and ranked and key(ranked[0])[0] == 0:
         winner = ranked[0]
     if winner is not None:
@@ -165,20 +190,24 @@ def rank_trials(trials: list[TrialResult], summary: RunSummary | None = None,
 def render_results(run_id: str, ranked: list[RankedTrial], summary: RunSummary | None) -> None:
     c = console()
     metric = summary.metric if summary else "score"
-    t = Table("", "trial", "params", f"mean {metric}", "std", "fit s", "executor", "status",
-              title=f"Run {run_id}: {len(ranked)} trials")
+    rungs = any(tr.budget is not None for tr in ranked)
+    cols = ["", "trial", "params", f"mean {metric}", "std", "fit s", "executor", "status"]
+    if rungs:
+        cols[3:3] = ["rung", "budget", "decision"]
+    t = Table(*cols, title=f"Run {run_id}: {len(ranked)} {'evaluations' if rungs else 'trials'}")
     for tr in ranked:
-        t.add_row(
-            "*" if tr.best else "",
-            tr.trial_id,
-            json.dumps(tr.params, sort_keys=True, separators=(",", ":")),
-            _fmt(tr.mean),
-            _fmt(tr.std),
-            _fmt(tr.fit_seconds),
-            tr.executor_id or "",
-            tr.status,
-        )
+        cells = ["*" if tr.best else "", tr.trial_id, json.dumps(tr.params, sort_keys=True, separators=(",", ":")),
+                 _fmt(tr.mean), _fmt(tr.std), _fmt(tr.fit_seconds), tr.executor_id or "", tr.status]
+        if rungs:
+            cells[3:3] = [str(tr.rung), _fmt(tr.budget), tr.decision or ""]
+        t.add_row(*cells)
     c.print(t)
+    if summary is not None:
+        c.print(f"search: {summary.search.type}, {summary.search.configs} configurations, "
+                f"seed {summary.search.seed}" + (f", stopped by {summary.search.stopped}"
+                                                 if summary.search.stopped else ""))
+        if text := early_stopping_text(summary):
+            c.print(text)
     if summary and summary.test_metrics:
         c.print("test metrics of the best model: "
                 + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary.test_metrics.items())))
