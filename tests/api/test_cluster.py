@@ -35,7 +35,8 @@ def _submit(cluster, spec: dict, tmp_path: Path, run_id: str, *job_args: str, su
     cmd = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", cluster.master_url,
            "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
            "--conf", "spark.ui.enabled=false", "--conf", f"spark.pyspark.python={sys.executable}",
-           "--conf", f"spark.local.dir={tmp_path / 'spark-tmp'}", *submit_args,
+           "--conf", f"spark.local.dir={tmp_path / 'spark-tmp'}",
+           "--conf", "spark.hyperspark.expectedExecutors=2", *submit_args,
            str(REPO / "jobs" / "tune.py"), str(spec_path), "--run-id", run_id, *job_args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path)
 

@@ -21,9 +21,8 @@ class ShrunkCentroids(ClassifierMixin, BaseEstimator):
         overall = X.mean(axis=0)
         self.scale_ = X.std(axis=0) + 1e-9
         cents = np.stack([X[y == c].mean(axis=0) for c in self.classes_])
-        # max_iter: a budget that changes the fit a little (steps of shrinking towards the overall mean)
-        steps = max(1, int(self.max_iter))
-        self.centroids_ = overall + (cents - overall) * (1.0 - self.shrink) ** (1.0 / steps * steps)
+        # max_iter is accepted (a budget parameter early stopping may name) but does not change this fit
+        self.centroids_ = overall + (cents - overall) * (1.0 - self.shrink)
         self.seen_random_state_ = self.random_state
         return self
 
