@@ -243,7 +243,7 @@ def test_settings_precedence_and_secret_kept_private(tmp_path, monkeypatch):
     assert len(secret) == 64 and secret == target._env()["HS_SPARK_SECRET"]  # generated once, then kept
     kept = tmp_path / "state" / "spark-secret-hyperspark-unit"
     assert kept.stat().st_mode & 0o777 == 0o600
-    (tmp_path / ".env").write_text("HS_SPARK_SECRET='from-dotenv'\n")
+    (tmp_path / ".env").write_text("HS_SPARK_SECRET='from-dotenv'\n")  # secret-scan: ignore (a fake)
     assert target._env()["HS_SPARK_SECRET"] == "from-dotenv"
 
 
