@@ -92,7 +92,10 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
     project = f"hyperspark-test-{os.getpid()}"
     state = tmp_path_factory.mktemp("compose-state")
     target = ComposeTarget(state, project=project, file=REPO / "compose.yaml")
-    master, ui, nn, nn_ui, driver, *workers = _free_ports(5 + 8 + 4)
+    master, ui, nn, nn_ui, driver, history, mlflow, *workers = _free_ports(7 + 8 + 4)
+    # Not (yet) settings of the CLI: passed to compose through the environment it inherits.
+    os.environ["HS_HISTORY_UI_PORT"] = str(history)
+    os.environ["HS_MLFLOW_PORT"] = str(mlflow)
     target.configure(master_port=master, ui_port=ui, namenode_port=nn, namenode_ui_port=nn_ui,
                      driver_ui_port=driver, worker_ui_ports=f"{workers[0]}-{workers[7]}",
                      datanode_ui_ports=f"{workers[8]}-{workers[11]}", datanodes=2, replication=2)
