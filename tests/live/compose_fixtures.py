@@ -94,6 +94,7 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
     target = ComposeTarget(state, project=project, file=REPO / "compose.yaml")
     master, ui, nn, nn_ui, driver, history, mlflow, *workers = _free_ports(7 + 8 + 4)
     # Not (yet) settings of the CLI: passed to compose through the environment it inherits.
+    saved_env = {var: os.environ.get(var) for var in ("HS_HISTORY_UI_PORT", "HS_MLFLOW_PORT")}
     os.environ["HS_HISTORY_UI_PORT"] = str(history)
     os.environ["HS_MLFLOW_PORT"] = str(mlflow)
     target.configure(master_port=master, ui_port=ui, namenode_port=nn, namenode_ui_port=nn_ui,
@@ -109,3 +110,8 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
             target.down(purge=True)
         finally:
             _remove_leftovers(project)
+            for var, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
