@@ -388,3 +388,23 @@ def test_bad_project_name_is_one_clear_error(tmp_path):
 
     with pytest.raises(OpsError, match="compose project name"):
         ComposeTarget(tmp_path, project="Bad Name")
+
+
+def test_spark_image_installs_every_runtime_dependency_at_the_constraints_pin():
+    """The image pins its packages by hand (no constraints file inside the build): every runtime
+    dependency of pyproject.toml must be there, at exactly the version constraints.txt pins."""
+    import re
+    import tomllib
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    dockerfile = (REPO / "docker" / "spark" / "Dockerfile").read_text()
+    image = {norm(n): v for n, v in re.findall(r"\b([A-Za-z][\w.-]*)==(\d[\w.]*)", dockerfile)}
+    pins = {norm(n): v for n, v in re.findall(r"(?m)^([A-Za-z][\w.-]*)==(\S+)$",
+                                               (REPO / "constraints.txt").read_text())}
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = {norm(re.match(r"[A-Za-z][\w.-]*", d).group(0)) for d in deps}
+    assert not wanted - set(image), f"runtime dependencies missing from docker/spark/Dockerfile: {wanted - set(image)}"
+    drift = {n: (v, pins[n]) for n, v in image.items() if n in pins and pins[n] != v}
+    assert not drift, f"image pin != constraints.txt pin: {drift}"
