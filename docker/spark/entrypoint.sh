@@ -33,7 +33,7 @@ file_env() {
   local var="$1" file_var="${1}_FILE"
   if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then die "set $var or $file_var, not both"; fi
   if [ -n "${!file_var:-}" ]; then
-    [ -r "${!file_var}" ] || die "$file_var=${!file_var} is not a readable file"
+    [ -r "${!file_var}" ] || die "$file_var=${!file_var} is not a readable file (compose: is HS_SPARK_SECRET empty? see .env.example)"
     [ -s "${!file_var}" ] || die "$file_var=${!file_var} is empty (compose: set HS_SPARK_SECRET, see .env.example)"
     export "$var"="$(cat "${!file_var}")"
   fi
