@@ -3,6 +3,8 @@
 # stand-in are provisioned first; dockerd is stopped again (by pid) when we started it.
 #   HYPERSPARK_NO_DOCKER=1  skip Docker provisioning (the live compose tests then skip, saying why)
 #   extra arguments go to pytest, e.g. scripts/test.sh tests/job -x
+# The end of the output has a "per marker" section (tests/marker_report.py): passed, failed and
+# skipped per marker (spark, cluster, hdfs, docker, k8s), with the reasons for the skips.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh
