@@ -49,7 +49,7 @@ PLACEHOLDER = re.compile(
     r"|[A-Z][A-Z0-9_]*(?:_FILE|_SECRET|_TOKEN|_KEY|_PASSWORD)?"       # a variable/key NAME
     r"|[\w.]+\(.*|[\w.]+\[.*"                                            # code: calls, indexing
     r"|[&*][\w-]+"                                                      # YAML anchors and aliases
-    r"|[a-z0-9._-]*(?i:secret|auth|token|password|key)[a-z0-9._-]*"     # the NAME of a secret object
+    r"|[a-z0-9._ -]*(?i:secret|auth|token|password|key)[a-z0-9._ -]*"   # the NAME/label of a secret
     r")$"
 )
 SECRET_FILE_NAMES = re.compile(r"(?i)(^|/)(\.env|id_(rsa|dsa|ecdsa|ed25519)|.*\.(pem|key|p12|pfx|jks|keystore)"
@@ -152,6 +152,7 @@ CLEAN = {
     "file": "SPARK_RPC_AUTHENTICATION_SECRET_FILE: /run/secrets/spark-rpc-secret\n",
     "code": 'secret = target._env()["HS_SPARK_SECRET"]\nsecret = secrets.token_hex(32)\n',
     "name": "secretName: hyperspark-spark-auth\n",
+    "label": 'RPC_SECRET = "rpc secret"\n',
     "placeholder": 'password: "<your password>"\n',
     "anchor": "x-spark-secret: &spark-secret\n  secrets:\n    - source: x\n",
     "pragma": "tok" + "en = 'fake-for-a-test'  # " + PRAGMA + "\n",
