@@ -85,6 +85,9 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
                            worker_cores=1, worker_memory="1g")
     variables = target._settings()
     target.state.write_json(f"compose-{project}.json", variables)  # what `hyperspark up` would have saved
+    # ComposeTarget.spark_submit opens logs/driver.log without creating logs/ (its own `up` does):
+    # a CLI bug reported to the lead; until it is fixed, the stand-in for `up` creates it.
+    target.state.logs_dir.mkdir(parents=True, exist_ok=True)
     env_file = state / "stack.env"
     # Not (yet) settings of the CLI: the history server's and MLflow's host ports, for the stack (env
     # file) and for the compose commands ComposeTarget and the tests run later (environment).
