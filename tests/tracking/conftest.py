@@ -1,0 +1,64 @@
+"""A REAL MLflow tracking server for the tracking tests: ``mlflow server`` on a free 127.0.0.1 port,
+sqlite backend and artifacts in the session's tmp dir, started once per session (lazily, only when a
+test asks for it) and stopped by its pid (its own process group) even when tests fail."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import free_port_block
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server's own group: it and its uvicorn workers
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e .[tracking] or .[dev])")
+    import requests
+
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port_block(1)
+    log = open(root / "server.log", "wb")
+    argv = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=root,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                tail = (root / "server.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"mlflow server exited with {proc.returncode}:\n{tail}")
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("mlflow server did not answer /health within 120 s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
