@@ -196,6 +196,26 @@ def slot_of(r: TrialResult) -> str:
     return "unknown"
 
 
+def assign_lanes(rows: list[TrialResult]) -> dict[str, list[TrialResult]]:
+    """Timeline rows: evaluations that overlap on one executor (several cores, or concurrent MLlib fits)
+    ran on different slots of it, so each executor is split into as many lanes as it ran at once."""
+    per: dict[str, list[TrialResult]] = {}
+    for r in rows:
+        per.setdefault(slot_of(r), []).append(r)
+    out: dict[str, list[TrialResult]] = {}
+    for name, rs in per.items():
+        lanes: list[list[TrialResult]] = []
+        for r in sorted(rs, key=lambda r: (r.started_at, r.ended_at)):
+            lane = next((ln for ln in lanes if ln[-1].ended_at <= r.started_at + 1e-6), None)
+            if lane is None:
+                lanes.append([r])
+            else:
+                lane.append(r)
+        for i, lane in enumerate(lanes):
+            out[name if len(lanes) == 1 else f"{name} #{i}"] = lane
+    return out
+
+
 def timeline_data(trials: list[TrialResult]) -> dict[str, Any] | None:
     timed = [r for r in trials if r.started_at is not None and r.ended_at is not None]
     if not timed:
@@ -203,9 +223,7 @@ def timeline_data(trials: list[TrialResult]) -> dict[str, Any] | None:
     t0 = min(r.started_at for r in timed)
     t1 = max(r.ended_at for r in timed)
     span = t1 - t0
-    slots: dict[str, list[TrialResult]] = {}
-    for r in timed:
-        slots.setdefault(slot_of(r), []).append(r)
+    slots = assign_lanes(timed)
     out = {}
     for name in sorted(slots):
         rs = sorted(slots[name], key=lambda r: r.started_at)

@@ -292,3 +292,14 @@ def test_non_finite_scores_are_not_plotted(tmp_path: Path, bad: float) -> None:
     res = build_report(rows, None, tmp_path)
     assert [h["score"] is None for h in res.data["history"]].count(True) == 1
     assert_png_ok(res.images["history"].read_bytes())
+
+
+def test_overlapping_trials_on_one_executor_get_one_lane_each() -> None:
+    # no slot recorded (the job writes host + executor): 2 cores on executor 0 ran two trials at once
+    rows = [_row("a", None, 0, 4, host="h", executor_id="0"), _row("b", None, 1, 3, host="h", executor_id="0"),
+            _row("c", None, 4, 6, host="h", executor_id="0"), _row("d", None, 0, 6, host="h", executor_id="1")]
+    tl = timeline_data(rows)
+    assert sorted(tl["slots"]) == ["h/0 #0", "h/0 #1", "h/1"]
+    assert [t["trial_id"] for t in tl["slots"]["h/0 #0"]["trials"]] == ["a", "c"]
+    assert tl["slots"]["h/0 #1"]["idle_gaps"] == [[0.0, 1.0], [3.0, 6.0]]
+    assert tl["slots"]["h/1"]["idle_seconds"] == 0.0
