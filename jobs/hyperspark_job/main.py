@@ -10,12 +10,18 @@ import sys
 import time
 import traceback
 
+from dataclasses import dataclass, field
+
 from . import data as D
 from . import metrics as M
+from .dispatch import LoopStats, StopRules, run_loop
 from .errors import JobInputError, SpecError
-from .progress import RESULT_PREFIX, Progress
+from .progress import Progress
+from .protocol import (ERROR_PREFIX, FAILED_PREFIX, RESULT_PREFIX, BestTrial, ClusterInfo, CostInfo, DataInfo,
+                       EarlyStoppingInfo, RunSummary, SearchInfo, TrialResult, better)
 from .results import RunStore, open_fs
-from .space import expand
+from .scheduler import ASHA, Job, Scheduler
+from .searcher import Config, make_searcher
 from .spec import Spec, load_spec
 
 EXPECTED_EXECUTORS = "spark.hyperspark.expectedExecutors"
@@ -106,7 +112,7 @@ def default_metric(task: str, n_classes: int) -> str:
 
 def versions(spark=None) -> dict:
     out = {"python": platform.python_version()}
-    for mod in ("pyspark", "numpy", "pandas", "pyarrow", "sklearn", "xgboost", "lightgbm"):
+    for mod in ("pyspark", "numpy", "pandas", "pyarrow", "sklearn", "xgboost", "lightgbm", "optuna"):
         try:
             out[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - not installed
@@ -120,43 +126,85 @@ def versions(spark=None) -> dict:
     return out
 
 
+def driver_cpu_seconds(spark) -> float:
+    """CPU seconds used so far by this Python driver and, on Spark, by the driver JVM it talks to."""
+    cpu = time.process_time()
+    if spark is None:
+        return cpu
+    try:
+        import psutil
+
+        me = psutil.Process()
+        jvm = [p for p in [me.parent(), *me.children()] if p and "java" in p.name().lower()]
+        if jvm:
+            t = jvm[0].cpu_times()
+            cpu += t.user + t.system
+    except Exception:  # noqa: BLE001 - psutil missing or the JVM elsewhere: Python's own CPU only
+        pass
+    return cpu
+
+
 def new_run_id(spec: Spec) -> str:
     return f"{spec.name}-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%d-%H%M%S')}"
 
 
-def open_run(spark, spec: Spec, run_id: str) -> tuple[RunStore, list[dict]]:
-    """The run dir; trials already recorded there (resume) when the spec matches."""
+def open_run(spark, spec: Spec, run_id: str) -> RunStore:
+    """The run dir, with the rows already recorded there (resume) when the spec matches."""
     store = RunStore(open_fs(spark, spec.output), run_id)
     prev = store.read_json("spec.json")
     if prev is not None and prev.get("fingerprint") != spec.fingerprint():
         raise JobInputError(
             f"run {run_id} in {spec.output} was made with a different spec; choose another --run-id"
         )
-    done = [r for r in store.load_trials() if r.get("status") == "ok"]
-    store.rows = list(done)
+    store.rows = store.load_trials()
     store.fs.mkdirs(run_id)
     store.write_json("spec.json", {"fingerprint": spec.fingerprint(), "spec": spec.model_dump(mode="json")})
-    return store, done
+    return store
 
 
-def pick_best(rows: list[dict], order: dict[str, int], metric: str) -> dict | None:
-    """Best mean CV score; ties go to the earlier trial in search order (as GridSearchCV does)."""
+def pick_best(rows: list[TrialResult], greater_is_better: bool, final_rung: int = 0) -> TrialResult | None:
+    """Best mean CV score among final-budget results; ties go to the earlier configuration in search
+    order (as GridSearchCV does)."""
     best = None
-    for r in sorted((r for r in rows if r.get("status") == "ok" and r.get("mean") is not None),
-                    key=lambda r: order.get(r["trial_id"], 1 << 30)):
-        if best is None or M.better(r["mean"], best["mean"], metric):
+    for r in sorted((r for r in rows if r.ok and r.rung == final_rung),
+                    key=lambda r: (r.number if r.number is not None else 1 << 30)):
+        if best is None or better(r.mean, best.mean, greater_is_better):
             best = r
     return best
 
 
-def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=print,
-        progress_live: bool | None = None, timings: dict | None = None) -> dict:
-    timings = dict(timings or {})
-    t0 = time.monotonic()
-    run_id = run_id or new_run_id(spec)
-    m = spec.model_def
+@dataclass
+class Problem:
+    """What the load stage found: the data (driver arrays or a Spark frame), its task and the metric."""
 
-    # -- load ----------------------------------------------------------------
+    prep: object  # data.LocalData (single-machine) | data.Prepared (MLlib)
+    metric: str
+    greater_is_better: bool
+
+
+@dataclass
+class Splits:
+    train_rows: int
+    test_rows: int
+    X_tr: object = None
+    y_tr: object = None
+    X_te: object = None
+    y_te: object = None
+    folds: list = field(default_factory=list)  # numpy index pairs, or cached Spark (train, validation)
+    train: object = None  # MLlib: Spark frames
+    test: object = None
+
+
+@dataclass
+class Cluster:
+    executors: int
+    cores: int
+    slots: int
+    parallelism: int
+
+
+def stage_load(spark, spec: Spec) -> Problem:
+    m = spec.model_def
     ds = spec.dataset
     if m.strategy == "trials":  # single-machine libraries: the data goes to the driver in any case
         prep = D.prepare_local(D.load_for_driver(spark, ds.uri, ds.resolved_format), ds.label, ds.features,
@@ -171,171 +219,302 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
         raise JobInputError(f"metric {metric} does not apply to {prep.task}; use one of {', '.join(M.METRICS[prep.task])}")
     if metric == "roc_auc" and m.strategy == "mllib" and prep.n_classes != 2:
         raise JobInputError("metric roc_auc with MLlib models needs a binary label; use f1 or accuracy")
+    return Problem(prep, metric, M.greater_is_better(metric))
 
-    store, done_rows = open_run(spark, spec, run_id)
-    trials = expand(spec.model, spec.space, spec.search.type, spec.search.trials, spec.search.seed)
-    order = {t.trial_id: i for i, t in enumerate(trials)}
-    done_ids = {r["trial_id"] for r in done_rows if r["trial_id"] in order}
-    todo = [t for t in trials if t.trial_id not in done_ids]
-    if resume or done_ids:
-        log(f"run {run_id}: {len(done_ids)} of {len(trials)} trials already recorded, {len(todo)} to run")
 
-    n_exec = wait_for_executors(spark)
-    cores = total_cores(spark)
+def stage_split(spec: Spec, problem: Problem, slots: int) -> Splits:
+    prep = problem.prep
+    if spec.model_def.strategy == "trials":
+        X_tr, X_te, y_tr, y_te = D.split_numpy(prep.X, prep.y, prep.task, spec.test_fraction, spec.seed)
+        folds = D.cv_folds(y_tr, prep.task, spec.cv_folds, spec.seed)
+        return Splits(len(y_tr), len(y_te), X_tr, y_tr, X_te, y_te, folds)
+    from . import mllib as ML
+
+    assembled = ML.assemble(prep.df, prep.features, prep.label)
+    train, test = ML.split(assembled, spec.test_fraction, spec.seed)
+    train, test = train.cache(), test.cache()
+    train_rows, test_rows = train.count(), test.count()
+    if train_rows < spec.cv_folds or test_rows == 0:
+        raise JobInputError(f"dataset: {prep.rows} rows are too few for test_fraction={spec.test_fraction} "
+                            f"and cv_folds={spec.cv_folds}")
+    folds = ML.make_folds(train, spec.cv_folds, spec.seed, max(slots, 1))
+    return Splits(train_rows, test_rows, folds=folds, train=train, test=test)
+
+
+def make_scheduler(spec: Spec, greater_is_better: bool) -> Scheduler:
+    searcher = make_searcher(spec.search.type, spec.model, spec.space, spec.search.trials, spec.search.seed,
+                             greater_is_better)
+    es = spec.early_stopping
+    if es is None:
+        return Scheduler(searcher, greater_is_better)
+    return ASHA(searcher, greater_is_better, es.resource, es.min, es.max, es.reduction)
+
+
+def restore(scheduler: Scheduler, rows: list[TrialResult]) -> list[TrialResult]:
+    """Replay recorded rows into the scheduler and searcher (resume); returns the rows kept."""
+    if not rows:
+        return []
+    configs: dict[str, Config] = {}
+    for i, r in enumerate(rows):
+        if r.trial_id not in configs:
+            configs[r.trial_id] = Config(r.number if r.number is not None else i, r.trial_id, r.params)
+    scheduler.restore(rows, configs)
+    return list(rows)  # a copy: the store's list grows as new results land
+
+
+def search_stage(scheduler: Scheduler, executor, slots: int, spec: Spec, problem: Problem, store: RunStore,
+                 run_id: str, progress: Progress, queue_ahead: int = 0) -> LoopStats:
+    """The bounded in-flight loop; every result is recorded (trials.jsonl, progress) as it lands."""
+    rules = StopRules(
+        deadline=None if spec.search.timeout is None else time.monotonic() + spec.search.timeout,
+        target=spec.search.target, greater_is_better=problem.greater_is_better,
+        max_failures=spec.max_trial_failures, max_failed_fraction=spec.max_failed_fraction)
+
+    def to_row(job: Job, raw: dict) -> TrialResult:
+        return TrialResult(trial_id=job.config.trial_id, params=job.config.params, number=job.config.number,
+                           rung=job.rung, budget=job.budget, run_id=run_id, **raw)
+
+    def on_result(row: TrialResult) -> None:
+        store.add_trial(row)
+        progress.update(row, pruned=scheduler.pruned)
+
+    try:
+        batch = spec.search.dispatch == "batch"
+        return run_loop(scheduler, executor, slots, to_row, on_result, rules, 0 if batch else queue_ahead,
+                        batch=batch)
+    finally:
+        store.flush()
+        progress.close()
+
+
+def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=print,
+        progress_live: bool | None = None, timings: dict | None = None, n_jobs: int = 1) -> RunSummary:
+    """load -> split -> search -> refit -> write; returns the summary (also written as summary.json).
+
+    ``spark=None`` runs the same pipeline without Spark: ``n_jobs`` local processes (joblib's executor),
+    single-machine models and file:// data only. That is the bench's one-machine baseline.
+    """
+    timings = dict(timings or {})
+    t0 = time.monotonic()
+    run_id = run_id or new_run_id(spec)
+    m = spec.model_def
+
+    problem = stage_load(spark, spec)
+    store = open_run(spark, spec, run_id)
+    done = store.read_json("summary.json")
+    if done is not None:  # a finished run resumed: nothing to run; the same summary is written again
+        summary = RunSummary.model_validate(done)
+        store.write_json("summary.json", summary.model_dump(mode="json"))
+        log(f"run {run_id}: already complete ({summary.search.configs} configurations); nothing to run")
+        return summary
+
+    if spark is None and m.strategy != "trials":
+        raise JobInputError(f"model {spec.model} needs Spark (MLlib); there is no one-process equivalent")
+    n_exec = wait_for_executors(spark) if spark is not None else 0
+    cores = total_cores(spark) if spark is not None else n_jobs * spec.threads_per_trial
     slots = cores // spec.threads_per_trial
     if slots < 1:
         raise JobInputError(f"threads_per_trial={spec.threads_per_trial} is more than the {cores} core(s) "
                             "an executor has: lower it or give workers more cores")
     parallelism = slots if spec.parallelism == "auto" else int(spec.parallelism)
+    cluster = Cluster(n_exec, cores, slots, parallelism)
 
-    shipping: dict = {}
-    failures = {"n": 0}
-    limit = spec.max_trial_failures
+    splits = stage_split(spec, problem, slots)
+    timings["load"] = round(time.monotonic() - t0, 3)
 
-    progress = Progress(len(trials), metric, already_done=len(done_ids), live=progress_live)
-    for r in done_rows:
-        progress.seed_best(r.get("mean"), r.get("params"))
+    scheduler = make_scheduler(spec, problem.greater_is_better)
+    resumed = restore(scheduler, store.rows)
+    if resume or resumed:
+        log(f"run {run_id}: {len(resumed)} result(s) already recorded; running the rest")
+    progress = Progress(scheduler.searcher.total, problem.metric, problem.greater_is_better,
+                        already_done=len(resumed), live=progress_live)
+    for r in resumed:
+        progress.configs.add(r.trial_id)
+        if r.decision in (None, "complete") and r.ok:
+            progress.seed_best(r.mean, r.params)
 
-    def on_result(row: dict) -> None:
-        row["run_id"] = run_id
-        store.add_trial(row)
-        if row.get("status") != "ok":
-            failures["n"] += 1
-        progress.update(row)
+    executor, shipping = _executor(spark, spec, problem, splits, cluster, timings)
+    t1, cpu1 = time.monotonic(), driver_cpu_seconds(spark)
+    try:
+        # one job per slot waits in Spark's queue, so a freed slot starts its next trial without a round
+        # trip to the driver; tpe's constant liar treats the queued ones as pending like running ones
+        ahead = cluster.parallelism if spark is not None else 0
+        stats = search_stage(scheduler, executor, cluster.parallelism, spec, problem, store, run_id, progress,
+                             queue_ahead=ahead)
+    finally:
+        executor.close()
+    timings["search"] = round(time.monotonic() - t1, 3)
+    # the driver's CPU during the search (Python + its JVM): per trial, the ceiling on trials per second
+    timings["driver_cpu_search"] = round(driver_cpu_seconds(spark) - cpu1, 3)
+    if stats.stopped == "max_failed_fraction":
+        raise RuntimeError(_too_many_failed(store.rows, spec.max_failed_fraction))
+    if hasattr(executor, "report"):
+        shipping = executor.report().__dict__.copy()
 
-    def should_stop() -> bool:
-        return limit is not None and failures["n"] > limit
+    best = pick_best(store.rows, problem.greater_is_better, scheduler.max_rung)
+    if best is None:
+        raise RuntimeError(_all_failed(store.rows))
+    t2 = time.monotonic()
+    test_metrics, model_info = stage_refit(spark, spec, problem, splits, best, store)
+    timings["refit"] = round(time.monotonic() - t2, 3)
+    t3 = time.monotonic()
+    summary = stage_write(spark, spec, problem, splits, cluster, scheduler, store, best, test_metrics, run_id,
+                          resumed, stats, shipping, timings, t0, t3, model_info)
+    return summary
 
-    if m.strategy == "trials":
-        from . import strategy_trials as S
 
-        X, y = prep.X, prep.y
-        X_tr, X_te, y_tr, y_te = D.split_numpy(X, y, prep.task, spec.test_fraction, spec.seed)
-        folds = D.cv_folds(y_tr, prep.task, spec.cv_folds, spec.seed)
-        timings["load"] = round(time.monotonic() - t0, 3)
-        ctx = S.TrialContext(spec.model, prep.task, metric, spec.threads_per_trial, spec.seed, prep.n_classes)
-        # longest-first dispatch: the last slot does not idle behind one straggler
-        todo_sorted = sorted(todo, key=lambda t: -t.cost_hint())
-        t1 = time.monotonic()
-        if todo and spec.data_shipping == "broadcast":
-            rep = S.run_broadcast(spark, ctx, todo_sorted, X_tr, y_tr, folds, parallelism,
-                                  on_result, should_stop, timings)
-        elif todo:
-            t_w = time.monotonic()
-            timings["warmup"] = 0.0
-            rep = S.run_replicate(spark, ctx, todo_sorted, X_tr, y_tr, folds, on_result)
-            timings["search"] = round(time.monotonic() - t_w, 3)
+def _executor(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Cluster, timings: dict):
+    prep = problem.prep
+    resource = spec.early_stopping.resource if spec.early_stopping else None
+    if spec.model_def.strategy == "trials":
+        from .executors import BroadcastExecutor, JoblibExecutor, ReplicateExecutor, TrialContext
+
+        ctx = TrialContext(spec.model, prep.task, problem.metric, spec.threads_per_trial, spec.seed,
+                           prep.n_classes, resource)
+        tw = time.monotonic()
+        if spark is None:
+            ex = JoblibExecutor(ctx, splits.X_tr, splits.y_tr, splits.folds, cluster.parallelism)
+            ex.warm()
+        elif spec.data_shipping == "broadcast":
+            ex = BroadcastExecutor(spark, ctx, splits.X_tr, splits.y_tr, splits.folds, cluster.slots,
+                                   2 * cluster.parallelism)
+            ex.warm()
         else:
-            rep = None
-            timings["warmup"] = timings["search"] = 0.0
-        search_wall = time.monotonic() - t1
-        store.flush()
-        progress.close()
-        if rep:
-            shipping = rep.__dict__.copy()
-        best = pick_best(store.rows, order, metric)
-        if best is None:
-            raise RuntimeError(_all_failed(store.rows))
-        t2 = time.monotonic()
-        threads = os.cpu_count() or 1  # the search is over: the refit may use the driver's cores
+            ex = ReplicateExecutor(spark, ctx, splits.X_tr, splits.y_tr, splits.folds, cluster.parallelism)
+        timings["warmup"] = round(time.monotonic() - tw, 3)
+        return ex, {}
+    from .mllib import MLlibExecutor
+
+    timings["warmup"] = 0.0
+    par = cluster.parallelism if spec.parallelism != "auto" else max(2, cluster.slots)
+    ex = MLlibExecutor(spark, spec.model, prep.task, problem.metric, prep.n_classes, spec.seed, prep.label,
+                       splits.folds, par, resource)
+    return ex, {"strategy": "mllib", "note": "data stays distributed; folds cached on executors"}
+
+
+def best_params_for_refit(spec: Spec, best: TrialResult) -> dict:
+    """The winner's params at full budget (early stopping sets the resource per rung)."""
+    if spec.early_stopping is None or best.budget is None:
+        return dict(best.params)
+    return {**best.params, spec.early_stopping.resource: int(best.budget)}
+
+
+def stage_refit(spark, spec: Spec, problem: Problem, splits: Splits, best: TrialResult, store: RunStore):
+    """Fit the best params on the whole training split, score every metric on the test split, save."""
+    prep = problem.prep
+    params = best_params_for_refit(spec, best)
+    if spec.model_def.strategy == "trials":
+        from .executors import dumps_model, predict_scores
         from .models import build_single_machine
 
-        est = build_single_machine(m, prep.task, best["params"], threads, spec.seed)
-        est.fit(X_tr, y_tr)
-        y_pred = est.predict(X_te)
+        threads = os.cpu_count() or 1  # the search is over: the refit may use the driver's cores
+        est = build_single_machine(spec.model_def, prep.task, params, threads, spec.seed)
+        est.fit(splits.X_tr, splits.y_tr)
         y_score = None
         if prep.task == "classification":
             try:
-                y_score = S.predict_scores(est, X_te, prep.n_classes)
+                y_score = predict_scores(est, splits.X_te, prep.n_classes)
             except AttributeError:
                 y_score = None
-        test_metrics = M.all_scores(prep.task, y_te, y_pred, y_score, prep.n_classes)
-        timings["refit"] = round(time.monotonic() - t2, 3)
-        train_rows, test_rows = len(y_tr), len(y_te)
-        t3 = time.monotonic()
-        _save_joblib(store, S.dumps_model(est))
-    else:
-        from . import strategy_mllib as S
+        test_metrics = M.all_scores(prep.task, splits.y_te, est.predict(splits.X_te), y_score, prep.n_classes)
+        _save_joblib(store, dumps_model(est))
+        return test_metrics, {"format": "joblib", "estimator": est}
+    from . import mllib as ML
 
-        assembled = S.assemble(prep.df, prep.features, prep.label)
-        train, test = S.split(assembled, spec.test_fraction, spec.seed)
-        train = train.cache()
-        test = test.cache()
-        train_rows, test_rows = train.count(), test.count()
-        if train_rows < spec.cv_folds or test_rows == 0:
-            raise JobInputError(f"dataset: {prep.rows} rows are too few for test_fraction={spec.test_fraction} "
-                                f"and cv_folds={spec.cv_folds}")
-        folds = S.make_folds(train, spec.cv_folds, spec.seed, max(slots, 1))
-        timings["load"] = round(time.monotonic() - t0, 3)
-        timings["warmup"] = 0.0
-        par = parallelism if spec.parallelism != "auto" else max(2, slots)
-        t1 = time.monotonic()
-        if todo:
-            S.run(spark, spec.model, prep.task, metric, prep.n_classes, spec.seed, prep.label, todo, folds,
-                  par, on_result, should_stop)
-        search_wall = time.monotonic() - t1
-        timings["search"] = round(search_wall, 3)
-        store.flush()
-        progress.close()
-        for tr, va in folds:
-            tr.unpersist()
-            va.unpersist()
-        best = pick_best(store.rows, order, metric)
-        if best is None:
-            raise RuntimeError(_all_failed(store.rows))
-        t2 = time.monotonic()
-        model, test_metrics = S.refit_and_score(spec.model, prep.task, prep.n_classes, spec.seed, prep.label,
-                                                best["params"], train, test)
-        timings["refit"] = round(time.monotonic() - t2, 3)
-        t3 = time.monotonic()
-        _save_mllib(store, model)
-        shipping = {"strategy": "mllib", "note": "data stays distributed; folds cached on executors"}
+    for tr, va in splits.folds:
+        tr.unpersist()
+        va.unpersist()
+    model, test_metrics = ML.refit_and_score(spec.model, prep.task, prep.n_classes, spec.seed, prep.label,
+                                             params, splits.train, splits.test)
+    _save_mllib(store, model)
+    return test_metrics, {"format": "mllib", "estimator": model}
 
-    ran = [r for r in store.rows if r["trial_id"] in order and r["trial_id"] not in done_ids]
-    busy = sum((r.get("fit_seconds") or 0.0) for r in ran) * spec.threads_per_trial
-    available = timings.get("search", search_wall) * cores
+
+def early_stopping_info(spec: Spec, scheduler: Scheduler, rows: list[TrialResult], threads: int):
+    es = spec.early_stopping
+    if es is None or not isinstance(scheduler, ASHA):
+        return None
+    per_rung = [0] * len(scheduler.budgets)
+    last: dict[str, TrialResult] = {}
+    busy = 0.0
+    for r in rows:
+        per_rung[r.rung] += 1
+        busy += (r.fit_seconds or 0.0) * threads
+        if r.ok and (r.trial_id not in last or r.rung > last[r.trial_id].rung):
+            last[r.trial_id] = r
+    # what the same configurations would have cost at full budget: each one's last fit scaled to max
+    full = sum((r.fit_seconds or 0.0) * threads * es.max / max(1, r.budget or es.max) for r in last.values())
+    pruned = sum(1 for r in rows if r.decision == "prune")
+    return EarlyStoppingInfo(type=es.type, resource=es.resource, min=es.min, max=es.max, reduction=es.reduction,
+                             rungs=scheduler.budgets, per_rung=per_rung, pruned=pruned,
+                             busy_core_seconds=round(busy, 3), full_budget_core_seconds_estimate=round(full, 3),
+                             core_seconds_saved=round(full - busy, 3))
+
+
+def stage_write(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Cluster, scheduler: Scheduler,
+                store: RunStore, best: TrialResult, test_metrics: dict, run_id: str, resumed: list,
+                stats: LoopStats, shipping: dict, timings: dict, t0: float, t3: float, model_info: dict) -> RunSummary:
+    prep = problem.prep
+    single = spec.model_def.strategy == "trials"
+    resumed_keys = {r.key for r in resumed}
+    ran = [r for r in store.rows if r.key not in resumed_keys]
+    busy = sum((r.fit_seconds or 0.0) for r in ran) * spec.threads_per_trial
+    available = timings.get("search", 0.0) * cluster.cores
     vers = versions(spark)
+    refit_params = best_params_for_refit(spec, best)
     manifest = {
-        "model": spec.model, "task": prep.task, "params": best["params"], "cv_metric": metric,
-        "cv_score": best["mean"], "test_metrics": test_metrics, "features": prep.features,
+        "model": spec.model, "task": prep.task, "params": refit_params, "cv_metric": problem.metric,
+        "cv_score": best.mean, "test_metrics": test_metrics, "features": prep.features,
         "label": prep.label, "classes": prep.classes, "data_hash": prep.data_hash, "versions": vers,
-        "run_id": run_id, "created_at": time.time(),
-        "format": "joblib" if m.strategy == "trials" else "mllib",
+        "run_id": run_id, "created_at": time.time(), "format": model_info["format"],
     }
     store.fs.write_bytes(store.rel("model/manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode())
     timings["write"] = round(time.monotonic() - t3, 3)
     timings["total"] = round(time.monotonic() - t0 + timings.get("session", 0.0), 3)
-    summary = {
-        "run_id": run_id, "name": spec.name, "output_uri": store.uri, "model": spec.model, "task": prep.task,
-        "strategy": m.strategy, "metric": metric, "greater_is_better": M.greater_is_better(metric),
-        "search": {"type": spec.search.type, "trials": len(trials), "ran": len(ran), "resumed": len(done_ids),
-                   "ok": sum(r.get("status") == "ok" for r in store.rows if r["trial_id"] in order),
-                   "failed": sum(r.get("status") != "ok" for r in ran), "cv_folds": spec.cv_folds},
-        "best": {"trial_id": best["trial_id"], "params": best["params"], "cv_score": best["mean"],
-                 "cv_std": best["std"], "fold_scores": best["fold_scores"]},
-        "best_params": best["params"], "cv_score": best["mean"], "test_metrics": test_metrics,
-        "data": {"uri": spec.dataset.uri, "rows": prep.rows, "dropped_rows": prep.dropped_rows,
-                 "features": prep.features, "label": prep.label, "classes": prep.classes,
-                 "train_rows": train_rows, "test_rows": test_rows, "hash": prep.data_hash},
-        "cluster": {"master": spark.sparkContext.master, "executors": n_exec, "cores": cores, "slots": slots,
-                    "parallelism": parallelism, "task_cpus": spec.threads_per_trial,
-                    "app_id": spark.sparkContext.applicationId},
+    searcher = scheduler.searcher
+    summary = RunSummary(
+        run_id=run_id, name=spec.name, output_uri=store.uri, model=spec.model, task=prep.task,
+        strategy=spec.model_def.strategy, metric=problem.metric, greater_is_better=problem.greater_is_better,
+        search=SearchInfo(
+            type=spec.search.type, trials=searcher.total, ran=len(ran), resumed=len(resumed),
+            ok=sum(r.ok for r in store.rows), failed=sum(not r.ok for r in ran), cv_folds=spec.cv_folds,
+            seed=spec.search.seed, configs=len({r.trial_id for r in store.rows}),
+            settings={**searcher.settings(), "timeout_s": spec.search.timeout, "target": spec.search.target},
+            stopped=stats.stopped),
+        early_stopping=early_stopping_info(spec, scheduler, store.rows, spec.threads_per_trial),
+        best=BestTrial(trial_id=best.trial_id, params=refit_params, cv_score=best.mean, cv_std=best.std,
+                       fold_scores=best.fold_scores, budget=best.budget),
+        best_params=refit_params, cv_score=best.mean, test_metrics=test_metrics,
+        data=DataInfo(uri=spec.dataset.uri, rows=prep.rows, dropped_rows=prep.dropped_rows, features=prep.features,
+                      label=prep.label, classes=prep.classes, train_rows=splits.train_rows,
+                      test_rows=splits.test_rows, hash=prep.data_hash),
+        cluster=ClusterInfo(master=spark.sparkContext.master if spark is not None else f"joblib[{cluster.cores}]",
+                            executors=cluster.executors, cores=cluster.cores, slots=cluster.slots,
+                            parallelism=cluster.parallelism, task_cpus=spec.threads_per_trial,
+                            app_id=spark.sparkContext.applicationId if spark is not None else None),
         # one trial = one slot only for the single-machine strategy; concurrent MLlib fits share every
         # slot, so their summed fit times say nothing about idle cores
-        "cost": ({"busy_core_seconds": round(busy, 3), "available_core_seconds": round(available, 3),
-                  "idle_slot_fraction": round(1 - busy / available, 4) if available > 0 else None}
-                 if m.strategy == "trials" else {"note": "not measured for MLlib (fits share all slots)"}),
-        "shipping": shipping, "timings": timings, "versions": vers,
-        "spec_fingerprint": spec.fingerprint(), "finished_at": time.time(),
-    }
-    store.write_json("summary.json", summary)  # last, atomically: its presence means the run completed
+        cost=(CostInfo(busy_core_seconds=round(busy, 3), available_core_seconds=round(available, 3),
+                       idle_slot_fraction=round(1 - busy / available, 4) if available > 0 else None)
+              if single else CostInfo(note="not measured for MLlib (fits share all slots)")),
+        shipping=shipping, timings=timings, versions=vers, spec_fingerprint=spec.fingerprint(),
+        finished_at=time.time(),
+    )
+    store.write_json("summary.json", summary.model_dump(mode="json"))  # last: its presence = completed
     return summary
 
 
-def _all_failed(rows: list[dict]) -> str:
-    errs = [r.get("error") for r in rows if r.get("status") == "error" and r.get("error")]
+def _all_failed(rows: list[TrialResult]) -> str:
+    errs = [r.error for r in rows if r.status == "error" and r.error]
     first = errs[0] if errs else "no trial finished"
     return f"every trial failed; first error: {first}"
+
+
+def _too_many_failed(rows: list[TrialResult], fraction: float) -> str:
+    failed = [r for r in rows if not r.ok]
+    first = next((r.error for r in failed if r.error), "?")
+    return (f"{len(failed)} of {len(rows)} trials failed, past max_failed_fraction {fraction}; "
+            f"stopped; first error: {first}")
 
 
 def _save_joblib(store: RunStore, blob: bytes) -> None:
@@ -364,7 +543,7 @@ def parse_args(argv):
 
 
 def err(msg: str) -> None:
-    print(f"hyperspark: error: {msg}", file=sys.stderr, flush=True)
+    print(f"{ERROR_PREFIX}{msg}", file=sys.stderr, flush=True)
 
 
 def main(argv=None) -> int:
@@ -388,9 +567,7 @@ def main(argv=None) -> int:
         spark = build_session(spec, args.master)
         timings = {"session": round(time.monotonic() - t0, 3)}
         summary = run(spark, spec, args.run_id, args.resume, log=lambda s: print(s, flush=True), timings=timings)
-        result = {k: summary[k] for k in ("run_id", "output_uri", "best_params", "cv_score", "test_metrics",
-                                          "metric", "timings")}
-        print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
+        print(RESULT_PREFIX + summary.result_line().model_dump_json(exclude_none=True), flush=True)
         return 0
     except JobInputError as e:
         err(str(e))
@@ -401,7 +578,7 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - a real failure: keep the traceback for the log, then one line
         traceback.print_exc(file=sys.stderr)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"hyperspark: failed: {first[:300]}", file=sys.stderr, flush=True)
+        print(f"{FAILED_PREFIX}{first[:300]}", file=sys.stderr, flush=True)
         return 1
     finally:
         if spark is not None:

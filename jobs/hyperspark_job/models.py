@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 MLLIB = "mllib"
-SINGLE_MACHINE = ("sklearn", "xgboost", "lightgbm")
+# parameters that set a training budget (early stopping's ``resource``): trees, boosting rounds, iterations
+BUDGET_PARAMS = ("n_estimators", "max_iter", "numTrees", "maxIter", "num_boost_round", "max_epochs")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ REGISTRY: dict[str, ModelDef] = {
                  "random_state"),
         ModelDef("lightgbm", "lightgbm", "lightgbm:LGBMClassifier", "lightgbm:LGBMRegressor", "n_jobs",
                  "random_state", {"verbose": -1}),
+        # trials that only sleep: the tuner's own overhead (bench --null-trials); see null_model.py
+        ModelDef("null", "sleep", "hyperspark_job.null_model:SleepClassifier",
+                 "hyperspark_job.null_model:SleepRegressor", None, "random_state"),
         _ml("random_forest", "RandomForestClassifier", "RandomForestRegressor"),
         _ml("gbt", "GBTClassifier", "GBTRegressor"),
         _ml("decision_tree", "DecisionTreeClassifier", "DecisionTreeRegressor"),
@@ -112,6 +116,11 @@ def valid_params(key: str, task: str) -> tuple[str, ...]:
         names = {n for n in dir(cls) if isinstance(getattr(cls, n, None), Param)}
         return tuple(sorted(names - skip))
     return tuple(sorted(cls().get_params(deep=False)))
+
+
+def resource_params(key: str, task: str) -> tuple[str, ...]:
+    """The model's parameters early stopping may use as its budget (``early_stopping.resource``)."""
+    return tuple(p for p in valid_params(key, task) if p in BUDGET_PARAMS)
 
 
 def build_single_machine(m: ModelDef, task: str, params: dict, threads: int, seed: int):

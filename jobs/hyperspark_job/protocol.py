@@ -49,6 +49,9 @@ class TrialResult(_Model):
     number: int | None = None  # the searcher's ask order (0, 1, ...): the dispatch order of configurations
     rung: int = 0  # early stopping: 0 = first (smallest) budget; without early stopping always 0
     budget: int | None = None  # value of the resource parameter for this evaluation (None: the model's own)
+    # what the scheduler decided when this row landed: complete (final score told to the searcher),
+    # promote (ASHA: runs again at the next rung), prune (ASHA: stopped here), failed (model/objective raised)
+    decision: Literal["complete", "promote", "prune", "failed"] | None = None
     fold_scores: list[float] = Field(default_factory=list)
     mean: float | None = None  # the CV score (or the objective's score)
     std: float | None = None

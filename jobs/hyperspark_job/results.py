@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .errors import JobInputError
+from .protocol import TrialResult
 
 
 class LocalFS:
@@ -136,7 +137,7 @@ class RunStore:
     def __init__(self, fs, run_id: str, flush_every_s: float = 1.0):
         self.fs = fs
         self.run_id = run_id
-        self.rows: list[dict] = []
+        self.rows: list[TrialResult] = []
         self._flush_every = flush_every_s
         self._last_flush = 0.0
         self._dirty = False
@@ -155,21 +156,23 @@ class RunStore:
     def write_json(self, name: str, obj) -> None:
         self.fs.write_bytes(self.rel(name), (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
-    def load_trials(self) -> list[dict]:
+    def load_trials(self) -> list[TrialResult]:
+        """Recorded rows, one per (trial, rung); a duplicate key keeps the first (it is never run twice)."""
         raw = self.fs.read_bytes(self.rel("trials.jsonl"))
         if raw is None:
             return []
-        rows = []
-        for line in raw.decode().splitlines():
+        rows: dict[tuple[str, int], TrialResult] = {}
+        for line in raw.decode("utf-8", errors="replace").splitlines():
             line = line.strip()
             if line:
                 try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
+                    r = TrialResult.model_validate_json(line)
+                except ValueError:
                     continue  # cannot happen with atomic rewrites; tolerate hand edits
-        return rows
+                rows.setdefault(r.key, r)
+        return list(rows.values())
 
-    def add_trial(self, row: dict) -> None:
+    def add_trial(self, row: TrialResult) -> None:
         self.rows.append(row)
         self._dirty = True
         if time.monotonic() - self._last_flush >= self._flush_every:
@@ -178,7 +181,7 @@ class RunStore:
     def flush(self) -> None:
         if not self._dirty:
             return
-        data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.rows).encode()
+        data = "".join(r.to_line() + "\n" for r in self.rows).encode()
         self.fs.write_bytes(self.rel("trials.jsonl"), data)
         self._last_flush = time.monotonic()
         self._dirty = False

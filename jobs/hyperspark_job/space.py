@@ -16,16 +16,20 @@ class Trial:
     params: dict
 
     def cost_hint(self) -> float:
-        """A proxy for how long the trial takes: the product of its positive numeric params.
+        return cost_hint(self.params)
 
-        Used only to dispatch long trials first (longest-processing-time scheduling), which keeps the
-        last slot from idling on one long straggler. It never changes results.
-        """
-        c = 1.0
-        for v in self.params.values():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
-                c *= float(v)
-        return c
+
+def cost_hint(params: dict) -> float:
+    """A proxy for how long a trial takes: the product of its positive numeric params.
+
+    Used only to dispatch long trials first (longest-processing-time scheduling), which keeps the
+    last slot from idling on one long straggler. It never changes results.
+    """
+    c = 1.0
+    for v in params.values():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+            c *= float(v)
+    return c
 
 
 def canonical(params: dict) -> str:

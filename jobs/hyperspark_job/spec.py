@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import SpecError
 from .metrics import METRICS
-from .models import MLLIB, UnknownModel, get_model, valid_params
+from .models import MLLIB, UnknownModel, get_model, resource_params, valid_params
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
 
@@ -47,16 +48,77 @@ class Dataset(_Strict):
         return "parquet" if self.uri.rstrip("/").endswith((".parquet", ".pq")) else "csv"
 
 
+SEARCH_TYPES = ("grid", "random", "tpe")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(v) -> float:
+    """``90``, ``90s``, ``30m``, ``2h`` -> seconds."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        secs = float(v)
+    else:
+        m = _DURATION.match(str(v))
+        if not m:
+            raise ValueError(f"expected a duration like 90s, 30m or 2h, got {v!r}")
+        secs = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if secs <= 0:
+        raise ValueError(f"must be positive, got {v!r}")
+    return secs
+
+
 class Search(_Strict):
-    type: Literal["grid", "random"] = "grid"
-    trials: int | None = Field(default=None, ge=1)  # random only
+    type: str = "grid"  # grid | random | tpe
+    trials: int | None = Field(default=None, ge=1)  # random/tpe: how many configurations
     seed: int = 42
+    timeout: float | None = None  # seconds (the spec may say 90s, 30m, 2h): stop dispatching after this
+    target: float | None = None  # stop once the best final CV score reaches this
+    # async (default): a slot gets new work the moment it frees. batch: ask one job per slot, wait for
+    # the whole batch, then tell (the pattern of Optuna's Spark example), kept for comparison in benchmarks
+    dispatch: Literal["async", "batch"] = "async"
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v):
+        if v not in SEARCH_TYPES:
+            raise ValueError(f"unknown search type {v!r}; valid: {', '.join(SEARCH_TYPES)}")
+        return v
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v):
+        return None if v is None else parse_duration(v)
 
     @model_validator(mode="after")
     def _trials(self):
-        if self.type == "random" and self.trials is None:
-            raise ValueError("search.trials is required for a random search")
+        if self.type in ("random", "tpe") and self.trials is None:
+            raise ValueError(f"search.trials is required for a {self.type} search")
         return self
+
+
+class EarlyStopping(_Strict):
+    """ASHA: asynchronous successive halving over a budget parameter of the model (``resource``)."""
+
+    type: Literal["asha"] = "asha"
+    resource: str = Field(min_length=1)
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+    reduction: int = Field(default=3, ge=2)
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.min >= self.max:
+            raise ValueError(f"early_stopping.min ({self.min}) must be below early_stopping.max ({self.max})")
+        return self
+
+
+class MlflowTracking(_Strict):
+    uri: str = Field(min_length=1)
+    experiment: str = Field(default="hyperspark", min_length=1)
+
+
+class Tracking(_Strict):
+    mlflow: MlflowTracking | None = None
 
 
 Dim = Union[list, dict, int, float, str, bool]
@@ -78,6 +140,9 @@ class Spec(_Strict):
     data_shipping: Literal["broadcast", "replicate"] = "broadcast"
     seed: int = 42
     max_trial_failures: int | None = Field(default=None, ge=0)  # stop early past this many failed trials
+    max_failed_fraction: float | None = Field(default=None, gt=0.0, le=1.0)  # stop past this failed fraction
+    early_stopping: EarlyStopping | None = None
+    tracking: Tracking | None = None
 
     @field_validator("cv_folds", mode="before")
     @classmethod
@@ -134,6 +199,24 @@ class Spec(_Strict):
                         f"space.{name}: a grid search takes a list of values, not a distribution "
                         f"({next(iter(dim))}); use search.type: random"
                     )
+        if self.search.type == "tpe" and not any(isinstance(d, dict) for d in self.space.values()):
+            raise ValueError(
+                "space: a tpe search needs at least one distribution (uniform, loguniform, int or choice); "
+                "a space of plain lists is a grid: use search.type: grid"
+            )
+        es = self.early_stopping
+        if es is not None:
+            valid = sorted(set().union(*(resource_params(self.model, t) for t in tasks)))
+            if es.resource not in valid:
+                raise ValueError(
+                    f"early_stopping.resource: {self.model} has no budget parameter {es.resource!r}; "
+                    f"valid: {', '.join(valid) if valid else 'none (this model cannot be stopped early)'}"
+                )
+            if es.resource in self.space:
+                raise ValueError(
+                    f"early_stopping.resource: {es.resource} is also in space; the scheduler sets it per rung, "
+                    "remove it from space"
+                )
         if m.library == MLLIB and self.data_shipping == "replicate":
             raise ValueError("data_shipping: replicate applies to single-machine libraries, not mllib models")
         return self
@@ -145,7 +228,11 @@ class Spec(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of what determines the trials and their scores (not output/parallelism)."""
-        keep = self.model_dump(mode="json", exclude={"output", "parallelism", "name", "max_trial_failures"})
+        keep = self.model_dump(mode="json", exclude={"output", "parallelism", "name", "max_trial_failures",
+                                                     "max_failed_fraction", "tracking"})
+        search = keep["search"]
+        for k in ("timeout", "target", "dispatch"):  # when to stop/dispatch does not change a trial's score
+            search.pop(k, None)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -189,7 +276,7 @@ def _format_error(err: ValidationError) -> str:
         msg = "unknown key"
     elif e["type"] == "missing":
         msg = "required key is missing"
-    if msg.startswith(("space.", "metric:", "model:", "data_shipping:", "search.")):
+    if msg.startswith(("space", "metric:", "model:", "data_shipping:", "search.", "early_stopping.")):
         return msg
     return f"{loc}: {msg}" if loc else msg
 
@@ -236,11 +323,22 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 def read_spec_data(path: Path) -> dict:
     try:
-        text = Path(path).read_text()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise SpecError(f"spec file not found: {path}") from None
+    except IsADirectoryError:
+        raise SpecError(f"spec file {path} is a directory; give a YAML or JSON file") from None
     except OSError as e:
         raise SpecError(f"cannot read spec file {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"spec file {path} is not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); "
+                        "give a YAML or JSON file") from None
+    if not text.strip():
+        raise SpecError(f"spec file {path} is empty")
+    if "\x00" in text:
+        raise SpecError(f"spec file {path} is binary, not YAML/JSON text")
     try:
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as e:

@@ -38,8 +38,8 @@ def test_sklearn_grid_matches_gridsearchcv(spark, base_spec):
     X_tr, _X_te, y_tr, _y_te = train_test_split(X, y, test_size=0.2, random_state=3, stratify=y)
     gs = GridSearchCV(RandomForestClassifier(random_state=3, n_jobs=1), base_spec["space"], scoring="roc_auc",
                       cv=StratifiedKFold(3, shuffle=True, random_state=3)).fit(X_tr, y_tr)
-    assert summary["best_params"] == gs.best_params_
-    assert summary["cv_score"] == pytest.approx(gs.best_score_, abs=1e-12)
+    assert summary.best_params == gs.best_params_
+    assert summary.cv_score == pytest.approx(gs.best_score_, abs=1e-12)
     # every trial's fold scores equal GridSearchCV's split scores, not just the winner's
     rows = {json.dumps(r["params"], sort_keys=True): r for r in _trials(_out(spec) / "gs" / "trials.jsonl")}
     for i, params in enumerate(gs.cv_results_["params"]):
@@ -53,7 +53,7 @@ def test_summary_trials_and_model_are_complete(spark, base_spec):
     s = run(spark, spec, run_id="full", progress_live=False)
     run_dir = _out(spec) / "full"
     on_disk = json.loads((run_dir / "summary.json").read_text())
-    assert on_disk["best_params"] == s["best_params"]
+    assert on_disk["best_params"] == s.best_params
     assert set(on_disk["test_metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert all(0.8 <= v <= 1.0 for v in on_disk["test_metrics"].values()), on_disk["test_metrics"]
     assert {"load", "warmup", "search", "refit", "write"} <= set(on_disk["timings"])
@@ -67,9 +67,9 @@ def test_summary_trials_and_model_are_complete(spark, base_spec):
         assert r["mean"] == pytest.approx(np.mean(r["fold_scores"]))
         assert r["ended_at"] >= r["started_at"] and r["fit_seconds"] > 0 and r["executor_id"] and r["host"]
     model = joblib.load(run_dir / "model" / "model.joblib")
-    assert model.get_params()["n_estimators"] == s["best_params"]["n_estimators"]
+    assert model.get_params()["n_estimators"] == s.best_params["n_estimators"]
     manifest = json.loads((run_dir / "model" / "manifest.json").read_text())
-    assert manifest["params"] == s["best_params"] and manifest["data_hash"] == on_disk["data"]["hash"]
+    assert manifest["params"] == s.best_params and manifest["data_hash"] == on_disk["data"]["hash"]
     assert not [p.name for p in run_dir.iterdir() if "tmp" in p.name]  # nothing half-written left behind
 
 
@@ -82,7 +82,7 @@ def test_resume_runs_only_missing_trials(spark, base_spec):
     (run_dir / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
     (run_dir / "summary.json").unlink()  # as if the driver died mid-search
     s = run(spark, spec, run_id="r", progress_live=False)
-    assert s["search"]["resumed"] == 2 and s["search"]["ran"] == 2 and s["search"]["trials"] == 4
+    assert s.search.resumed == 2 and s.search.ran == 2 and s.search.trials == 4
     after = _trials(run_dir / "trials.jsonl")
     assert len(after) == 4 and len({r["trial_id"] for r in after}) == 4
     for r in kept:  # the recorded trials were not run again
@@ -106,10 +106,10 @@ def test_replicate_gives_identical_scores_and_ships_more(spark, base_spec):
     assert fa.keys() == fb.keys()
     for k in fa:
         assert fa[k] == pytest.approx(fb[k], abs=1e-12)
-    assert a["best_params"] == b["best_params"]
-    assert b["shipping"]["copies"] == 4  # one copy per trial
-    assert a["shipping"]["copies"] <= 2  # one per executor (local[N]: the driver's own)
-    assert b["shipping"]["bytes_shipped"] > a["shipping"]["bytes_shipped"]
+    assert a.best_params == b.best_params
+    assert b.shipping["copies"] == 4  # one copy per trial
+    assert a.shipping["copies"] <= 2  # one per executor (local[N]: the driver's own)
+    assert b.shipping["bytes_shipped"] > a.shipping["bytes_shipped"]
 
 
 def test_model_errors_are_recorded_once_not_retried(spark, base_spec):
@@ -118,16 +118,16 @@ def test_model_errors_are_recorded_once_not_retried(spark, base_spec):
     rows = _trials(Path(base_spec["output"]) / "err" / "trials.jsonl")
     bad = [r for r in rows if r["status"] == "error"]
     assert len(rows) == 2 and len(bad) == 1 and "max_depth" in bad[0]["error"]
-    assert s["best_params"] == {"max_depth": 2} and s["search"]["failed"] == 1
+    assert s.best_params == {"max_depth": 2} and s.search.failed == 1
 
 
 def test_mllib_cross_validation(spark, base_spec):
     spec = parse_spec(dict(base_spec, model="mllib.logistic_regression", metric="f1", cv_folds=2,
                            space={"regParam": [0.0, 0.5], "maxIter": [20]}))
     s = run(spark, spec, run_id="ml", progress_live=False)
-    assert s["strategy"] == "mllib" and s["best_params"]["regParam"] in (0.0, 0.5)
-    assert set(s["test_metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
-    assert all(0.5 <= v <= 1.0 for v in s["test_metrics"].values())
+    assert s.strategy == "mllib" and s.best_params["regParam"] in (0.0, 0.5)
+    assert set(s.test_metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert all(0.5 <= v <= 1.0 for v in s.test_metrics.values())
     rows = _trials(Path(base_spec["output"]) / "ml" / "trials.jsonl")
     assert len(rows) == 2 and all(len(r["fold_scores"]) == 2 for r in rows)
     assert (Path(base_spec["output"]) / "ml" / "model" / "spark" / "metadata").is_dir()
@@ -160,7 +160,7 @@ def test_bad_data_one_line(spark, tmp_path, base_spec, content, label, needle):
                            metric="accuracy", cv_folds=2))
     if needle is None:  # a string column is simply not a default feature
         s = run(spark, spec, run_id="ok", progress_live=False)
-        assert s["data"]["features"] == ["a"]
+        assert s.data.features == ["a"]
         return
     with pytest.raises(JobInputError) as e:
         run(spark, spec, run_id="bad", progress_live=False)
@@ -177,7 +177,7 @@ def test_explicit_non_numeric_feature_and_nan_drop(spark, tmp_path, base_spec):
     spec = parse_spec(dict(base_spec, dataset={"uri": uri, "label": "y", "nan_policy": "drop"},
                            space={"n_estimators": [5]}, metric="accuracy", cv_folds=2))
     s = run(spark, spec, run_id="drop", progress_live=False)
-    assert s["data"]["dropped_rows"] == 1 and s["data"]["rows"] == 30
+    assert s.data.dropped_rows == 1 and s.data.rows == 30
 
 
 @pytest.mark.parametrize("model,space", [
@@ -187,7 +187,7 @@ def test_explicit_non_numeric_feature_and_nan_drop(spark, tmp_path, base_spec):
 def test_boosting_libraries(spark, base_spec, model, space):
     pytest.importorskip(model.split(".")[0], reason=f"{model.split('.')[0]} is not installed (optional extra)")
     s = run(spark, parse_spec(dict(base_spec, model=model, space=space)), run_id=model, progress_live=False)
-    assert s["search"]["ok"] == 2 and s["test_metrics"]["roc_auc"] > 0.9
+    assert s.search.ok == 2 and s.test_metrics["roc_auc"] > 0.9
 
 
 def test_random_search_regression_minimises_rmse(spark, tmp_path, base_spec):
@@ -200,10 +200,10 @@ def test_random_search_regression_minimises_rmse(spark, tmp_path, base_spec):
                            search={"type": "random", "trials": 6, "seed": 1}, metric=None,
                            space={"alpha": {"loguniform": [1e-3, 1e3]}}))
     s = run(spark, spec, run_id="reg", progress_live=False)
-    assert s["task"] == "regression" and s["metric"] == "rmse" and not s["greater_is_better"]
+    assert s.task == "regression" and s.metric == "rmse" and not s.greater_is_better
     rows = _trials(Path(base_spec["output"]) / "reg" / "trials.jsonl")
-    assert s["cv_score"] == min(r["mean"] for r in rows)  # lower is better for rmse
-    assert set(s["test_metrics"]) == {"rmse", "mae", "r2"} and s["test_metrics"]["r2"] > 0.95
+    assert s.cv_score == min(r["mean"] for r in rows)  # lower is better for rmse
+    assert set(s.test_metrics) == {"rmse", "mae", "r2"} and s.test_metrics["r2"] > 0.95
 
 
 @pytest.mark.parametrize("content,label,needle", [

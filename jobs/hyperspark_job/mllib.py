@@ -1,4 +1,4 @@
-"""Spark MLlib estimators: k-fold cross-validation over param maps, trials run concurrently.
+"""The MLlib executor: k-fold cross-validation over param maps, trials run concurrently.
 
 This is CrossValidator's algorithm (a ``rand(seed)`` fold column, fit on k-1 folds, evaluate on the
 held-out fold, average; ``parallelism`` fits at once) written out so that each trial's fold scores
@@ -13,14 +13,13 @@ concurrently so that one fit's driver-side gaps are filled by another's tasks.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from . import metrics as M
 from .models import build_mllib, get_model, mllib_param_map
-from .space import Trial
+from .scheduler import Job
 
 FEATURES = "features"
 
@@ -54,27 +53,35 @@ def make_folds(train, k: int, seed: int, partitions: int):
     return folds
 
 
-def run(spark, model_key: str, task: str, metric: str, n_classes: int, seed: int, label: str,
-        trials: list[Trial], folds, parallelism: int, on_result: Callable[[dict], None],
-        should_stop: Callable[[], bool] = lambda: False) -> None:
-    m = get_model(model_key)
-    evaluator = M.build_mllib_evaluator(M.mllib_evaluator_spec(metric, n_classes), label)
-    sc = spark.sparkContext
+class MLlibExecutor:
+    """One job = k fits of one param map (its budget set on the resource param, e.g. numTrees or
+    maxIter); ``parallelism`` jobs run at once from driver threads, each fit spread over the cluster."""
 
-    def one(trial: Trial) -> dict:
-        if should_stop():
-            return {"trial_id": trial.trial_id, "status": "cancelled"}
-        sc.setJobGroup(f"trial-{trial.trial_id}", f"hyperspark mllib trial {trial.params}", True)
+    def __init__(self, spark, model_key: str, task: str, metric: str, n_classes: int, seed: int, label: str,
+                 folds, parallelism: int, resource: str | None = None):
+        self.sc = spark.sparkContext
+        self.m = get_model(model_key)
+        self.task, self.seed, self.label, self.folds, self.resource = task, seed, label, folds, resource
+        self.evaluator = M.build_mllib_evaluator(M.mllib_evaluator_spec(metric, n_classes), label)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="mllib-trial")
+
+    def submit(self, job: Job) -> Future:
+        return self._pool.submit(self._run, job)
+
+    def _run(self, job: Job) -> dict:
+        params = dict(job.config.params)
+        if job.budget is not None and self.resource:
+            params[self.resource] = int(job.budget)
+        self.sc.setJobGroup(f"trial-{job.config.trial_id}-{job.rung}", f"hyperspark mllib trial {params}", True)
         started = time.time()
-        row = {"trial_id": trial.trial_id, "params": trial.params, "executor_id": "cluster",
-               "host": "cluster", "started_at": started}
+        row = {"executor_id": "cluster", "host": "cluster", "slot": "cluster", "started_at": started}
         try:
-            est = build_mllib(m, task, seed, FEATURES, label)
-            pm = mllib_param_map(est, trial.params)
+            est = build_mllib(self.m, self.task, self.seed, FEATURES, self.label)
+            pm = mllib_param_map(est, params)
             scores = []
-            for tr, va in folds:
+            for tr, va in self.folds:
                 model = est.fit(tr, pm)
-                scores.append(float(evaluator.evaluate(model.transform(va))))
+                scores.append(float(self.evaluator.evaluate(model.transform(va))))
             row.update(status="ok", fold_scores=scores, mean=float(np.mean(scores)), std=float(np.std(scores)))
         except Exception as e:  # noqa: BLE001 - bad param values etc.: recorded once
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -84,11 +91,8 @@ def run(spark, model_key: str, task: str, metric: str, n_classes: int, seed: int
         row.update(ended_at=ended, fit_seconds=round(ended - started, 4))
         return row
 
-    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="mllib-trial") as pool:
-        for fut in as_completed([pool.submit(one, t) for t in trials]):
-            row = fut.result()
-            if row.get("status") != "cancelled":
-                on_result(row)
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def refit_and_score(model_key: str, task: str, n_classes: int, seed: int, label: str, params: dict,
