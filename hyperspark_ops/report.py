@@ -256,8 +256,8 @@ def budget_data(trials: list[TrialResult]) -> dict[str, Any] | None:
     for tid, rs in per.items():
         rs.sort(key=lambda r: r.rung)
         curves.append({"trial_id": tid, "points": [
-            {"rung": r.rung, "budget": r.budget, "score": r.mean if _score_ok(r) else None, "status": r.status}
-            for r in rs]})
+            {"rung": r.rung, "budget": r.budget, "score": r.mean if _score_ok(r) else None, "status": r.status,
+             "decision": r.decision} for r in rs]})
     max_rung = max(r.rung for r in trials)
     return {"max_rung": max_rung, "configs": len(per),
             "reached_max_rung": sum(1 for c in curves if c["points"][-1]["rung"] == max_rung),
@@ -432,7 +432,8 @@ def plot_budget(bd: dict[str, Any], metric: str, rungs: list[int] | None) -> byt
         if not pts:
             continue
         xs = [p["budget"] if use_budget else p["rung"] for p in pts]
-        reached = c["points"][-1]["rung"] == bd["max_rung"]
+        last = c["points"][-1]
+        reached = last["decision"] != "prune" if last["decision"] else last["rung"] == bd["max_rung"]
         ax.plot(xs, [p["score"] for p in pts], marker="o", ms=3, lw=1, alpha=0.8 if reached else 0.35,
                 color="#1f77b4" if reached else "#7f7f7f")
     if use_budget and rungs:

@@ -275,7 +275,7 @@ class MlflowTracker:
             return {"ok": False, "error": self.error, "parent_run_id": self.parent_run_id}
         if model is not None:
             try:
-                out["model_uri"], out["flavor"] = self._log_model(model, X_sample)
+                out["model_uri"], out["flavor"] = self._log_model(model, X_sample, summary.data.features)
             except Exception as exc:  # noqa: BLE001 - the summary is there; say the model is not
                 self._fail("logging the model", exc)
                 out.update(ok=False, error=self.error)
@@ -312,8 +312,9 @@ class MlflowTracker:
         self._client.log_batch(self.parent_run_id, metrics=metrics,
                                tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def _log_model(self, model: Any, X_sample: Any) -> tuple[str, str]:
+    def _log_model(self, model: Any, X_sample: Any, features: list[str] | None = None) -> tuple[str, str]:
         import mlflow
+        from mlflow.models import infer_signature
 
         mlflow.set_tracking_uri(self.uri)
         flavor = "spark" if type(model).__module__.startswith("pyspark.ml") else "sklearn"
@@ -321,26 +322,39 @@ class MlflowTracker:
             if flavor == "spark":
                 import mlflow.spark
 
+                model = _with_assembler(model, features)
                 signature = None
                 if X_sample is not None:
-                    from mlflow.models import infer_signature
+                    sdf = X_sample
+                    if not hasattr(sdf, "toPandas"):  # pandas -> Spark on the driver's session
+                        from pyspark.sql import SparkSession
 
-                    pdf = X_sample.toPandas() if hasattr(X_sample, "toPandas") else X_sample
-                    pred = model.transform(X_sample).select("prediction").toPandas() \
-                        if hasattr(X_sample, "toPandas") else None
-                    signature = infer_signature(pdf, pred)
+                        sdf = SparkSession.getActiveSession().createDataFrame(X_sample)
+                    signature = infer_signature(sdf.toPandas(), model.transform(sdf).select("prediction").toPandas())
                 info = mlflow.spark.log_model(model, artifact_path="model", signature=signature)
             else:
                 import mlflow.sklearn
 
                 signature = None
                 if X_sample is not None:
-                    from mlflow.models import infer_signature
-
                     signature = infer_signature(X_sample, model.predict(X_sample))
                 info = mlflow.sklearn.log_model(model, name="model", signature=signature,
                                                 serialization_format="cloudpickle")
         return info.model_uri, flavor
+
+
+def _with_assembler(model: Any, features: list[str] | None) -> Any:
+    """An MLlib model reads one vector column: prefix it with the VectorAssembler of the run's feature
+    columns, so the logged model takes the raw columns (as pyfunc callers have them)."""
+    from pyspark.ml import PipelineModel
+
+    if not features or isinstance(model, PipelineModel) or not model.hasParam("featuresCol"):
+        return model
+    from pyspark.ml.feature import VectorAssembler
+
+    assembler = VectorAssembler(inputCols=list(features), outputCol=model.getOrDefault("featuresCol"),
+                                handleInvalid="keep")
+    return PipelineModel(stages=[assembler, model])
 
 
 __all__ = ["MlflowTracker", "RUN_TAG", "ROW_TAG", "ROLE_TAG"]

@@ -51,7 +51,6 @@ def test_spark_ml_model_logs_with_the_spark_flavour(mlflow_server: str, tmp_path
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    from pyspark.ml import Pipeline
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import VectorAssembler
     from pyspark.sql import SparkSession
@@ -65,16 +64,19 @@ def test_spark_ml_model_logs_with_the_spark_flavour(mlflow_server: str, tmp_path
         cols = [f"f{i}" for i in range(5)]
         pdf = pd.DataFrame(X[:, :5], columns=cols).assign(label=y.astype(float))
         df = spark.createDataFrame(pdf)
-        model = Pipeline(stages=[VectorAssembler(inputCols=cols, outputCol="features"),
-                                 LogisticRegression(maxIter=20)]).fit(df)
+        # as the job refits: the bare MLlib model on an assembled "features" column
+        assembled = VectorAssembler(inputCols=cols, outputCol="features").transform(df)
+        model = LogisticRegression(maxIter=20).fit(assembled)
         t = MlflowTracker(mlflow_server, f"exp-{uuid.uuid4().hex[:8]}", "run-spark", SPEC, {})
         t.start()
-        info = t.finish(summary("run-spark", rows(2)[1]), model=model, X_sample=df.select(*cols).limit(5))
+        s = summary("run-spark", rows(2)[1])
+        s.data.features = cols
+        info = t.finish(s, model=model, X_sample=df.select(*cols).limit(5))
         assert info["ok"] is True and info["flavor"] == "spark", info
         loaded = mlflow.pyfunc.load_model(info["model_uri"])
         assert loaded.metadata.signature is not None
         got = np.asarray(loaded.predict(pdf[cols].head(20))).ravel()
-        want = np.array([r.prediction for r in model.transform(df.limit(20)).select("prediction").collect()])
+        want = np.array([r.prediction for r in model.transform(assembled.limit(20)).select("prediction").collect()])
         np.testing.assert_array_equal(got, want)
     finally:
         spark.stop()
