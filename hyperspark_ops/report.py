@@ -70,18 +70,29 @@ def final_rows(trials: list[TrialResult]) -> list[TrialResult]:
     return list(last.values())
 
 
+def _complete(r: TrialResult, max_rung: int) -> bool:
+    """Did this configuration finish its search (not stopped early at a smaller budget)?"""
+    if r.decision is not None:
+        return r.decision == "complete"
+    return r.rung == max_rung
+
+
 def history_data(trials: list[TrialResult], gib: bool) -> list[dict[str, Any]]:
+    """Each configuration's last row in finish order; best-so-far counts only completed configurations
+    (with early stopping, scores at a smaller budget are not comparable with full-budget ones)."""
     rows = final_rows(trials)
+    max_rung = max((r.rung for r in rows), default=0)
     order = sorted(range(len(rows)), key=lambda i: _finish_key(rows[i], i))
     out, best = [], None
     for pos, i in enumerate(order):
         r = rows[i]
         score = r.mean if _score_ok(r) else None
-        if score is not None and better(score, best, gib):
+        complete = _complete(r, max_rung) if r.ok else False
+        if score is not None and complete and better(score, best, gib):
             best = score
         out.append({"order": pos, "trial_id": r.trial_id, "number": r.number, "rung": r.rung,
-                    "budget": r.budget, "status": r.status, "score": score, "best_so_far": best,
-                    "ended_at": r.ended_at, "params": r.params, "error": r.error})
+                    "budget": r.budget, "status": r.status, "complete": complete, "score": score,
+                    "best_so_far": best, "ended_at": r.ended_at, "params": r.params, "error": r.error})
     return out
 
 
@@ -293,7 +304,13 @@ def plot_history(hist: list[dict[str, Any]], metric: str, gib: bool) -> bytes:
     if not ok:
         _note_axes(ax, "no trial finished with a score")
     else:
-        ax.scatter([h["order"] for h in ok], [h["score"] for h in ok], s=18, color="#1f77b4", label="trial", zorder=3)
+        done = [h for h in ok if h["complete"]]
+        early = [h for h in ok if not h["complete"]]
+        ax.scatter([h["order"] for h in done], [h["score"] for h in done], s=18, color="#1f77b4", label="completed",
+                   zorder=3)
+        if early:
+            ax.scatter([h["order"] for h in early], [h["score"] for h in early], s=18, facecolors="none",
+                       edgecolors="#7f7f7f", label="stopped early (score at its last budget)", zorder=2)
         steps = [h for h in hist if h["best_so_far"] is not None]
         ax.step([h["order"] for h in steps], [h["best_so_far"] for h in steps], where="post", color="#d62728",
                 label="best so far")

@@ -268,7 +268,10 @@ def test_early_stopped_run_has_budget_curves(tmp_path: Path) -> None:
     assert bd["configs"] == 9 and bd["reached_max_rung"] == 1 and bd["max_rung"] == 2
     assert [p["budget"] for p in next(c for c in bd["curves"] if c["trial_id"] == "c0")["points"]] == [10, 30, 90]
     assert res.data["importance_rung"] == 1  # the highest rung with 3 finished configurations
-    assert res.data["history"][-1]["rung"] in (0, 1, 2) and len(res.data["history"]) == 9
+    hist = res.data["history"]
+    assert len(hist) == 9 and [h["trial_id"] for h in hist if h["complete"]] == ["c0"]
+    # best-so-far counts only the configuration that finished at full budget, not smaller-budget scores
+    assert {h["best_so_far"] for h in hist if h["best_so_far"] is not None} == {summary.cv_score}
     t = parse_page(res.html).tables
     assert t["early-stopping"]["rungs"] == "[10, 30, 90]"
     for p in res.images.values():
