@@ -23,12 +23,15 @@ Imports mlflow lazily: the module loads (and does nothing useful) without it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import queue
 import sys
 import threading
 import time
+import warnings
 from typing import Any, Iterable, Mapping
 
 from .protocol import RunSummary, TrialResult
@@ -70,13 +73,14 @@ class MlflowTracker:
     """See the module docstring. Every public method is safe to call in any state and never raises."""
 
     def __init__(self, uri: str, experiment: str, run_id: str, spec_dict: dict, tags: dict,
-                 flush_timeout_s: float = 300.0) -> None:
+                 flush_timeout_s: float = 300.0, senders: int = 1) -> None:
         self.uri = uri
         self.experiment = experiment
         self.run_id = run_id
         self.spec_dict = dict(spec_dict or {})
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.flush_timeout_s = flush_timeout_s
+        self.senders = max(1, senders)
         self.ok = True
         self.error: str | None = None
         self.parent_run_id: str | None = None
@@ -187,23 +191,37 @@ class MlflowTracker:
             self._queue.put(batch)
 
     def _worker(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                self._queue.task_done()
-                return
-            try:
-                if self.ok:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # ``senders`` child runs in flight (each is 3 round trips: create, log_batch, terminate). Default 1:
+        # with a sqlite-backed server, concurrent writers only wait on its lock (measured: no gain at 4);
+        # a server on a real database can take more.
+        with ThreadPoolExecutor(max_workers=self.senders, thread_name_prefix="hyperspark-mlflow-send") as pool:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    self._queue.task_done()
+                    return
+                try:
+                    todo = []
                     for row in item:
                         key = f"{row.trial_id}:{row.rung}"
-                        if key in self._logged:
-                            continue
-                        self._log_child(row, key)
-                        self._logged.add(key)
-            except Exception as exc:  # noqa: BLE001
-                self._fail("logging trials", exc)
-            finally:
-                self._queue.task_done()
+                        if self.ok and key not in self._logged:
+                            self._logged.add(key)  # claimed now: the same row queued twice is sent once
+                            todo.append((row, key))
+                    for fut in [pool.submit(self._send, row, key) for row, key in todo]:
+                        fut.result()
+                finally:
+                    self._queue.task_done()
+
+    def _send(self, row: TrialResult, key: str) -> None:
+        if not self.ok:
+            return
+        try:
+            self._log_child(row, key)
+        except Exception as exc:  # noqa: BLE001 - one warning, then no-op
+            self._logged.discard(key)
+            self._fail("logging trials", exc)
 
     def _log_child(self, row: TrialResult, key: str) -> None:
         from mlflow.entities import Metric, Param
@@ -275,7 +293,8 @@ class MlflowTracker:
             return {"ok": False, "error": self.error, "parent_run_id": self.parent_run_id}
         if model is not None:
             try:
-                out["model_uri"], out["flavor"] = self._log_model(model, X_sample, summary.data.features)
+                with _quiet_mlflow():
+                    out["model_uri"], out["flavor"] = self._log_model(model, X_sample, summary.data.features)
             except Exception as exc:  # noqa: BLE001 - the summary is there; say the model is not
                 self._fail("logging the model", exc)
                 out.update(ok=False, error=self.error)
@@ -341,6 +360,21 @@ class MlflowTracker:
                 info = mlflow.sklearn.log_model(model, name="model", signature=signature,
                                                 serialization_format="cloudpickle")
         return info.model_uri, flavor
+
+
+@contextlib.contextmanager
+def _quiet_mlflow():
+    """MLflow's advice while saving a model (pickle caution, deprecations) is not the driver's business:
+    its log and warnings stay quiet; failures still raise and become the one warning line."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _with_assembler(model: Any, features: list[str] | None) -> Any:

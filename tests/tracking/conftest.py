@@ -3,6 +3,7 @@ sqlite backend and artifacts in the session's tmp dir, started once per session 
 test asks for it) and stopped by its pid (its own process group) even when tests fail."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,26 +17,33 @@ import pytest
 from tests.conftest import free_port_block
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
+def _group_alive(pgid: int) -> bool:
     try:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server's own group: it and its uvicorn workers
+        os.killpg(pgid, 0)
     except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        return False
+    return True
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e .[tracking] or .[dev])")
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's own process group (its pid; uvicorn and huey job consumers are in it), then
+    SIGKILL whatever of that group is left after 20 s."""
+    pgid = proc.pid
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (proc.poll() is None or _group_alive(pgid)):
+        time.sleep(0.2)
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_server(root: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real ``mlflow server`` on a free 127.0.0.1 port, sqlite + artifacts under ``root``; stopped on exit."""
     import requests
 
-    root = tmp_path_factory.mktemp("mlflow")
     port = free_port_block(1)
     log = open(root / "server.log", "wb")
     argv = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
@@ -45,7 +53,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 tail = (root / "server.log").read_text(errors="replace")[-2000:]
@@ -56,9 +64,16 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("mlflow server did not answer /health within 120 s")
+                pytest.fail("mlflow server did not answer /health within 180 s")
             time.sleep(0.5)
-        yield url
+        yield url, proc
     finally:
         _stop(proc)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e .[tracking] or .[dev])")
+    with running_server(tmp_path_factory.mktemp("mlflow")) as (url, _):
+        yield url

@@ -111,7 +111,7 @@ def test_parent_children_model_and_resume(mlflow_server: str, fitted, capsys) ->
     assert loaded.metadata.signature is not None
 
     # resume: a second tracker for the same run id finds the parent and adds only the new rows
-    t2 = MlflowTracker(mlflow_server, exp, run_id, SPEC, {"hyperspark.cluster": "local[2]"})
+    t2 = MlflowTracker(mlflow_server, exp, run_id, SPEC, {"hyperspark.cluster": "local[2]"}, senders=3)
     t2.start()
     assert t2.parent_run_id == parent.info.run_id and t2.resumed
     t2.log_trials(first + rows(3, start=12) + rows(2, start=0, rung=1, budget=30))
@@ -145,19 +145,26 @@ def test_unreachable_server_is_one_warning_and_no_exception(capsys) -> None:
     assert len(err) == 1 and err[0].startswith(f"hyperspark: warning: MLflow tracking off ({url}): start: ")
 
 
-def test_server_gone_mid_run_turns_tracking_off(mlflow_server: str, capsys) -> None:
-    """A server that refuses mid-run (here: a parent run id that does not exist) gives one warning."""
-    t = MlflowTracker(mlflow_server, f"exp-{uuid.uuid4().hex[:8]}", "run-gone", SPEC, {})
-    t.start()
-    assert t.ok
-    t.parent_run_id = "0" * 32  # the server now answers every write with an error
-    t.experiment_id = "999999"
-    t.log_trials(rows(5))
-    t.log_trials(rows(5, start=5))
-    info = t.finish(summary("run-gone", rows(2)[1]))
-    assert info["ok"] is False and info["error"].startswith("logging trials: ")
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hyperspark: warning")]
-    assert len(err) == 1
+def test_server_stopped_mid_run_turns_tracking_off(tmp_path, capsys) -> None:
+    """A second real server, stopped (by pid) after the first rows: one warning, no exception, and
+    finish says tracking failed; the caller never waits on it."""
+    from tests.tracking.conftest import _stop, running_server
+
+    with running_server(tmp_path) as (url, proc):
+        t = MlflowTracker(url, "exp-gone", "run-gone", SPEC, {})
+        t.start()
+        t.log_trials(rows(3))
+        assert t.flush(120) and t.ok
+        _stop(proc)
+        t0 = time.monotonic()
+        t.log_trials(rows(5, start=3))
+        t.log_trials(rows(5, start=8))
+        caller = time.monotonic() - t0
+        info = t.finish(summary("run-gone", rows(2)[1]))
+    assert caller < 0.5
+    assert info["ok"] is False and info["error"].startswith("logging trials: "), info
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith(f"hyperspark: warning: MLflow tracking off ({url}): logging trials: ")
 
 
 def test_logging_overhead_300_rows(mlflow_server: str, capsys) -> None:
