@@ -102,11 +102,13 @@ def quality(args) -> dict:
                 d = spec(data, Path(tmp), {"type": search, "trials": args.trials, "seed": seed}, asha)
                 t0 = time.monotonic()
                 s, rows = _local_run(d, args.n_jobs, f"{kind}-{seed}")
-                busy = (s.early_stopping.busy_core_seconds if s.early_stopping else s.cost.busy_core_seconds)
+                # CPU seconds of the evaluating processes (1 thread each): the work done, unlike wall-based
+                # busy core-seconds it does not grow when other work shares the machine
+                busy = round(sum(r.cpu_seconds or 0.0 for r in rows), 1)
                 curve = best_so_far_by_number(rows, 3 if asha else 0)
                 t[kind] = {"best": s.cv_score, "busy_core_s": busy, "wall_s": round(time.monotonic() - t0, 1),
                            "curve": curve, "evaluations": len(rows)}
-                print(f"seed {seed} {kind}: best {s.cv_score:.5f} busy {busy:.1f} core-s "
+                print(f"seed {seed} {kind}: best {s.cv_score:.5f} busy {busy:.1f} cpu-s "
                       f"({len(rows)} evaluations)", flush=True)
             target = t["random"]["best"]
             reach = next((i + 1 for i, b in enumerate(t["tpe"]["curve"]) if b >= target), None)

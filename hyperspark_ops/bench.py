@@ -23,13 +23,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
-
 import yaml
+from hyperspark_job.protocol import RunSummary, parse_trials
 
-from hyperspark_ops.targets.base import OpsError, Target
-
-LineSink = Callable[[str], None]
+from hyperspark_ops.model import LineSink, OpsError
+from hyperspark_ops.targets.base import Target
+from hyperspark_ops.util.files import cache_dir, write_atomic
 
 
 # --------------------------------------------------------------------------- maths (pure)
@@ -76,11 +75,10 @@ BENCH_KEY = "bench"  # a spec section only the bench reads (synthetic data recip
 
 
 def default_spec_path(name: str = "rf16.yaml") -> Path:
-    import hyperspark_job
+    from hyperspark_ops import resources
 
-    for cand in (Path(hyperspark_job.__file__).parents[2] / "benchmarks" / "specs" / name,
-                 Path.cwd() / "benchmarks" / "specs" / name):
-        if cand.exists():
+    for cand in (resources.find(f"benchmarks/specs/{name}"), Path.cwd() / "benchmarks" / "specs" / name):
+        if cand is not None and cand.exists():
             return cand
     raise OpsError(f"the benchmark spec benchmarks/specs/{name} is not there: pass --spec")
 
@@ -97,11 +95,7 @@ def synthetic_csv(path: Path, rows: int, features: int, seed: int, informative: 
                                n_redundant=2, random_state=seed, flip_y=0.05)
     df = pd.DataFrame(X.astype(np.float32), columns=[f"x{i}" for i in range(features)])
     df["label"] = y
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, df.to_csv(index=False))
 
 
 def _parse(spec_path: Path, overrides: list[str], dataset_uri: str | None):
@@ -142,8 +136,7 @@ def prepare_spec(spec_path: Path, out_dir: Path, overrides: list[str]) -> tuple[
 
 
 def _cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "hyperspark" / "bench-data"
+    return cache_dir("bench-data")
 
 
 # --------------------------------------------------------------------------- runner
@@ -198,7 +191,7 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
     submit_spec = dict(spec_dict, output=f"{storage}/bench/runs")
     submit_spec["dataset"] = dict(spec_dict["dataset"], uri=up.dest)
     spec_file = out_dir / "spec.yaml"
-    _atomic_write(spec_file, yaml.safe_dump(submit_spec, sort_keys=False))
+    write_atomic(spec_file, yaml.safe_dump(submit_spec, sort_keys=False))
 
     rows: list[Row] = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -235,26 +228,26 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
     return write_outputs(out_dir, rows, report)
 
 
-def _fill_from_summary(row: Row, s: dict, target: Target, output_uri: str, t_sub: float) -> None:
-    t = s.get("timings", {})
+def _fill_from_summary(row: Row, s: RunSummary, target: Target, output_uri: str, t_sub: float) -> None:
+    t = s.timings
     row.session_s, row.load_s, row.warmup_s = t.get("session"), t.get("load"), t.get("warmup")
     row.search_s, row.refit_s, row.write_s = t.get("search"), t.get("refit"), t.get("write")
-    row.idle_slot_fraction = (s.get("cost") or {}).get("idle_slot_fraction")
-    row.best_params = json.dumps(s.get("best_params"), sort_keys=True)
-    row.cv_score = s.get("cv_score")
-    row.executors = (s.get("cluster") or {}).get("executors")
-    row.bytes_shipped = (s.get("shipping") or {}).get("bytes_shipped")
+    row.idle_slot_fraction = s.cost.idle_slot_fraction
+    row.best_params = json.dumps(s.best_params, sort_keys=True)
+    row.cv_score = s.cv_score
+    row.executors = s.cluster.executors
+    row.bytes_shipped = s.shipping.get("bytes_shipped")
     try:
-        text = target.read_text(output_uri.rstrip("/") + "/trials.jsonl")
-        trials = [json.loads(x) for x in text.splitlines() if x.strip()]
+        trials = parse_trials(target.read_text(output_uri.rstrip("/") + "/trials.jsonl"))
     except Exception:  # noqa: BLE001 - per-trial detail is optional in the report
         trials = []
-    ok = [r for r in trials if r.get("status") == "ok"]
+    ok = [r for r in trials if r.status == "ok" and r.fit_seconds is not None]
     row.trials = len(trials)
-    row.fit_s = [round(r["fit_seconds"], 3) for r in ok]
+    row.fit_s = [round(r.fit_seconds, 3) for r in ok]
     row.mean_fit_s = round(statistics.fmean(row.fit_s), 3) if row.fit_s else None
-    if ok:
-        row.submit_to_first_task_s = round(min(r["started_at"] for r in ok) - t_sub, 3)
+    starts = [r.started_at for r in ok if r.started_at is not None]
+    if starts:
+        row.submit_to_first_task_s = round(min(starts) - t_sub, 3)
 
 
 def run_baseline(spec_file: Path, csv_path: Path, n_jobs: int, repeat: int) -> Row:
@@ -419,37 +412,33 @@ def plot(rep: dict, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
+    import io
+
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+    write_atomic(path, png.getvalue())
 
 
 def write_outputs(out_dir: Path, rows: list[Row], rep: dict) -> dict:
     fields = list(asdict(rows[0]).keys()) if rows else []
-    tmp = out_dir / "results.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            d = asdict(r)
-            d["fit_s"] = json.dumps(d["fit_s"])
-            w.writerow(d)
-    os.replace(tmp, out_dir / "results.csv")
+    import io
+
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    for r in rows:
+        d = asdict(r)
+        d["fit_s"] = json.dumps(d["fit_s"])
+        w.writerow(d)
+    write_atomic(out_dir / "results.csv", buf.getvalue())
     rep = dict(rep, rows=[asdict(r) for r in rows], artefacts={
         "results_csv": str(out_dir / "results.csv"), "report_md": str(out_dir / "report.md"),
         "plot": str(out_dir / "speedup.png")})
-    _atomic_write(out_dir / "report.json", json.dumps(rep, indent=2, default=str) + "\n")
-    _atomic_write(out_dir / "report.md", report_markdown(rep))
+    write_atomic(out_dir / "report.json", json.dumps(rep, indent=2, default=str) + "\n")
+    write_atomic(out_dir / "report.md", report_markdown(rep))
     plot(rep, out_dir / "speedup.png")
     return rep
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def render_report(rep: dict, console) -> None:

@@ -9,23 +9,20 @@ need them, so ``--help`` stays fast.
 """
 from __future__ import annotations
 
-import inspect
-import json
 import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from hyperspark_ops import __version__
-from hyperspark_ops.targets.base import OpsError, Target
+from hyperspark_ops.model import OpsError
+from hyperspark_ops.targets.base import Target
+from hyperspark_ops.targets.registry import target_names
 
-PROGRESS_PREFIX = "HYPERSPARK_PROGRESS "
-RESULT_PREFIX = "HYPERSPARK_RESULT "
-JOB_ERROR_PREFIX = "hyperspark: error:"
 MEMORY_RE = re.compile(r"^\d+[kKmMgGtT]?$")
 
 
@@ -99,7 +96,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 @click.group(cls=OpsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--target", "target_name", envvar="HYPERSPARK_TARGET", default="local", show_default=True,
-    metavar="local|compose|k8s", help="Which cluster flavour to drive [env HYPERSPARK_TARGET].",
+    metavar="|".join(target_names()), help="Which cluster flavour to drive [env HYPERSPARK_TARGET].",
 )
 @click.option(
     "--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HYPERSPARK_STATE_DIR",
@@ -139,11 +136,11 @@ def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master
     target = ctx.target()
     settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port, "hdfs": hdfs}
     given = {k: v for k, v in settings.items() if v is not None}
-    if given:
-        configure = getattr(target, "configure", None)
-        if configure is None:
-            raise click.UsageError(f"{', '.join(given)} cannot be set for the {target.name} target")
-        configure(**given)
+    model = target.settings_model
+    unsupported = [k for k in given if k not in model.settable() and k not in model.refused]
+    if unsupported:
+        raise click.UsageError(f"{', '.join(unsupported)} cannot be set for the {target.name} target")
+    target.configure(**given)
     status = target.up(workers, worker_cores=worker_cores, worker_memory=worker_memory)
     _show(status, as_json, "render_status")
 
@@ -236,20 +233,12 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
     validate_spec(spec, list(overrides))
     target = ctx.target()
     conf = dict(c.split("=", 1) for c in confs)
-    kwargs: dict[str, Any] = {}
-    if overrides:
-        if "overrides" not in inspect.signature(target.submit).parameters:
-            raise click.UsageError(f"--set is not supported by the {target.name} target")
-        kwargs["overrides"] = list(overrides)
     sink = DriverSink(verbose=verbose, quiet=as_json)
-    result = target.submit(spec, run_id=run_id, resume=resume, conf=conf, on_line=sink, **kwargs)
-    sink.finish()
+    result = target.submit(spec, run_id=run_id, resume=resume, conf=conf, on_line=sink, overrides=list(overrides))
     if result.exit_code != 0:
-        reason = sink.error_line or f"the job failed with exit code {result.exit_code}"
+        reason = result.error or f"the job failed with exit code {result.exit_code}"
         raise ExitError(f"{reason} (run {result.run_id}; see `hyperspark logs driver`)",
                         exit_code=2 if result.exit_code == 2 else 1)
-    if result.output_uri:
-        ctx.runs_state().record_run(result.run_id, result.output_uri)
     report_path = _submit_report(ctx, result.output_uri) if result.output_uri else None
     if as_json:
         from hyperspark_ops import render
@@ -262,33 +251,30 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
 
 
 class DriverSink:
-    """Receives driver lines: progress to stderr, job errors remembered, Spark noise only with -v."""
+    """Receives driver lines: progress to stderr, Spark noise only with -v (the job's RESULT and
+    error lines are parsed by the submit path, :mod:`hyperspark_ops.targets.driver`)."""
 
     def __init__(self, verbose: bool, quiet: bool) -> None:
         self.verbose = verbose
         self.quiet = quiet
-        self.error_line: str | None = None
         self._last_progress = ""
 
     def __call__(self, line: str) -> None:
+        from hyperspark_job.protocol import PROGRESS_PREFIX, RESULT_PREFIX, ProgressEvent
+
         if line.startswith(PROGRESS_PREFIX):
             try:
-                payload = json.loads(line[len(PROGRESS_PREFIX):])
+                event = ProgressEvent.model_validate_json(line[len(PROGRESS_PREFIX):])
             except ValueError:
                 return
             from hyperspark_ops import render
 
-            text = render.progress_text(payload)
+            text = render.progress_text(event)
             if not self.quiet and text != self._last_progress:
                 click.echo(f"  {text}", err=True)
             self._last_progress = text
-        elif line.startswith(JOB_ERROR_PREFIX):
-            self.error_line = line[len(JOB_ERROR_PREFIX):].strip()
         elif self.verbose and not line.startswith(RESULT_PREFIX):
             click.echo(line, err=True)
-
-    def finish(self) -> None:
-        pass
 
 
 @cli.command()
@@ -298,6 +284,8 @@ class DriverSink:
 @pass_ctx
 def results(ctx: Context, run_id: str, top: int | None, as_json: bool) -> None:
     """The trials of RUN_ID (or an output URI) sorted by score, the best marked."""
+    from hyperspark_job.protocol import parse_trials
+
     from hyperspark_ops import render
 
     if "://" in run_id:
@@ -316,9 +304,9 @@ def results(ctx: Context, run_id: str, top: int | None, as_json: bool) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - storage errors become one line
         raise OpsError(f"cannot read {base}/trials.jsonl: {exc}") from exc
-    summary = _try_json(lambda: target.read_text(f"{base}/summary.json"))
+    summary = _read_summary(target, base)
     try:
-        ranked = render.rank_trials(render.parse_trials(trials_text), summary)
+        ranked = render.rank_trials(parse_trials(trials_text), summary)
     except ValueError as exc:
         raise OpsError(f"{base}/trials.jsonl is not JSON lines: {exc}") from exc
     if top:
@@ -327,6 +315,13 @@ def results(ctx: Context, run_id: str, top: int | None, as_json: bool) -> None:
         _json({"run_id": run_id, "output_uri": output_uri, "summary": summary, "trials": ranked})
     else:
         render.render_results(run_id, ranked, summary)
+
+
+def _read_summary(target: Target, base: str):
+    """summary.json of a run as a RunSummary; None while it runs, after a failure, or when unreadable."""
+    from hyperspark_ops.targets.driver import read_summary
+
+    return read_summary(target, base)
 
 
 @cli.command()
@@ -372,14 +367,6 @@ def _submit_report(ctx: Context, output_uri: str) -> str | None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _info(f"warning: report not written: {first}")
         return None
-
-
-def _try_json(read: Callable[[], str]) -> dict | None:
-    try:
-        data = json.loads(read())
-    except Exception:  # noqa: BLE001 - a run without summary (still running, failed) is fine
-        return None
-    return data if isinstance(data, dict) else None
 
 
 @cli.command()
@@ -469,10 +456,8 @@ def _run_bench(bench_mod: Any, target: Target, spec: Path | None, worker_counts:
     )
     if as_json:
         _json(report)
-    elif hasattr(bench_mod, "render_report"):
-        bench_mod.render_report(report, render.console())
     else:
-        _json(report)
+        bench_mod.render_report(report, render.console())
     return report
 
 
@@ -504,12 +489,9 @@ def demo(ctx: Context, workers: int, skip_bench: bool, bench_repeats: int, keep:
         _info("[3/5] running the tuning search...")
         overrides = [f"dataset.uri={uploaded.dest}"]
         validate_spec(spec, overrides)
-        kwargs = {"overrides": overrides} if "overrides" in inspect.signature(target.submit).parameters else {}
-        sink = DriverSink(verbose=False, quiet=False)
-        result = target.submit(spec, on_line=sink, **kwargs)
+        result = target.submit(spec, on_line=DriverSink(verbose=False, quiet=False), overrides=overrides)
         if result.exit_code != 0:
-            raise ExitError(sink.error_line or f"the tuning job failed with exit code {result.exit_code}")
-        ctx.runs_state().record_run(result.run_id, result.output_uri)
+            raise ExitError(result.error or f"the tuning job failed with exit code {result.exit_code}")
         render.render_submit(result)
         if skip_bench:
             _info("[4/5] benchmark skipped (--skip-bench)")
@@ -532,14 +514,13 @@ def demo(ctx: Context, workers: int, skip_bench: bool, bench_repeats: int, keep:
 
 
 def find_example(name: str) -> Path:
-    """An example spec: bundled package data first, then the source checkout's examples/."""
-    import hyperspark_job
+    """An example spec shipped with the tool (source checkout or wheel package data)."""
+    from hyperspark_ops import resources
 
-    here = Path(__file__).parent
-    for cand in (here / "assets" / "examples" / name, Path(hyperspark_job.__file__).parents[2] / "examples" / name):
-        if cand.exists():
-            return cand
-    raise OpsError(f"example spec {name} is not installed")
+    path = resources.find(f"examples/{name}")
+    if path is None:
+        raise OpsError(f"example spec {name} is not installed")
+    return path
 
 
 def write_breast_cancer_csv(path: Path) -> Path:
@@ -548,10 +529,9 @@ def write_breast_cancer_csv(path: Path) -> Path:
 
     frame = load_breast_cancer(as_frame=True).frame
     frame.columns = [re.sub(r"[^A-Za-z0-9_]+", "_", c) for c in frame.columns]
-    tmp = path.with_suffix(".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    from hyperspark_ops.util.files import write_atomic
+
+    return write_atomic(path, frame.to_csv(index=False))
 
 
 # -- helpers ---------------------------------------------------------------------------------

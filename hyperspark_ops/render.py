@@ -12,12 +12,12 @@ import math
 import sys
 from typing import Any, Iterable
 
+from hyperspark_job.protocol import LOWER_IS_BETTER, ProgressEvent, RunSummary, TrialResult
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from hyperspark_ops.targets.base import Check, ClusterStatus, SubmitResult, UploadResult
-
-LOWER_IS_BETTER = frozenset({"rmse", "mae"})  # same table as hyperspark_job.metrics
+from hyperspark_ops.model import Check, ClusterStatus, SubmitResult, UploadResult
 
 
 def console(stderr: bool = False) -> Console:
@@ -28,8 +28,13 @@ def console(stderr: bool = False) -> Console:
 
 
 def to_jsonable(obj: Any) -> Any:
+    """Dataclasses and the job's pydantic models (at any depth) -> plain JSON values."""
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(o) for o in obj]
     return obj
@@ -102,83 +107,110 @@ def render_upload(r: UploadResult) -> None:
 
 
 # -- submit ---------------------------------------------------------------------
-def progress_text(payload: dict) -> str:
-    done, total = payload.get("done"), payload.get("total")
-    parts = [f"trials {done}/{total}"]
-    if payload.get("best") is not None:
-        parts.append(f"best {_fmt(payload['best'])}")
-    if payload.get("eta_s") is not None:
-        parts.append(f"eta {float(payload['eta_s']):.0f}s")
+def progress_text(event: ProgressEvent) -> str:
+    if event.budget is not None:  # early stopping: evaluations outnumber configurations
+        parts = [f"trials {event.configs}/{event.total}", f"evaluations {event.done}",
+                 f"last rung {event.rung} (budget {event.budget})", f"pruned {event.pruned}"]
+    else:
+        parts = [f"trials {event.done}/{event.total}"]
+    if event.failed:
+        parts.append(f"failed {event.failed}")
+    if event.best is not None:
+        parts.append(f"best {_fmt(event.best)}")
+    if event.eta_s is not None:
+        parts.append(f"eta {event.eta_s:.0f}s")
     return "  ".join(parts)
+
+
+def early_stopping_text(summary: RunSummary) -> str | None:
+    es = summary.early_stopping
+    if es is None:
+        return None
+    saved = ""
+    if es.core_seconds_saved is not None and es.full_budget_core_seconds_estimate:
+        pct = 100 * es.core_seconds_saved / es.full_budget_core_seconds_estimate
+        saved = f", {es.core_seconds_saved:.1f} core-s saved ({pct:.0f}%) against full budgets"
+    rungs = ", ".join(f"{b}: {n}" for b, n in zip(es.rungs, es.per_rung))
+    return (f"{es.type} on {es.resource}: evaluations per budget {{{rungs}}}, {es.pruned} pruned, "
+            f"{es.busy_core_seconds:.1f} busy core-s{saved}")
 
 
 def render_submit(r: SubmitResult) -> None:
     c = console()
-    s = r.summary or {}
     c.print(f"run [bold]{r.run_id}[/] finished in {r.seconds:.1f}s -> {r.output_uri}")
-    if "cv_score" in s:
-        metric = s.get("metric", "score")
-        c.print(f"best CV {metric}: {_fmt(s['cv_score'])}")
-    if s.get("best_params") is not None:
-        c.print("best params: " + json.dumps(s["best_params"], sort_keys=True))
-    if s.get("test_metrics"):
-        c.print("test metrics: " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(s["test_metrics"].items())))
+    best = r.summary or r.result  # the summary when it could be read back, else the RESULT line
+    if best is None:
+        return
+    c.print(f"best CV {best.metric}: {_fmt(best.cv_score)}")
+    c.print("best params: " + json.dumps(best.best_params, sort_keys=True))
+    if best.test_metrics:
+        c.print("test metrics: " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(best.test_metrics.items())))
+    if r.summary is not None and (text := early_stopping_text(r.summary)):
+        c.print(text)
 
 
 # -- results ------------------------------------------------------------------------
-def parse_trials(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+class RankedTrial(TrialResult):
+    """A trial row with its place in the ranking: ``best`` marks exactly the winner."""
+
+    best: bool = False
 
 
-def rank_trials(trials: list[dict], summary: dict | None) -> list[dict]:
-    """Trials sorted best-first by mean CV score; each gets ``best`` (True for exactly the winner).
+def rank_trials(trials: list[TrialResult], summary: RunSummary | None = None,
+                metric: str | None = None) -> list[RankedTrial]:
+    """Trials sorted best-first by mean CV score; ``best`` is True for exactly the winner.
 
-    The winner is the trial whose params equal the summary's ``best_params``
-    when there is a summary, else the top of the sort. Failed trials (no mean)
-    sink to the bottom.
+    The winner is the trial whose params equal the summary's ``best_params`` when there is a
+    summary, else the top of the sort. Failed trials (no mean) sink to the bottom. ``metric``
+    (default: the summary's) decides the direction.
     """
-    summary = summary or {}
-    metric = str(summary.get("metric", ""))
-    lower = summary.get("greater_is_better") is False or metric in LOWER_IS_BETTER
+    metric = metric or (summary.metric if summary else "")
+    lower = (summary is not None and not summary.greater_is_better) or metric in LOWER_IS_BETTER
 
-    def key(t: dict) -> tuple:
-        m = t.get("mean")
-        if not isinstance(m, (int, float)) or (isinstance(m, float) and math.isnan(m)):
+    def key(t: TrialResult) -> tuple:
+        m = t.mean
+        if m is None or math.isnan(m):
             return (1, 0.0)
         return (0, m if lower else -m)
 
-    ranked = [dict(t) for t in sorted(trials, key=key)]
-    best_params = summary.get("best_params")
-    marked = False
-    for t in ranked:
-        t["best"] = False
-        if not marked and best_params is not None and t.get("params") == best_params:
-            t["best"] = marked = True
-    if not marked and ranked and key(ranked[0])[0] == 0:
-        ranked[0]["best"] = True
+    ranked = [RankedTrial(**t.model_dump()) for t in sorted(trials, key=key)]
+    best_params = summary.best_params if summary else None
+    # the summary names the winner: its trial at its (full) budget; older summaries only by params
+    winner = next((t for t in ranked if summary is not None and t.trial_id == summary.best.trial_id
+                   and t.budget == summary.best.budget), None)
+    if winner is None:
+        winner = next((t for t in ranked if best_params is not None and t.params == best_params), None)
+    if winner is None and ranked and key(ranked[0])[0] == 0:
+        winner = ranked[0]
+    if winner is not None:
+        winner.best = True
     return ranked
 
 
-def render_results(run_id: str, ranked: list[dict], summary: dict | None) -> None:
+def render_results(run_id: str, ranked: list[RankedTrial], summary: RunSummary | None) -> None:
     c = console()
-    metric = (summary or {}).get("metric", "score")
-    t = Table("", "trial", "params", f"mean {metric}", "std", "fit s", "executor", "status",
-              title=f"Run {run_id}: {len(ranked)} trials")
+    metric = summary.metric if summary else "score"
+    rungs = any(tr.budget is not None for tr in ranked)
+    cols = ["", "trial", "params", f"mean {metric}", "std", "fit s", "executor", "status"]
+    if rungs:
+        cols[3:3] = ["rung", "budget", "decision"]
+    t = Table(*cols, title=f"Run {run_id}: {len(ranked)} {'evaluations' if rungs else 'trials'}")
     for tr in ranked:
-        t.add_row(
-            "*" if tr.get("best") else "",
-            str(tr.get("trial_id", "")),
-            json.dumps(tr.get("params", {}), sort_keys=True, separators=(",", ":")),
-            _fmt(tr.get("mean")),
-            _fmt(tr.get("std")),
-            _fmt(tr.get("fit_seconds")),
-            str(tr.get("executor_id", "")),
-            str(tr.get("status", "")),
-        )
+        cells = ["*" if tr.best else "", tr.trial_id, json.dumps(tr.params, sort_keys=True, separators=(",", ":")),
+                 _fmt(tr.mean), _fmt(tr.std), _fmt(tr.fit_seconds), tr.executor_id or "", tr.status]
+        if rungs:
+            cells[3:3] = [str(tr.rung), _fmt(tr.budget), tr.decision or ""]
+        t.add_row(*cells)
     c.print(t)
-    if summary and summary.get("test_metrics"):
+    if summary is not None:
+        c.print(f"search: {summary.search.type}, {summary.search.configs} configurations, "
+                f"seed {summary.search.seed}" + (f", stopped by {summary.search.stopped}"
+                                                 if summary.search.stopped else ""))
+        if text := early_stopping_text(summary):
+            c.print(text)
+    if summary and summary.test_metrics:
         c.print("test metrics of the best model: "
-                + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary["test_metrics"].items())))
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary.test_metrics.items())))
 
 
 def _fmt(v: Any) -> str:

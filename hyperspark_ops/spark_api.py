@@ -7,12 +7,14 @@ library is used so that ``hyperspark --help`` stays fast.
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, TypeVar
 
-from hyperspark_ops.targets.base import AppInfo, ClusterStatus, OpsError, WorkerInfo
+T = TypeVar("T")
+
+from hyperspark_ops.model import AppInfo, ClusterStatus, OpsError, WorkerInfo
+from hyperspark_ops.util.poll import wait_for
 
 
 def fetch_json(url: str, timeout: float = 3.0) -> Any:
@@ -78,18 +80,20 @@ def worker_ui_port(worker: WorkerInfo) -> int | None:
         return None
 
 
-def wait_for(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; OpsError naming ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise OpsError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+def alive_count(data: dict | None) -> int:
+    return sum(1 for w in (data or {}).get("workers", []) if w.get("state") == "ALIVE")
+
+
+def busy_workers(data: dict | None) -> list[WorkerInfo]:
+    """ALIVE workers with cores in use (running executors), per the master."""
+    workers = [parse_worker(w) for w in (data or {}).get("workers", [])]
+    return [w for w in workers if w.state == "ALIVE" and w.cores_used > 0]
+
+
+def idle_first(candidates: Iterable[T], busy: Callable[[T], bool], number: Callable[[T], int]) -> list[T]:
+    """Removal order for scale-down, the same on every target: idle workers first, then the
+    highest-numbered within each group."""
+    return sorted(candidates, key=lambda c: (busy(c), -number(c)))
 
 
 def wait_alive_workers(
@@ -109,7 +113,6 @@ def wait_alive_workers(
         data = master_json(master_ui)
         if data is None:
             return None
-        alive = sum(1 for w in data.get("workers", []) if w.get("state") == "ALIVE")
-        return data if alive == count else None
+        return data if alive_count(data) == count else None
 
     return wait_for(check, timeout, f"{count} ALIVE worker(s) at {master_ui}")

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from hyperspark_ops.model import OpsError
+from hyperspark_ops.util.files import write_atomic
+from hyperspark_ops.util.proc import pid_alive, pid_cmdline, terminate
 
 ENV_STATE_DIR = "HYPERSPARK_STATE_DIR"
 
@@ -46,51 +48,6 @@ def default_state_dir(target: str) -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".hyperspark" / target
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write under a temporary name, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def pid_alive(pid: int) -> bool:
-    """True when ``pid`` runs and is not a zombie (a killed child not yet reaped counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return False
-    # field 3 is the state; the command name (field 2) may hold spaces, so split after ')'
-    state = stat.rsplit(")", 1)[-1].split()[0]
-    return state not in ("Z", "X")
-
-
-def pid_cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    # also refuse when something listens on the wildcard address
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
-        return s.connect_ex((host, port)) != 0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class StateDir:
@@ -134,8 +91,6 @@ class StateDir:
         except FileNotFoundError:
             return default
         except json.JSONDecodeError as exc:
-            from hyperspark_ops.targets.base import OpsError
-
             raise OpsError(f"corrupt state file {path}: {exc}") from exc
 
     def write_json(self, name: str, data: Any) -> None:
@@ -201,8 +156,6 @@ class StateDir:
             check=False,
         )
         if out.returncode != 0 or not out.stdout.strip().isdigit():
-            from hyperspark_ops.targets.base import OpsError
-
             reason = (out.stderr.strip().splitlines() or ["no output"])[-1]
             raise OpsError(f"could not start {name} ({argv[0]}): {reason}")
         pid = int(out.stdout.strip())
@@ -220,53 +173,6 @@ class StateDir:
         if pid is None:
             self.remove_pid(name)
             return False
-        signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and (pid_alive(pid) or _group_alive(pid)):
-            time.sleep(0.2)
-        if pid_alive(pid) or _group_alive(pid):
-            signal_group(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and pid_alive(pid):
-                time.sleep(0.1)
+        terminate(pid, timeout=timeout, group=True)
         self.remove_pid(name)
         return True
-
-
-def signal_group(pid: int, sig: int) -> None:
-    """Signal the process group led by ``pid`` (its whole tree), or just ``pid`` if it leads none."""
-    try:
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        os.kill(pid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while any live (non-zombie) process remains in process group ``pgid``."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        # after ')': state ppid pgrp ...
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            return True
-    return False
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live pids in process group ``pgid`` (used by tests to prove nothing is left)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            out.append(int(stat.parent.name))
-    return out

@@ -1,4 +1,5 @@
-"""Cluster storage the CLI reads and writes: a plain directory or a real HDFS (via WebHDFS).
+"""Cluster storage the CLI reads and writes: a plain directory, or a real HDFS via WebHDFS
+(:class:`hyperspark_ops.hdfs.webhdfs.WebHdfsStorage`, a subclass of :class:`Storage`).
 
 Every method takes either a path inside the storage (``/data/x.csv``;
 relative paths are taken from the storage root) or a full URI of the same
@@ -9,7 +10,6 @@ name: they write a temporary sibling, verify it, and only then rename.
 from __future__ import annotations
 
 import abc
-import hashlib
 import os
 import posixpath
 import shutil
@@ -17,34 +17,14 @@ import time
 import urllib.parse
 import uuid
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Iterator
 
-from hyperspark_ops.targets.base import OpsError, UploadResult
+from hyperspark_ops.model import OpsError, UploadResult
+from hyperspark_ops.util.files import CHUNK, file_digest
 
-CHUNK = 1 << 20
 DEFAULT_UPLOAD_DIR = "/data"
 
 
-def file_digest(path: Path) -> tuple[str, int]:
-    """sha256 hex digest and size of a local file, read in chunks."""
-    h, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-def _digest_chunks(chunks: Iterator[bytes]) -> tuple[str, int]:
-    h, size = hashlib.sha256(), 0
-    for chunk in chunks:
-        h.update(chunk)
-        size += len(chunk)
-    return h.hexdigest(), size
-
-
-class _DestExists(Exception):
+class DestExists(Exception):
     """Raised by ``_rename`` when the destination appeared and overwrite was not allowed."""
 
 
@@ -104,7 +84,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def _rename(self, src: str, dest: str, overwrite: bool) -> None:
-        """Atomic rename; raises _DestExists if ``dest`` exists and not ``overwrite``."""
+        """Atomic rename; raises DestExists if ``dest`` exists and not ``overwrite``."""
 
     # -- upload ----------------------------------------------------------
     def dest_path(self, src: Path, dest: str | None) -> str:
@@ -151,7 +131,7 @@ class Storage(abc.ABC):
                 )
             try:
                 self._rename(tmp, path, overwrite=force)
-            except _DestExists:
+            except DestExists:
                 raise OpsError(f"{uri} exists: use --force") from None
         except BaseException:
             self._discard(tmp)
@@ -267,127 +247,8 @@ class LocalDirStorage(Storage):
         try:
             os.link(s, d)  # no-clobber, atomically: fails if d appeared meanwhile
         except FileExistsError:
-            raise _DestExists(dest) from None
+            raise DestExists(dest) from None
         s.unlink()
-
-
-class WebHdfsStorage(Storage):
-    """A real HDFS reached over WebHDFS (``hdfs`` package, InsecureClient: simple auth)."""
-
-    kind = "hdfs"
-
-    def __init__(
-        self,
-        webhdfs_url: str,
-        fs_uri: str,
-        user: str | None = None,
-        replication: int | None = None,
-        timeout_s: float = 60.0,
-    ) -> None:
-        from hdfs import InsecureClient  # imported here: `--help` stays fast
-
-        parsed = urllib.parse.urlparse(fs_uri)
-        if parsed.scheme != "hdfs" or not parsed.netloc:
-            raise OpsError(f"not an hdfs://host:port URI: {fs_uri}")
-        self.fs_uri = f"hdfs://{parsed.netloc}"
-        self.webhdfs_url = webhdfs_url.rstrip("/")
-        self.user = user or _default_user()
-        self.replication = replication
-        self.client = InsecureClient(self.webhdfs_url, user=self.user, timeout=timeout_s)
-
-    def _path_of_uri(self, uri: str) -> str:
-        parsed = urllib.parse.urlparse(uri)
-        if parsed.scheme != "hdfs" or parsed.netloc not in ("", urllib.parse.urlparse(self.fs_uri).netloc):
-            raise OpsError(f"{uri} is not on {self.fs_uri}")
-        return urllib.parse.unquote(parsed.path) or "/"
-
-    def uri_for(self, path: str) -> str:
-        return self.fs_uri + self.norm(path)
-
-    @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        """HDFS and connection errors become one-line OpsErrors naming the operation."""
-        from hdfs.util import HdfsError
-        from requests.exceptions import RequestException
-
-        try:
-            yield
-        except HdfsError as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            raise OpsError(f"HDFS {what}: {msg}") from None
-        except RequestException as exc:
-            raise OpsError(
-                f"HDFS {what}: cannot reach WebHDFS at {self.webhdfs_url} ({exc.__class__.__name__}): "
-                "is HDFS running?"
-            ) from None
-
-    def _status(self, path: str) -> dict | None:
-        p = self.norm(path)
-        with self._errors(f"status of {p}"):
-            return self.client.status(p, strict=False)
-
-    def exists(self, path: str) -> bool:
-        return self._status(path) is not None
-
-    def is_dir(self, path: str) -> bool:
-        st = self._status(path)
-        return st is not None and st.get("type") == "DIRECTORY"
-
-    def read_bytes(self, path: str) -> bytes:
-        p = self.norm(path)
-        with self._errors(f"read {p}"), self.client.read(p) as reader:
-            return reader.read()
-
-    def list(self, path: str) -> list[str]:
-        p = self.norm(path)
-        with self._errors(f"list {p}"):
-            return sorted(self.client.list(p))
-
-    def delete(self, path: str, recursive: bool = False) -> bool:
-        p = self.norm(path)
-        if p == "/":
-            raise OpsError("refusing to delete the HDFS root")
-        with self._errors(f"delete {p}"):
-            return bool(self.client.delete(p, recursive=recursive))
-
-    def mkdirs(self, path: str) -> None:
-        p = self.norm(path)
-        with self._errors(f"mkdirs {p}"):
-            self.client.makedirs(p)
-
-    def _put(self, src: Path, path: str) -> None:
-        with self._errors(f"write {path}"), open(src, "rb") as f:
-            self.client.write(path, data=f, overwrite=False, replication=self.replication)
-
-    def _digest(self, path: str) -> tuple[str, int]:
-        with self._errors(f"read {path}"), self.client.read(path, chunk_size=CHUNK) as reader:
-            return _digest_chunks(iter(reader))
-
-    def _size(self, path: str) -> int:
-        st = self._status(path)
-        return int(st["length"]) if st else -1
-
-    def _rename(self, src: str, dest: str, overwrite: bool) -> None:
-        with self._errors(f"rename {src} to {dest}"):
-            if overwrite:
-                # rename2 with OVERWRITE (WebHDFS `renameoptions`): an atomic replace, Hadoop 2.x and 3.x
-                self.client._rename(src, destination=dest, renameoptions="OVERWRITE")
-                return
-            # plain rename never clobbers: it answers false when dest exists
-            res = self.client._rename(src, destination=dest)
-        if not res.json().get("boolean"):
-            if self.exists(dest):
-                raise _DestExists(dest)
-            raise OpsError(f"HDFS rename {src} to {dest} failed")
-
-
-def _default_user() -> str:
-    """HADOOP_USER_NAME (what Hadoop clients honour), else the login name."""
-    if os.environ.get("HADOOP_USER_NAME"):
-        return os.environ["HADOOP_USER_NAME"]
-    import getpass
-
-    return getpass.getuser()
 
 
 def storage_for_uri(uri: str, webhdfs_url: str | None = None, user: str | None = None) -> Storage:
@@ -401,6 +262,8 @@ def storage_for_uri(uri: str, webhdfs_url: str | None = None, user: str | None =
     if parsed.scheme in ("", "file"):
         return LocalDirStorage(Path("/"))
     if parsed.scheme == "hdfs":
+        from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
+
         if not parsed.hostname:
             raise OpsError(f"{uri} names no NameNode: use hdfs://HOST:PORT/path")
         url = webhdfs_url or f"http://{parsed.hostname}:9870"
@@ -408,6 +271,4 @@ def storage_for_uri(uri: str, webhdfs_url: str | None = None, user: str | None =
     raise OpsError(f"unsupported storage URI {uri!r}: use file://, a local path or hdfs://")
 
 
-__all__ = [
-    "Storage", "LocalDirStorage", "WebHdfsStorage", "storage_for_uri", "file_digest",
-]
+__all__ = ["Storage", "LocalDirStorage", "storage_for_uri"]

@@ -4,6 +4,8 @@
 #   HYPERSPARK_NO_DOCKER=1  skip Docker provisioning (the live compose tests then skip, saying why)
 #   HYPERSPARK_NO_BROWSER=1 skip installing Debian's chromium (the report's browser test then skips)
 #   extra arguments go to pytest, e.g. scripts/test.sh tests/job -x
+# The end of the output has a "per marker" section (tests/marker_report.py): passed, failed and
+# skipped per marker (spark, cluster, hdfs, docker, k8s), with the reasons for the skips.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh

@@ -1,114 +1,69 @@
-"""The one small interface every target (local, compose, k8s) implements.
+"""The one interface every target (local, compose, k8s, or one from another package) implements.
 
-The CLI only ever talks to a :class:`Target`. A target owns three things: how
-the Spark master/workers and HDFS are started and stopped, where cluster
-storage lives (HDFS or a plain directory), and how the tuning job is submitted
-so that the driver sits where executors can reach it.
+The CLI only ever talks to a :class:`Target`. A target owns three things: how the Spark
+master/workers and HDFS are started and stopped, where cluster storage lives (HDFS or a plain
+directory), and where the driver runs so that executors can reach it. ``submit`` itself is shared
+(:mod:`hyperspark_ops.targets.driver`): a target only launches the driver and reads its storage.
 
-Everything returned is a plain dataclass so that the CLI can render it either
-as rich tables or as JSON (``dataclasses.asdict``).
+Results are the dataclasses of :mod:`hyperspark_ops.model`; settings are the target's declared
+:attr:`Target.settings_model`, resolved explicit > saved > env > default.
 """
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, ClassVar, Iterable
 
-
-class OpsError(Exception):
-    """A user-facing failure: rendered as ONE line by the CLI, exit code 1."""
-
-
-class NoClusterError(OpsError):
-    def __init__(self, target: str) -> None:
-        super().__init__(f"no {target} cluster is running: run `hyperspark up` first")
-
-
-@dataclass
-class WorkerInfo:
-    id: str
-    host: str
-    cores: int
-    cores_used: int
-    memory_mb: int
-    state: str  # ALIVE / DEAD / DECOMMISSIONED ... as the master reports it
-    pid: int | None = None  # local target only
-    ui_url: str | None = None
-
-
-@dataclass
-class AppInfo:
-    id: str
-    name: str
-    state: str
-    cores: int
-    duration_ms: int | None = None
-
-
-@dataclass
-class StorageStatus:
-    kind: str  # "hdfs" or "dir"
-    uri: str  # hdfs://host:port or file:///path
-    writable: bool | None = None
-    live_datanodes: int | None = None
-    safemode: bool | None = None
-    replication: int | None = None
-    detail: str = ""
-
-
-@dataclass
-class ClusterStatus:
-    target: str
-    master_url: str  # spark://...
-    master_ui: str  # http://...
-    master_state: str  # ALIVE / STANDBY / DOWN
-    workers: list[WorkerInfo] = field(default_factory=list)
-    active_apps: list[AppInfo] = field(default_factory=list)
-    completed_apps: list[AppInfo] = field(default_factory=list)
-    storage: StorageStatus | None = None
-    urls: dict[str, str] = field(default_factory=dict)  # name -> UI url
-
-    @property
-    def alive_workers(self) -> list[WorkerInfo]:
-        return [w for w in self.workers if w.state == "ALIVE"]
-
-
-@dataclass
-class UploadResult:
-    src: str
-    dest: str  # full URI, e.g. hdfs://127.0.0.1:8020/data/x.csv
-    bytes: int
-    checksum: str  # sha256 of the local file, verified against what was stored
-    seconds: float
-
-
-@dataclass
-class SubmitResult:
-    run_id: str
-    output_uri: str  # <output>/<run_id>
-    exit_code: int
-    seconds: float
-    summary: dict | None  # parsed summary.json, None when the job failed
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-LineSink = Callable[[str], None]
+from hyperspark_ops.model import (
+    Check,
+    ClusterStatus,
+    LineSink,
+    SubmitResult,
+    UploadResult,
+    check_worker_count,
+)
+from hyperspark_ops.settings import TargetSettings
+from hyperspark_ops.state import StateDir
+from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
 
 
 class Target(abc.ABC):
-    """One cluster flavour. Implementations: LocalTarget, ComposeTarget, K8sTarget."""
+    """One cluster flavour. Registered under the ``hyperspark.targets`` entry-point group."""
 
-    name: str = "?"
+    name: ClassVar[str] = "?"
 
-    #: largest worker count this target accepts (``bench``/``scale`` check it)
-    max_workers: int = 64
+    #: largest worker count this target accepts (``up``/``bench``/``scale`` check it)
+    max_workers: ClassVar[int] = 64
+
+    #: the settings this target accepts (CLI options such as ``--master-port`` map to its fields)
+    settings_model: ClassVar[type[TargetSettings]] = TargetSettings
+
+    def __init__(self, state_dir: Path, **settings: Any) -> None:
+        self.state = StateDir(Path(state_dir))
+        self._overrides: dict[str, Any] = {}
+        self.configure(**settings)
+
+    # -- settings ---------------------------------------------------------
+    def configure(self, **settings: Any) -> None:
+        """Explicit settings for the next commands (None = keep); unknown ones are refused."""
+        self.settings_model.check_explicit(self.name, settings)
+        self._overrides.update({k: v for k, v in settings.items() if v is not None})
+        self.settings_model.resolve(self._overrides, self.saved_settings())  # validate now, one line
+        self._settings_changed()
+
+    def settings(self, prefer_env: bool = False) -> Any:
+        """This target's settings model: explicit > saved > environment > default."""
+        return self.settings_model.resolve(self._overrides, self.saved_settings(), prefer_env=prefer_env)
+
+    def saved_settings(self) -> dict[str, Any]:
+        """Settings of the cluster that runs (from the state dir); none by default."""
+        return {}
+
+    def _settings_changed(self) -> None:
+        """Hook: drop anything cached from the previous settings."""
+
+    def check_workers(self, workers: int) -> int:
+        return check_worker_count(workers, self.name, self.max_workers)
 
     # -- lifecycle -------------------------------------------------------
     @abc.abstractmethod
@@ -132,7 +87,6 @@ class Target(abc.ABC):
     def upload(self, src: Path, dest: str | None = None, force: bool = False) -> UploadResult:
         """Copy a local file into cluster storage (temp name, rename, verify)."""
 
-    @abc.abstractmethod
     def submit(
         self,
         spec_path: Path,
@@ -140,12 +94,24 @@ class Target(abc.ABC):
         resume: bool = False,
         conf: dict[str, str] | None = None,
         on_line: LineSink | None = None,
+        overrides: list[str] | None = None,
     ) -> SubmitResult:
-        """Run the tuning job with the driver where executors can reach it.
+        """Run the tuning job with the driver where executors can reach it (the shared path).
 
-        ``on_line`` receives each line the driver prints (progress is a line
-        starting with ``HYPERSPARK_PROGRESS `` followed by JSON).
+        ``on_line`` receives each line the driver prints; ``overrides`` are ``key=value`` spec
+        overrides (``--set``); the run is recorded in the state dir's ``runs.json``.
         """
+        from hyperspark_ops.targets import driver
+
+        return driver.submit(self, spec_path, run_id=run_id, resume=resume, conf=conf, on_line=on_line,
+                             overrides=overrides)
+
+    def before_submit(self, request: DriverRequest) -> None:
+        """Checks before a run starts (e.g. NoClusterError); nothing is logged yet."""
+
+    @abc.abstractmethod
+    def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
+        """Run the driver, feed every line it prints to ``output``, return its exit code."""
 
     @abc.abstractmethod
     def read_text(self, uri: str) -> str:
@@ -157,7 +123,7 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def doctor(self) -> list[Check]:
-        """Readiness checks, one verdict each."""
+        """Readiness checks, one verdict each (names: see :mod:`hyperspark_ops.checks`)."""
 
     def components(self) -> Iterable[str]:
         return ["master", "driver"]

@@ -18,11 +18,8 @@ Settings (ports, sizes) are kept per compose project in the state dir, so a late
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
-import posixpath
 import re
 import secrets
 import shutil
@@ -30,24 +27,32 @@ import subprocess
 import tarfile
 import tempfile
 import time
-import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from hyperspark_ops import spark_api
-from hyperspark_ops.state import StateDir, write_atomic
-from hyperspark_ops.targets.base import (
+from hyperspark_ops.hdfs import jmx as nn_jmx
+from hyperspark_ops.hdfs import upload as hdfs_upload
+from hyperspark_ops.hdfs.paths import hdfs_path, upload_path
+from hyperspark_ops.model import (
     Check,
+    CheckName,
     ClusterStatus,
     LineSink,
     NoClusterError,
     OpsError,
     StorageStatus,
-    SubmitResult,
-    Target,
     UploadResult,
 )
+from hyperspark_ops.resources import compose_file as packaged_compose_file
+from hyperspark_ops.settings import TargetSettings
+from hyperspark_ops.targets.base import Target
+from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
+from hyperspark_ops.util.files import sha256_file, write_atomic
 
 ENV_PROJECT = "HYPERSPARK_COMPOSE_PROJECT"
 ENV_COMPOSE_FILE = "HYPERSPARK_COMPOSE_FILE"
@@ -62,35 +67,66 @@ JOB_SCRIPT = "/opt/hyperspark/jobs/tune.py"
 SPEC_DIR = "/opt/hyperspark/work/specs"
 DEFAULT_OUTPUT = HDFS_URI + "/hyperspark/runs"
 
-#: configure() key -> compose variable (documented in compose.yaml's header)
-SETTINGS: dict[str, str] = {
-    "master_port": "HS_MASTER_PORT",
-    "ui_port": "HS_MASTER_UI_PORT",
-    "namenode_port": "HS_NAMENODE_PORT",
-    "namenode_ui_port": "HS_NAMENODE_UI_PORT",
-    "driver_ui_port": "HS_DRIVER_UI_PORT",
-    "worker_ui_ports": "HS_WORKER_UI_PORTS",
-    "datanode_ui_ports": "HS_DATANODE_UI_PORTS",
-    "datanodes": "HS_DATANODES",
-    "replication": "HS_HDFS_REPLICATION",
-    "worker_cores": "HS_WORKER_CORES",
-    "worker_memory": "HS_WORKER_MEMORY",
-}
-#: other compose variables passed through from the environment when set
-PASSTHROUGH = (
-    "HS_SPARK_IMAGE", "HS_BASE_IMAGE", "HS_WITH_BOOST", "HS_HADOOP_IMAGE", "HS_HADOOP_BASE_IMAGE",
-    "HS_DAEMON_MEMORY", "HS_HDFS_CLUSTER_ID", "HS_HDFS_HEAP",
-)
 
-NN_STATE_QUERY = "/jmx?qry=Hadoop:service=NameNode,name=FSNamesystemState"
-NN_INFO_QUERY = "/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo"
+def _var(name: str, env: str) -> Any:
+    """A compose variable: set by field name (explicit) or by its variable (environment, saved file)."""
+    return Field(None, validation_alias=env)
+
+
+class ComposeSettings(TargetSettings):
+    """The compose variables (documented in compose.yaml's header): field = setting, alias = variable.
+
+    Saved per project as the variables themselves (``compose-<project>.json``) and handed to
+    ``docker compose`` as its environment.
+    """
+
+    refused: ClassVar[dict[str, str]] = {
+        "worker_ui_port": "compose workers are scalable: use worker_ui_ports=FIRST-LAST (HS_WORKER_UI_PORTS)",
+    }
+
+    master_port: int | None = _var("master_port", "HS_MASTER_PORT")
+    ui_port: int | None = _var("ui_port", "HS_MASTER_UI_PORT")
+    namenode_port: int | None = _var("namenode_port", "HS_NAMENODE_PORT")
+    namenode_ui_port: int | None = _var("namenode_ui_port", "HS_NAMENODE_UI_PORT")
+    driver_ui_port: int | None = _var("driver_ui_port", "HS_DRIVER_UI_PORT")
+    worker_ui_ports: str | None = _var("worker_ui_ports", "HS_WORKER_UI_PORTS")
+    datanode_ui_ports: str | None = _var("datanode_ui_ports", "HS_DATANODE_UI_PORTS")
+    datanodes: int | None = _var("datanodes", "HS_DATANODES")
+    replication: int | None = _var("replication", "HS_HDFS_REPLICATION")
+    worker_cores: int | None = _var("worker_cores", "HS_WORKER_CORES")
+    worker_memory: str | None = _var("worker_memory", "HS_WORKER_MEMORY")
+    # passed through from the environment when set (images, heaps, the HDFS cluster id)
+    spark_image: str | None = _var("spark_image", "HS_SPARK_IMAGE")
+    base_image: str | None = _var("base_image", "HS_BASE_IMAGE")
+    with_boost: str | None = _var("with_boost", "HS_WITH_BOOST")
+    hadoop_image: str | None = _var("hadoop_image", "HS_HADOOP_IMAGE")
+    hadoop_base_image: str | None = _var("hadoop_base_image", "HS_HADOOP_BASE_IMAGE")
+    daemon_memory: str | None = _var("daemon_memory", "HS_DAEMON_MEMORY")
+    hdfs_cluster_id: str | None = _var("hdfs_cluster_id", "HS_HDFS_CLUSTER_ID")
+    hdfs_heap: str | None = _var("hdfs_heap", "HS_HDFS_HEAP")
+    model_config = SettingsConfigDict(env_prefix="HYPERSPARK_COMPOSE_")
+
+    #: the compose stack always runs HDFS: only True (or unset) is accepted
+    hdfs: bool | None = None
+
+    @classmethod
+    def check_explicit(cls, target: str, values: dict[str, Any]) -> None:
+        if values.get("hdfs") is False:
+            raise OpsError("the compose target always runs HDFS (--no-hdfs is not supported)")
+        super().check_explicit(target, values)
+
+    def variables(self) -> dict[str, str]:
+        """The compose variables that are set, as ``docker compose`` reads them."""
+        env = self.explicit_env()
+        env.pop("hdfs", None)
+        return env
 
 
 def compose_file() -> Path:
-    """compose.yaml: $HYPERSPARK_COMPOSE_FILE, else the repo's (next to the package), else ./compose.yaml."""
+    """compose.yaml: $HYPERSPARK_COMPOSE_FILE, else the shipped one (checkout or wheel), else ./compose.yaml."""
     env = os.environ.get(ENV_COMPOSE_FILE)
     candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2] / "compose.yaml", Path.cwd() / "compose.yaml"]
+    candidates += [p for p in (packaged_compose_file(), Path.cwd() / "compose.yaml") if p is not None]
     for path in candidates:
         if path.is_file():
             return path.resolve()
@@ -112,23 +148,8 @@ def compose_command() -> list[str]:
 
 
 def parse_hdfs_path(uri: str) -> str:
-    """``hdfs://namenode:8020/a/b``, ``hdfs:///a/b``, ``/a/b`` or ``a/b`` (from the HDFS root) -> ``/a/b``.
-
-    Other schemes are refused: the compose target's storage is its HDFS.
-    """
-    if uri.startswith("hdfs://"):
-        rest = uri[len("hdfs://"):]
-        path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-    elif "://" in uri or uri.startswith("file:"):
-        raise OpsError(f"{uri!r} is not an HDFS path: use hdfs://namenode:8020/PATH or /PATH")
-    else:
-        path = "/" + uri.lstrip("/")
-    if ".." in path.split("/"):
-        raise OpsError(f"{uri!r}: '..' is not allowed in HDFS paths")
-    path = posixpath.normpath(path)
-    if path == "/":
-        raise OpsError(f"{uri!r} does not name a file in HDFS")
-    return path
+    """``hdfs://namenode:8020/a/b``, ``hdfs:///a/b``, ``/a/b`` or ``a/b`` -> ``/a/b`` (other schemes refused)."""
+    return hdfs_path(uri, HDFS_URI)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -166,14 +187,6 @@ def tar_single_file(name: str, data: bytes | None = None, src: Path | None = Non
     return fh
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass
 class ExecResult:
     exit_code: int
@@ -187,31 +200,17 @@ class ComposeTarget(Target):
     name = "compose"
     max_workers = 16
 
-    def __init__(self, state_dir: Path, project: str | None = None, file: Path | None = None) -> None:
-        self.state = StateDir(state_dir)
+    settings_model = ComposeSettings
+
+    def __init__(self, state_dir: Path, project: str | None = None, file: Path | None = None,
+                 **settings: Any) -> None:
         self.project = project or os.environ.get(ENV_PROJECT) or os.environ.get("COMPOSE_PROJECT_NAME") \
             or DEFAULT_PROJECT
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", self.project):
             raise OpsError(f"compose project name {self.project!r}: use lowercase letters, digits, '_' and '-'")
         self._file = file
-        self._overrides: dict[str, str] = {}
         self._client: Any = None
-
-    # -- configuration ---------------------------------------------------------
-    def configure(self, **settings: Any) -> None:
-        """Ports and sizes for the next ``up`` (keys of SETTINGS); ``hdfs`` is always on here."""
-        for key, value in settings.items():
-            if value is None:
-                continue
-            if key == "hdfs":
-                if not value:
-                    raise OpsError("the compose target always runs HDFS (--no-hdfs is not supported)")
-                continue
-            if key == "worker_ui_port":
-                raise OpsError("compose workers are scalable: use worker_ui_ports=FIRST-LAST (HS_WORKER_UI_PORTS)")
-            if key not in SETTINGS:
-                raise OpsError(f"unknown setting {key!r} for the compose target")
-            self._overrides[SETTINGS[key]] = str(value)
+        super().__init__(state_dir, **settings)
 
     @property
     def file(self) -> Path:
@@ -225,17 +224,17 @@ class ComposeTarget(Target):
     def _saved(self) -> dict[str, str]:
         return dict(self.state.read_json(self._saved_name(), {}) or {})
 
+    def saved_settings(self) -> dict[str, str]:
+        return self._saved()
+
     def _settings(self, prefer_env: bool = False) -> dict[str, str]:
-        """Compose variables: explicit configure() > saved (the stack that runs) > environment.
+        """Compose variables: explicit > saved (the stack that runs) > environment.
 
         ``up`` passes ``prefer_env``: there the environment beats what was saved, since starting
         is when a user means to change settings; ``scale`` and friends keep the saved values so
         that compose never recreates running containers by accident.
         """
-        env = {var: os.environ[var] for var in list(SETTINGS.values()) + list(PASSTHROUGH) if var in os.environ}
-        values = {**self._saved(), **env} if prefer_env else {**env, **self._saved()}
-        values.update(self._overrides)
-        return values
+        return self.settings(prefer_env=prefer_env).variables()
 
     def _secret(self) -> str:
         """The Spark RPC secret: environment > .env beside compose.yaml > one generated and kept (0600)."""
@@ -248,12 +247,7 @@ class ComposeTarget(Target):
         if path.is_file():
             return path.read_text().strip()
         secret = secrets.token_hex(32)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secret + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, secret + "\n", mode=0o600)
         return secret
 
     def _env(self, settings: dict[str, str] | None = None) -> dict[str, str]:
@@ -357,14 +351,14 @@ class ComposeTarget(Target):
 
     # -- lifecycle -------------------------------------------------------------------
     def up(self, workers: int, worker_cores: int = 1, worker_memory: str = "1g") -> ClusterStatus:
-        self._check_count(workers)
+        self.check_workers(workers)
         self.client()
         settings = self._settings(prefer_env=True)
         settings.setdefault("HS_WORKER_CORES", str(worker_cores))
         settings.setdefault("HS_WORKER_MEMORY", worker_memory)
-        if "HS_WORKER_CORES" not in self._overrides and worker_cores != 1:
+        if "worker_cores" not in self._overrides and worker_cores != 1:
             settings["HS_WORKER_CORES"] = str(worker_cores)
-        if "HS_WORKER_MEMORY" not in self._overrides and worker_memory != "1g":
+        if "worker_memory" not in self._overrides and worker_memory != "1g":
             settings["HS_WORKER_MEMORY"] = worker_memory
         datanodes = int(settings.get("HS_DATANODES", "1"))
         if datanodes < 1:
@@ -386,10 +380,6 @@ class ComposeTarget(Target):
         """(Re)build the project's images from this checkout; cached layers make a no-op quick."""
         self.client()
         self._compose("build", settings=self._settings(), timeout=3600)
-
-    def _check_count(self, workers: int) -> None:
-        if not 0 <= workers <= self.max_workers:
-            raise OpsError(f"workers must be between 0 and {self.max_workers} for the compose target")
 
     def _build_missing(self, settings: dict[str, str]) -> None:
         """Build the Spark/Hadoop images when absent (never pulled: they are this project's images)."""
@@ -434,7 +424,7 @@ class ComposeTarget(Target):
         return stopped
 
     def scale(self, workers: int) -> ClusterStatus:
-        self._check_count(workers)
+        self.check_workers(workers)
         current = self.containers("spark-worker")
         if not self.containers("spark-master"):
             raise NoClusterError(self.name)
@@ -451,14 +441,9 @@ class ComposeTarget(Target):
 
     def _removal_order(self, current: list[Any]) -> list[Any]:
         """Idle workers first (no cores in use per the master), then the highest numbered."""
-        data = spark_api.master_json(self.master_ui()) or {}
-        busy = {w.get("host") for w in data.get("workers", []) if w.get("state") == "ALIVE" and w.get("coresused")}
-
-        def key(c: Any) -> tuple[int, int]:
-            ip = self._ip(c)
-            return (1 if ip in busy else 0, -int(c.labels.get(LABEL_NUMBER, 0)))
-
-        return sorted(current, key=key)
+        busy = {w.host for w in spark_api.busy_workers(spark_api.master_json(self.master_ui()))}
+        return spark_api.idle_first(current, lambda c: self._ip(c) in busy,
+                                    lambda c: int(c.labels.get(LABEL_NUMBER, 0)))
 
     @staticmethod
     def _ip(container: Any) -> str:
@@ -505,40 +490,23 @@ class ComposeTarget(Target):
                     urls[f"{label}-{c.labels.get(LABEL_NUMBER)}"] = f"http://127.0.0.1:{bindings[0]['HostPort']}"
         return urls
 
-    def _jmx(self, query: str) -> dict | None:
+    def _beans(self) -> nn_jmx.BeanReader:
         ui = self.namenode_ui()
-        if ui is None:
-            return None
-        try:
-            beans = spark_api.fetch_json(ui + query).get("beans") or []
-        except (OSError, ValueError, urllib.error.URLError):
-            return None
-        return beans[0] if beans else None
+        return nn_jmx.http_reader(ui) if ui else (lambda bean: None)
 
     def live_datanodes(self) -> int | None:
-        bean = self._jmx(NN_STATE_QUERY)
-        return int(bean.get("NumLiveDataNodes", 0)) if bean else None
+        return nn_jmx.live_datanodes(self._beans())
 
     def _storage_status(self) -> StorageStatus:
-        state = self._jmx(NN_STATE_QUERY)
-        info = self._jmx(NN_INFO_QUERY)
         replication = int(self._saved().get("HS_HDFS_REPLICATION", "1"))
-        if state is None:
-            return StorageStatus(kind="hdfs", uri=HDFS_URI, replication=replication, detail="NameNode JMX not answering")
-        safemode = bool(info.get("Safemode")) if info else None
-        live = int(state.get("NumLiveDataNodes", 0))
-        return StorageStatus(kind="hdfs", uri=HDFS_URI, writable=live > 0 and not safemode, live_datanodes=live,
-                             safemode=safemode, replication=replication,
-                             detail=f"{state.get('FSState', '?')}, {state.get('FilesTotal', '?')} files")
+        return nn_jmx.storage_status(self._beans(), HDFS_URI, replication, where=self.namenode_ui() or "")
 
     # -- data --------------------------------------------------------------------------
     def upload(self, src: Path, dest: str | None = None, force: bool = False) -> UploadResult:
         src = Path(src)
         if not src.is_file():
             raise OpsError(f"no such file: {src}")
-        path = parse_hdfs_path(dest) if dest else f"/data/{src.name}"
-        if dest and dest.endswith("/"):
-            path = posixpath.join(path, src.name)
+        path = upload_path(src.name, dest, HDFS_URI)
         namenode = self._one("namenode")
         started = time.monotonic()
         checksum = sha256_file(src)
@@ -551,31 +519,10 @@ class ComposeTarget(Target):
         with tar_single_file(f"{staging}/{src.name}", src=src, uid=1000) as stream:
             if not namenode.put_archive("/tmp", stream):
                 raise OpsError("could not copy the file into the namenode container")
-        script = r"""
-set -u
-local_file="/tmp/$STAGING/$NAME"; tmp="$DEST._COPYING_hyperspark-$STAGING"
-trap 'rm -rf "/tmp/$STAGING"; hdfs dfs -rm -f -skipTrash "$tmp" >/dev/null 2>&1 || true' EXIT
-if hdfs dfs -test -e "$DEST" 2>/dev/null; then
-  if [ "$FORCE" != 1 ]; then echo "HYPERSPARK_EXISTS"; exit 3; fi
-fi
-hdfs dfs -mkdir -p "$(dirname "$DEST")" || exit 1
-hdfs dfs -D dfs.replication="$REPL" -put -f "$local_file" "$tmp" || exit 1
-if [ "$FORCE" = 1 ]; then hdfs dfs -rm -f -skipTrash "$DEST" >/dev/null 2>&1 || true; fi
-hdfs dfs -mv "$tmp" "$DEST" || exit 1
-echo "HYPERSPARK_SHA256 $(hdfs dfs -cat "$DEST" | sha256sum | cut -d' ' -f1)"
-"""
-        env = {"STAGING": staging, "NAME": src.name, "DEST": path, "FORCE": "1" if force else "0",
-               "REPL": str(replication)}
-        result = self.exec(namenode, ["bash", "-c", script], env=env)
-        if "HYPERSPARK_EXISTS" in result.output:
-            raise OpsError(f"hdfs://namenode:8020{path} exists: pass --force to overwrite it")
-        if result.exit_code != 0:
-            raise OpsError(f"upload to HDFS failed: {_last_error(result.output)}")
-        match = re.search(r"HYPERSPARK_SHA256 ([0-9a-f]{64})", result.stdout)
-        if not match or match.group(1) != checksum:
-            raise OpsError(f"upload of {src} is not byte-exact: sha256 read back from HDFS differs")
-        return UploadResult(src=str(src), dest=HDFS_URI + path, bytes=size, checksum=checksum,
-                            seconds=time.monotonic() - started)
+        script = hdfs_upload.script(path, force, replication, size, local_file=f"/tmp/{staging}/{src.name}")
+        result = self.exec(namenode, ["bash", "-c", script])
+        return hdfs_upload.verdict(src, HDFS_URI + path, result.exit_code, result.output, result.stdout,
+                                   checksum, size, time.monotonic() - started)
 
     def read_text(self, uri: str) -> str:
         if uri.startswith("file://"):
@@ -583,38 +530,25 @@ echo "HYPERSPARK_SHA256 $(hdfs dfs -cat "$DEST" | sha256sum | cut -d' ' -f1)"
         else:
             result = self.exec(self._one("namenode"), ["hdfs", "dfs", "-cat", parse_hdfs_path(uri)])
         if result.exit_code != 0:
-            raise OpsError(f"cannot read {uri}: {_last_error(result.output)}")
+            raise OpsError(f"cannot read {uri}: {hdfs_upload.last_error(result.output)}")
         return result.stdout
 
     # -- jobs --------------------------------------------------------------------------
-    def submit(
-        self,
-        spec_path: Path,
-        run_id: str | None = None,
-        resume: bool = False,
-        conf: dict[str, str] | None = None,
-        on_line: LineSink | None = None,
-        overrides: list[str] | None = None,
-    ) -> SubmitResult:
-        spec_path = Path(spec_path)
-        if not spec_path.is_file():
-            raise OpsError(f"no such spec file: {spec_path}")
+    def before_submit(self, request: DriverRequest) -> None:
+        self._tools()
+
+    def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
         tools = self._tools()
-        run_id = run_id or _new_run_id()
-        remote_spec = self.put_file(tools, spec_path, f"{SPEC_DIR}/{run_id}")
-        argv = ["spark-submit", "--master", MASTER_URL]
-        for key, value in (conf or {}).items():
-            argv += ["--conf", f"{key}={value}"]
-        argv += [JOB_SCRIPT, remote_spec, "--run-id", run_id]
-        if resume:
-            argv.append("--resume")
-        overrides = list(overrides or [])
-        if not any(item.startswith("output=") for item in overrides) and not _spec_output_is_hdfs(spec_path):
+        remote_spec = self.put_file(tools, request.spec_path, f"{SPEC_DIR}/{request.run_id}")
+        overrides = list(request.overrides)
+        if not any(item.startswith("output=") for item in overrides) and not _spec_output_is_hdfs(request.spec_path):
             # a host path means nothing inside the cluster: results go to the stack's HDFS
             overrides.append(f"output={DEFAULT_OUTPUT}")
-        for item in overrides:
-            argv += ["--set", item]
-        return self._run_driver(tools, argv, run_id, on_line)
+        request = DriverRequest(request.spec_path, request.run_id, request.resume, request.conf, overrides)
+        argv = ["spark-submit", "--master", MASTER_URL, *request.conf_args(), JOB_SCRIPT,
+                *request.job_args(remote_spec)]
+        output.note("$ " + " ".join(argv))
+        return self.exec(tools, argv, on_line=output).exit_code
 
     def spark_submit(self, script: Path, args: list[str] | None = None, on_line: LineSink | None = None,
                      conf: dict[str, str] | None = None) -> ExecResult:
@@ -642,35 +576,6 @@ echo "HYPERSPARK_SHA256 $(hdfs dfs -cat "$DEST" | sha256sum | cut -d' ' -f1)"
             self._compose("up", "-d", "--wait", "--no-build", "--no-recreate", "--no-deps", "tools",
                           settings=self._saved() or None)
         return self._one("tools")
-
-    def _run_driver(self, tools: Any, argv: list[str], run_id: str, on_line: LineSink | None) -> SubmitResult:
-        result: dict | None = None
-
-        def sink(line: str) -> None:
-            nonlocal result
-            if line.startswith("HYPERSPARK_RESULT "):
-                try:
-                    result = json.loads(line.split(" ", 1)[1])
-                except ValueError:
-                    result = None
-            if on_line:
-                on_line(line)
-
-        self.state.logs_dir.mkdir(parents=True, exist_ok=True)
-        log = self.state.logs_dir / f"driver-{run_id}.log"
-        started = time.monotonic()
-        done = self.exec(tools, argv, on_line=sink, log=log)
-        write_atomic(self.state.log_file("driver"), log.read_text(errors="replace"))
-        output_uri = (result or {}).get("output_uri", "")
-        summary = None
-        if done.exit_code == 0 and result is not None:
-            self.state.record_run(run_id, output_uri)
-            try:
-                summary = json.loads(self.read_text(output_uri.rstrip("/") + "/summary.json"))
-            except (OpsError, ValueError):
-                summary = result
-        return SubmitResult(run_id=run_id, output_uri=output_uri, exit_code=done.exit_code,
-                            seconds=time.monotonic() - started, summary=summary)
 
     # -- logs and doctor -------------------------------------------------------------------
     def components(self) -> list[str]:
@@ -700,26 +605,23 @@ echo "HYPERSPARK_SHA256 $(hdfs dfs -cat "$DEST" | sha256sum | cut -d' ' -f1)"
         checks: list[Check] = []
         try:
             version = self.client().version()
-            checks.append(Check("docker", True, f"engine {version.get('Version')} (API {version.get('ApiVersion')})"))
+            checks.append(Check(CheckName.DOCKER, True, f"engine {version.get('Version')} (API {version.get('ApiVersion')})"))
         except OpsError as exc:
-            return [Check("docker", False, str(exc))]
+            return [Check(CheckName.DOCKER, False, str(exc))]
         try:
-            checks.append(Check("compose", True, " ".join(compose_command())))
+            checks.append(Check(CheckName.COMPOSE, True, " ".join(compose_command())))
         except OpsError as exc:
-            checks.append(Check("compose", False, str(exc)))
+            checks.append(Check(CheckName.COMPOSE, False, str(exc)))
         try:
             status = self.status()
         except OpsError as exc:
-            return checks + [Check("cluster", False, str(exc))]
+            return checks + [Check(CheckName.CLUSTER, False, str(exc))]
         alive = len(status.alive_workers)
         expected = len(self.containers("spark-worker"))
-        checks.append(Check("master", status.master_state == "ALIVE", f"{status.master_state} at {status.master_ui}"))
-        checks.append(Check("workers", alive == expected and alive > 0, f"{alive} ALIVE of {expected} containers"))
-        st = status.storage
-        if st is not None:
-            checks.append(Check("hdfs safemode", st.safemode is False, "off" if st.safemode is False else "on/unknown"))
-            ok = st.live_datanodes is not None and st.replication is not None and st.live_datanodes >= st.replication
-            checks.append(Check("datanodes", ok, f"{st.live_datanodes} live, replication {st.replication}"))
+        checks.append(Check(CheckName.MASTER, status.master_state == "ALIVE", f"{status.master_state} at {status.master_ui}"))
+        checks.append(Check(CheckName.WORKERS, alive == expected and alive > 0, f"{alive} ALIVE of {expected} containers"))
+        if status.storage is not None:
+            checks += nn_jmx.hdfs_checks(status.storage)
         checks.append(self._check_python())
         return checks
 
@@ -729,7 +631,7 @@ echo "HYPERSPARK_SHA256 $(hdfs dfs -cat "$DEST" | sha256sum | cut -d' ' -f1)"
             res = self.exec(c, ["python", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
             versions[c.name] = res.stdout.strip()
         same = len(set(versions.values())) == 1
-        return Check("python", same and bool(versions), ", ".join(f"{k}={v}" for k, v in versions.items()) or "none")
+        return Check(CheckName.PYTHON, same and bool(versions), ", ".join(f"{k}={v}" for k, v in versions.items()) or "none")
 
 
 def _spec_output_is_hdfs(spec_path: Path) -> bool:
@@ -742,16 +644,3 @@ def _spec_output_is_hdfs(spec_path: Path) -> bool:
         return True
     output = data.get("output") if isinstance(data, dict) else None
     return isinstance(output, str) and output.startswith("hdfs://")
-
-
-def _new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
-def _is_noise(line: str) -> bool:
-    return bool(re.match(r"^(\d\d/\d\d/\d\d \d\d:\d\d:\d\d |\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ )(WARN|INFO) ", line))
-
-
-def _last_error(output: str) -> str:
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not _is_noise(ln)]
-    return lines[-1] if lines else "no output"

@@ -2,18 +2,21 @@
 
 What it does, per :class:`~hyperspark_ops.targets.base.Target` method:
 
-* ``up``: render the overlay with a real kustomize (:mod:`hyperspark_ops.k8s_render`), create the
-  Spark RPC Secret if the namespace has none (random, never written to disk), server-side apply
+* ``up``: render the overlay through an ephemeral kustomization (``namespace``, worker ``replicas``,
+  a patch for the worker size) with a real kustomize (:mod:`hyperspark_ops.k8s_render`), validate the
+  result against the Kubernetes schemas, create the Spark RPC Secret if the namespace has none (random, never written to disk), server-side apply
   every object (field manager ``hyperspark``), then wait until the pods are ready and the master's
   ``/json/`` (read through the API server's service proxy, so no port-forward) lists N ALIVE workers.
 * ``scale``: mark busy workers with a high ``controller.kubernetes.io/pod-deletion-cost`` so idle
   pods go first, patch the Deployment's replicas, wait for the master to agree.
-* ``upload``: exec into ``namenode-0``; the file is streamed on stdin into
-  ``head -c SIZE | hdfs dfs -put - TMP`` (``head -c`` ends the stream at the right byte, so no
-  half-close of the exec websocket is needed), then ``-mv TMP DEST`` and a sha256 of
-  ``hdfs dfs -cat DEST`` is compared with the local file.
-* ``submit``: render ``k8s/driver``, create the driver Job (``backoffLimit: 0``) and a per-run spec
-  ConfigMap owned by the Job, follow the driver pod's log line by line, read ``summary.json``.
+* ``upload``: exec into ``namenode-0`` and run the shared upload script (:mod:`hyperspark_ops.hdfs.upload`);
+  the file is streamed on stdin into ``head -c SIZE | hdfs dfs -put - TMP`` (``head -c`` ends the
+  stream at the right byte, so no half-close of the exec websocket is needed), then ``-mv TMP DEST``
+  and a sha256 of ``hdfs dfs -cat DEST`` is compared with the local file.
+* ``launch_driver`` (the shared submit path calls it): render ``k8s/driver`` through an ephemeral
+  kustomization (``namespace``, ``nameSuffix`` = the run, the spec in a ``configMapGenerator``, the
+  run's arguments as a JSON patch), validate, create the driver Job (``backoffLimit: 0``) and the run's
+  ConfigMaps and Service owned by the Job, follow the driver pod's log line by line.
 
 Status of this code: Kubernetes cannot run on the machines this project is developed and tested on
 (no kind, k3s or API server can be obtained offline), so the live paths above have NOT been run
@@ -24,7 +27,6 @@ When no kubeconfig / API server is reachable, every method raises one :class:`Op
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -35,18 +37,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from pydantic import Field
+
+import yaml
+
 from hyperspark_ops import k8s_render, spark_api
-from hyperspark_ops.targets.base import (
+from hyperspark_ops.hdfs import jmx as nn_jmx
+from hyperspark_ops.hdfs import upload as hdfs_upload
+from hyperspark_ops.hdfs.paths import hdfs_path, upload_path
+from hyperspark_ops.model import (
     Check,
+    CheckName,
     ClusterStatus,
-    LineSink,
     NoClusterError,
     OpsError,
     StorageStatus,
-    SubmitResult,
-    Target,
     UploadResult,
 )
+from hyperspark_ops.settings import TargetSettings
+from hyperspark_ops.targets.base import Target
+from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
+from hyperspark_ops.util.files import chunks, sha256_file
+from hyperspark_ops.util.poll import wait_for
 
 PART_OF = "app.kubernetes.io/part-of=hyperspark"
 COMPONENT = "app.kubernetes.io/component"
@@ -115,29 +127,31 @@ def _slug(text: str) -> str:
     return slug[:40].strip("-") or "run"
 
 
+class K8sSettings(TargetSettings):
+    """Where the cluster lives: namespace, overlay, kubeconfig and context (env ``HYPERSPARK_K8S_*``)."""
+
+    namespace: str = Field("hyperspark", validation_alias="HYPERSPARK_K8S_NAMESPACE")
+    overlay: str = Field("overlays/dev", validation_alias="HYPERSPARK_K8S_OVERLAY")
+    kubeconfig: str | None = Field(None, validation_alias="HYPERSPARK_K8S_KUBECONFIG")
+    context: str | None = Field(None, validation_alias="HYPERSPARK_K8S_CONTEXT")
+
+
 class K8sTarget(Target):
     """Spark standalone + HDFS from ``k8s/overlays/<env>`` in one namespace."""
 
     name = "k8s"
     max_workers = 64
+    settings_model = K8sSettings
 
-    def __init__(self, state_dir: Path, namespace: str = "hyperspark", overlay: str = "overlays/dev",
-                 kubeconfig: str | None = None, context: str | None = None) -> None:
-        from hyperspark_ops.state import StateDir
-
-        self.state = StateDir(Path(state_dir))
-        self.namespace = os.environ.get("HYPERSPARK_K8S_NAMESPACE", namespace)
-        self.overlay = os.environ.get("HYPERSPARK_K8S_OVERLAY", overlay)
-        self.kubeconfig = kubeconfig
-        self.context = context or os.environ.get("HYPERSPARK_K8S_CONTEXT")
+    def __init__(self, state_dir: Path, **settings: Any) -> None:
         self._cached: _Api | None = None
+        super().__init__(state_dir, **settings)
 
-    def configure(self, **settings: Any) -> None:
-        """CLI options: namespace, overlay, kubeconfig, context (None = keep)."""
-        for key in ("namespace", "overlay", "kubeconfig", "context"):
-            if settings.get(key) is not None:
-                setattr(self, key, settings[key])
-                self._cached = None
+    def _settings_changed(self) -> None:
+        resolved = self.settings()
+        self.namespace, self.overlay = resolved.namespace, resolved.overlay
+        self.kubeconfig, self.context = resolved.kubeconfig, resolved.context
+        self._cached = None
 
     # -- plumbing -----------------------------------------------------------
     def _api(self) -> _Api:
@@ -195,29 +209,27 @@ class K8sTarget(Target):
         return f"{host}/api/v1/namespaces/{self.namespace}/services/spark-master:http/proxy/"
 
     # -- rendering ----------------------------------------------------------
-    def _place(self, objs: list[dict]) -> list[dict]:
-        """Move rendered objects into ``self.namespace`` (the manifests say ``hyperspark``)."""
-        for obj in objs:
-            if obj["kind"] == "Namespace":
-                obj["metadata"]["name"] = self.namespace
-            else:
-                obj["metadata"]["namespace"] = self.namespace
-        return objs
-
     def _cluster_objects(self, workers: int, cores: int, memory: str) -> list[dict]:
-        objs = self._place(k8s_render.render(self.overlay))
-        for obj in objs:
-            if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "spark-worker":
-                obj["spec"]["replicas"] = workers
-                container = obj["spec"]["template"]["spec"]["containers"][0]
-                env = [e for e in container.get("env", []) if e["name"] not in ("SPARK_WORKER_CORES", "SPARK_WORKER_MEMORY")]
-                env += [{"name": "SPARK_WORKER_CORES", "value": str(cores)},
-                        {"name": "SPARK_WORKER_MEMORY", "value": f"{_memory_mb(memory)}m"}]
-                container["env"] = env
-                limits = container["resources"]["limits"]
-                limits["cpu"] = str(max(cores, _cpu(limits.get("cpu", "1"))))
-                limits["memory"] = f"{max(_memory_mb(memory) + 768, _mi(limits.get('memory', '0Mi')))}Mi"
-        return objs
+        """The overlay through an ephemeral kustomization: namespace, worker replicas, worker size."""
+        mem_mb = _memory_mb(memory)
+        base = next(o for o in k8s_render.render(self.overlay)
+                    if o["kind"] == "Deployment" and o["metadata"]["name"] == "spark-worker")
+        container = base["spec"]["template"]["spec"]["containers"][0]
+        limits = container.get("resources", {}).get("limits", {})
+        patch = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "spark-worker"},
+                 "spec": {"template": {"spec": {"containers": [{
+                     "name": container["name"],
+                     "env": [{"name": "SPARK_WORKER_CORES", "value": str(cores)},
+                             {"name": "SPARK_WORKER_MEMORY", "value": f"{mem_mb}m"}],
+                     "resources": {"limits": {
+                         "cpu": str(max(cores, _cpu(limits.get("cpu", "1")))),
+                         "memory": f"{max(mem_mb + 768, _mi(limits.get('memory', '0Mi')))}Mi"}},
+                 }]}}}}
+        return k8s_render.render_ephemeral(self.overlay, {
+            "namespace": self.namespace,
+            "replicas": [{"name": "spark-worker", "count": workers}],
+            "patches": [{"patch": yaml.safe_dump(patch)}],
+        })
 
     def _apply(self, objs: list[dict]) -> list[str]:
         from kubernetes.dynamic import DynamicClient
@@ -248,19 +260,15 @@ class K8sTarget(Target):
 
     # -- lifecycle ------------------------------------------------------------
     def up(self, workers: int, worker_cores: int = 1, worker_memory: str = "1g") -> ClusterStatus:
-        self._check_count(workers)
+        self.check_workers(workers)
         self._api()
-        objs = self._cluster_objects(workers, worker_cores, worker_memory)
+        objs = k8s_render.check_valid(self._cluster_objects(workers, worker_cores, worker_memory))
         self._apply([o for o in objs if o["kind"] == "Namespace"])
         self._ensure_secret()
         self._apply([o for o in objs if o["kind"] != "Namespace"])
         self._wait_pods_ready(timeout=900)
         self._wait_workers(workers, timeout=600)
         return self.status()
-
-    def _check_count(self, workers: int) -> None:
-        if not 0 <= workers <= self.max_workers:
-            raise OpsError(f"workers must be between 0 and {self.max_workers}, got {workers}")
 
     def _pods(self, selector: str = PART_OF) -> list[Any]:
         pods = self._call("listing pods", self._api().core.list_namespaced_pod, self.namespace,
@@ -285,7 +293,7 @@ class K8sTarget(Target):
                 any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or [])) for p in pods
             )
 
-        spark_api.wait_for(ready, timeout, f"pods in namespace {self.namespace} to be ready", interval=3)
+        wait_for(ready, timeout, f"pods in namespace {self.namespace} to be ready", interval=3)
 
     def _master_json(self) -> dict | None:
         data = self._proxy_get("spark-master:http", "json/")
@@ -294,10 +302,9 @@ class K8sTarget(Target):
     def _wait_workers(self, count: int, timeout: float) -> dict:
         def check() -> dict | None:
             data = self._master_json()
-            alive = sum(1 for w in (data or {}).get("workers", []) if w.get("state") == "ALIVE")
-            return data if data is not None and alive == count else None
+            return data if data is not None and spark_api.alive_count(data) == count else None
 
-        return spark_api.wait_for(check, timeout, f"{count} ALIVE worker(s) at the master", interval=3)
+        return wait_for(check, timeout, f"{count} ALIVE worker(s) at the master", interval=3)
 
     def status(self) -> ClusterStatus:
         api = self._api()
@@ -315,20 +322,13 @@ class K8sTarget(Target):
         status.urls["namenode"] = f"{api.host}/api/v1/namespaces/{self.namespace}/services/namenode:http/proxy/"
         return status
 
-    def _jmx(self, bean: str) -> dict:
-        data = self._proxy_get("namenode:http", "jmx", [("qry", bean)])
-        beans = (data or {}).get("beans") or [{}]
-        return beans[0]
+    def _bean(self, bean: str) -> dict | None:
+        data = self._proxy_get("namenode:http", "jmx", [("qry", nn_jmx.query(bean))])
+        beans = (data or {}).get("beans") or []
+        return beans[0] if beans else None
 
     def _storage_status(self) -> StorageStatus:
-        fs = self._jmx("Hadoop:service=NameNode,name=FSNamesystemState")
-        info = self._jmx("Hadoop:service=NameNode,name=NameNodeInfo")
-        if not fs:
-            return StorageStatus(kind="hdfs", uri=FS_URI, detail="the NameNode does not answer")
-        replication = self._replication()
-        return StorageStatus(kind="hdfs", uri=FS_URI, live_datanodes=int(fs.get("NumLiveDataNodes", 0)),
-                             safemode=bool(info.get("Safemode")), replication=replication,
-                             writable=not info.get("Safemode"))
+        return nn_jmx.storage_status(self._bean, FS_URI, self._replication(), where="the namenode service")
 
     def _replication(self) -> int | None:
         cms = self._call("listing ConfigMaps", self._api().core.list_namespaced_config_map, self.namespace,
@@ -340,7 +340,7 @@ class K8sTarget(Target):
         return None
 
     def scale(self, workers: int) -> ClusterStatus:
-        self._check_count(workers)
+        self.check_workers(workers)
         api = self._api()
         if self._call("reading the workers", self._exists, api.apps.read_namespaced_deployment,
                       "spark-worker", self.namespace) is None:
@@ -353,8 +353,7 @@ class K8sTarget(Target):
 
     def _mark_busy_workers(self) -> None:
         """Idle workers go first: the ReplicaSet deletes pods with the lowest deletion cost."""
-        data = self._master_json() or {}
-        busy = {w.get("host") for w in data.get("workers", []) if w.get("coresused", 0) > 0}
+        busy = {w.host for w in spark_api.busy_workers(self._master_json())}
         for pod in self._pods(f"{PART_OF},{COMPONENT}=spark-worker"):
             cost = "1000" if pod.status.pod_ip in busy else "0"
             self._call(f"annotating {pod.metadata.name}", self._api().core.patch_namespaced_pod, pod.metadata.name,
@@ -420,44 +419,24 @@ class K8sTarget(Target):
         return (code if code is not None else 1), "".join(out), "".join(err)
 
     def _hdfs_path(self, dest: str) -> str:
-        if dest.startswith("hdfs://"):
-            if not dest.startswith(FS_URI + "/"):
-                raise OpsError(f"{dest} is not on this cluster's HDFS ({FS_URI})")
-            return dest[len(FS_URI):]
-        if not dest.startswith("/"):
+        if not dest.startswith(("hdfs://", "/")):
             raise OpsError(f"destination {dest!r} must be an absolute HDFS path or {FS_URI}/...")
-        return dest
+        return hdfs_path(dest, FS_URI)
 
     def upload(self, src: Path, dest: str | None = None, force: bool = False) -> UploadResult:
         src = Path(src)
         if not src.is_file():
             raise OpsError(f"no such file: {src}")
         self._api()
-        path = self._hdfs_path(dest or f"/data/{src.name}")
-        size, digest = src.stat().st_size, _sha256(src)
-        tmp = f"{path}._COPYING_.{secrets.token_hex(4)}"
-        q, qtmp, qdir = shlex.quote(path), shlex.quote(tmp), shlex.quote(os.path.dirname(path) or "/")
-        script = "set -e\n" + (
-            f"if hdfs dfs -test -e {q}; then echo 'exists' >&2; head -c {size} >/dev/null; exit 17; fi\n"
-            if not force else ""
-        ) + (
-            f"hdfs dfs -mkdir -p {qdir}\n"
-            f"head -c {size} | hdfs dfs -put -f - {qtmp}\n"
-            f"hdfs dfs -rm -f -skipTrash {q} >/dev/null\n"
-            f"hdfs dfs -mv {qtmp} {q}\n"
-            f"hdfs dfs -cat {q} | sha256sum\n"
-        )
+        if dest is not None:
+            self._hdfs_path(dest)
+        path = upload_path(src.name, dest, FS_URI)
+        size, digest = src.stat().st_size, sha256_file(src)
+        replication = self._replication() or 1
         started = time.monotonic()
-        code, out, err = self._exec(script, stdin=_chunks(src))
-        if code == 17:
-            raise OpsError(f"{FS_URI}{path} already exists: pass --force to replace it")
-        if code != 0:
-            raise OpsError(f"upload to {FS_URI}{path} failed: {_one_line(err.strip().splitlines()[-1:] or code)}")
-        stored = out.strip().split()[0] if out.strip() else ""
-        if stored != digest:
-            raise OpsError(f"upload to {FS_URI}{path} is corrupt: sha256 {stored or '?'} != {digest}")
-        return UploadResult(src=str(src), dest=f"{FS_URI}{path}", bytes=size, checksum=digest,
-                            seconds=time.monotonic() - started)
+        code, out, err = self._exec(hdfs_upload.script(path, force, replication, size), stdin=chunks(src, 1 << 16))
+        return hdfs_upload.verdict(src, f"{FS_URI}{path}", code, out + err, out, digest, size,
+                                   time.monotonic() - started)
 
     def read_text(self, uri: str) -> str:
         self._api()
@@ -470,69 +449,51 @@ class K8sTarget(Target):
     # -- the driver -----------------------------------------------------------
     def _driver_objects(self, run_id: str, spec_text: str, resume: bool, conf: dict[str, str],
                         overrides: list[str]) -> tuple[dict, dict, list[dict]]:
-        """(Job, spec ConfigMap, shared objects) for one run, from the rendered k8s/driver tree."""
-        objs = self._place(k8s_render.render(k8s_render.DRIVER))
-        job = next(o for o in objs if o["kind"] == "Job")
-        spec_cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("hyperspark-spec"))
-        shared = [o for o in objs if o is not job and o is not spec_cm]
+        """(Job, spec ConfigMap, the run's other objects) from k8s/driver through an ephemeral kustomization:
+        namespace, ``nameSuffix`` = the run, the spec in a ``configMapGenerator``, a run label, and the
+        job's extra arguments as a JSON patch."""
         slug = _slug(run_id)
-        job["metadata"]["name"] = f"hyperspark-driver-{slug}"
-        for meta in (job["metadata"], job["spec"]["template"]["metadata"]):
-            meta.setdefault("labels", {})["hyperspark.io/run"] = slug
-        spec_cm["metadata"]["name"] = f"hyperspark-spec-{slug}"
-        spec_cm["data"] = {"spec.yaml": spec_text}
-        pod = job["spec"]["template"]["spec"]
-        for vol in pod["volumes"]:
-            if "configMap" in vol and vol["configMap"]["name"].startswith("hyperspark-spec"):
-                vol["configMap"]["name"] = spec_cm["metadata"]["name"]
-        container = pod["containers"][0]
-        args = container["args"]
+        args = _driver_args()
         script = next(i for i, a in enumerate(args) if a.endswith("tune.py"))
         extra = [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
-        args[script:script] = extra
-        args += ["--run-id", run_id] + (["--resume"] if resume else [])
-        for item in overrides:
-            args += ["--set", item]
-        return job, spec_cm, shared
+        tail = ["--run-id", run_id] + (["--resume"] if resume else []) + [x for o in overrides for x in ("--set", o)]
+        path = "/spec/template/spec/containers/0/args"
+        ops = [{"op": "add", "path": f"{path}/{script + i}", "value": v} for i, v in enumerate(extra)]
+        ops += [{"op": "add", "path": f"{path}/-", "value": v} for v in tail]
+        objs = k8s_render.render_ephemeral(k8s_render.DRIVER, {
+            "namespace": self.namespace,
+            "nameSuffix": f"-{slug}",
+            "labels": [{"pairs": {"hyperspark.io/run": slug}, "includeSelectors": False, "includeTemplates": True}],
+            "configMapGenerator": [{"name": "hyperspark-spec", "behavior": "replace", "files": ["spec.yaml"]}],
+            "patches": [{"target": {"kind": "Job"}, "patch": yaml.safe_dump(ops)}] if ops else [],
+        }, files={"spec.yaml": spec_text})
+        job = next(o for o in objs if o["kind"] == "Job")
+        spec_cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("hyperspark-spec"))
+        return job, spec_cm, [o for o in objs if o is not job and o is not spec_cm]
 
-    def submit(self, spec_path: Path, run_id: str | None = None, resume: bool = False,
-               conf: dict[str, str] | None = None, on_line: LineSink | None = None,
-               overrides: list[str] | None = None) -> SubmitResult:
-        spec_path = Path(spec_path)
-        if not spec_path.is_file():
-            raise OpsError(f"no such spec file: {spec_path}")
+    def before_submit(self, request: DriverRequest) -> None:
         api = self._api()
-        if run_id is None:
-            from hyperspark_ops.targets.local import new_run_id
-
-            run_id = new_run_id()
-        job, spec_cm, shared = self._driver_objects(run_id, spec_path.read_text(), resume, conf or {},
-                                                    overrides or [])
         if self._call("reading the master", self._exists, api.apps.read_namespaced_deployment,
                       "spark-master", self.namespace) is None:
             raise NoClusterError(self.name)
-        self._apply(shared)
-        started = time.monotonic()
+
+    def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
+        api = self._api()
+        job, spec_cm, others = self._driver_objects(request.run_id, request.spec_path.read_text(), request.resume,
+                                                    request.conf, request.overrides)
+        k8s_render.check_valid([job, spec_cm, *others])
         created = self._call(f"creating Job {job['metadata']['name']}", api.batch.create_namespaced_job,
                              self.namespace, job)
-        spec_cm["metadata"]["ownerReferences"] = [
-            {"apiVersion": "batch/v1", "kind": "Job", "name": created.metadata.name, "uid": created.metadata.uid}
-        ]
+        owner = [{"apiVersion": "batch/v1", "kind": "Job", "name": created.metadata.name, "uid": created.metadata.uid}]
+        for obj in (spec_cm, *others):  # the run's objects go when its Job goes
+            obj["metadata"]["ownerReferences"] = owner
         self._call("creating the spec ConfigMap", api.core.create_namespaced_config_map, self.namespace, spec_cm)
-        self.state.write_json("last-driver.json", {"job": created.metadata.name, "run_id": run_id})
+        self._apply(others)
+        self.state.write_json("last-driver.json", {"job": created.metadata.name, "run_id": request.run_id})
+        output.note(f"$ Job {created.metadata.name} in namespace {self.namespace}")
         pod = self._wait_driver_pod(created.metadata.name)
-        result = self._follow(pod, on_line)
-        code = self._wait_exit(pod)
-        output_uri = (result or {}).get("output_uri", "")
-        summary = None
-        if code == 0 and output_uri:
-            self.state.record_run(run_id, output_uri)
-            try:
-                summary = json.loads(self.read_text(output_uri.rstrip("/") + "/summary.json"))
-            except (OpsError, ValueError):
-                summary = result
-        return SubmitResult(run_id=run_id, output_uri=output_uri, exit_code=code,
-                            seconds=time.monotonic() - started, summary=summary)
+        self._follow(pod, output)
+        return self._wait_exit(pod)
 
     def _wait_driver_pod(self, job_name: str) -> str:
         def started() -> str | None:
@@ -544,36 +505,19 @@ class K8sTarget(Target):
                     return pod.metadata.name
             return None
 
-        return spark_api.wait_for(started, 600, f"the driver pod of Job {job_name}", interval=2)
+        return wait_for(started, 600, f"the driver pod of Job {job_name}", interval=2)
 
-    def _follow(self, pod: str, on_line: LineSink | None) -> dict | None:
-        """Stream the driver's log; returns the HYPERSPARK_RESULT JSON if it printed one."""
+    def _follow(self, pod: str, output: DriverOutput) -> None:
+        """Stream the driver pod's log into ``output``."""
         api = self._api()
         resp = self._call("following the driver log", api.core.read_namespaced_pod_log, pod, self.namespace,
                           follow=True, _preload_content=False)
-        result, buf = None, b""
         try:
             for chunk in resp.stream(4096):
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for raw in lines:
-                    result = self._line(raw.decode("utf-8", "replace"), on_line) or result
-            if buf:
-                result = self._line(buf.decode("utf-8", "replace"), on_line) or result
+                output.feed(chunk.decode("utf-8", "replace"))
+            output.flush()
         finally:
             resp.release_conn()
-        return result
-
-    @staticmethod
-    def _line(line: str, on_line: LineSink | None) -> dict | None:
-        if on_line is not None:
-            on_line(line)
-        if line.startswith("HYPERSPARK_RESULT "):
-            try:
-                return json.loads(line.split(" ", 1)[1])
-            except ValueError:
-                return None
-        return None
 
     def _wait_exit(self, pod: str) -> int:
         def finished() -> int | None:
@@ -583,7 +527,7 @@ class K8sTarget(Target):
                     return cs.state.terminated.exit_code + 1000  # +1000 keeps 0 truthy for wait_for
             return None
 
-        return spark_api.wait_for(finished, 300, f"the driver pod {pod} to finish", interval=2) - 1000
+        return wait_for(finished, 300, f"the driver pod {pod} to finish", interval=2) - 1000
 
     # -- logs and checks ---------------------------------------------------------
     def components(self) -> list[str]:
@@ -618,12 +562,12 @@ class K8sTarget(Target):
         try:
             api = self._api()
         except OpsError as exc:
-            return [Check("kubernetes-api", False, str(exc))]
-        checks = [Check("kubernetes-api", True, api.host)]
+            return [Check(CheckName.KUBERNETES_API, False, str(exc))]
+        checks = [Check(CheckName.KUBERNETES_API, True, api.host)]
         try:
             checks += self._cluster_checks()
         except OpsError as exc:
-            checks.append(Check("cluster", False, str(exc)))
+            checks.append(Check(CheckName.CLUSTER, False, str(exc)))
         return checks
 
     def _cluster_checks(self) -> list[Check]:
@@ -631,25 +575,21 @@ class K8sTarget(Target):
         dep = self._call("reading the workers", self._exists, api.apps.read_namespaced_deployment,
                          "spark-worker", self.namespace)
         if dep is None:
-            return [Check("cluster", False, f"no cluster in namespace {self.namespace}: run `hyperspark up` first")]
+            return [Check(CheckName.CLUSTER, False, f"no cluster in namespace {self.namespace}: run `hyperspark up` first")]
         secret = self._call("reading the secret", self._exists, api.core.read_namespaced_secret,
                             SECRET_NAME, self.namespace)
-        checks = [Check("rpc-secret", secret is not None, SECRET_NAME if secret else f"Secret {SECRET_NAME} missing")]
+        checks = [Check(CheckName.RPC_SECRET, secret is not None, SECRET_NAME if secret else f"Secret {SECRET_NAME} missing")]
         data = self._master_json()
-        checks.append(Check("master", bool(data) and data.get("status") == "ALIVE",
+        checks.append(Check(CheckName.MASTER, bool(data) and data.get("status") == "ALIVE",
                             f"master status {(data or {}).get('status', 'not answering')}"))
-        alive = sum(1 for w in (data or {}).get("workers", []) if w.get("state") == "ALIVE")
+        alive = spark_api.alive_count(data)
         wanted = dep.spec.replicas or 0
-        checks.append(Check("workers", alive == wanted, f"{alive} ALIVE of {wanted} wanted"))
-        storage = self._storage_status()
-        checks.append(Check("hdfs-safemode", storage.safemode is False,
-                            "off" if storage.safemode is False else storage.detail or "NameNode in safe mode"))
-        live, repl = storage.live_datanodes or 0, storage.replication or 1
-        checks.append(Check("datanodes", live >= repl, f"{live} live DataNode(s), replication {repl}"))
+        checks.append(Check(CheckName.WORKERS, alive == wanted, f"{alive} ALIVE of {wanted} wanted"))
+        checks += nn_jmx.hdfs_checks(self._storage_status())
         worker_image = dep.spec.template.spec.containers[0].image
         job, _, _ = self._driver_objects("doctor", "", False, {}, [])
         driver_image = job["spec"]["template"]["spec"]["containers"][0]["image"]
-        checks.append(Check("same-python", worker_image == driver_image,
+        checks.append(Check(CheckName.PYTHON, worker_image == driver_image,
                             f"driver {driver_image}, workers {worker_image} (same image = same Python)"))
         return checks
 
@@ -666,14 +606,8 @@ def _mi(text: str) -> int:
     return int(m.group(1)) * (1024 if m.group(2) == "Gi" else 1)
 
 
-def _chunks(path: Path, size: int = 1 << 16) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(size):
-            yield chunk
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    for chunk in _chunks(path, 1 << 20):
-        h.update(chunk)
-    return h.hexdigest()
+def _driver_args() -> list[str]:
+    """The driver container's arguments as k8s/driver declares them (to place --conf before tune.py)."""
+    path = k8s_render.k8s_dir() / k8s_render.DRIVER / "spark-driver-job.yaml"
+    job = yaml.safe_load(path.read_text())
+    return list(job["spec"]["template"]["spec"]["containers"][0]["args"])

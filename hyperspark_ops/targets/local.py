@@ -13,46 +13,59 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from pydantic import Field
 from hyperspark_ops import spark_api
-from hyperspark_ops.state import StateDir, signal_group, pid_alive, port_free
-from hyperspark_ops.targets.base import (
+from hyperspark_ops.hdfs import jmx as nn_jmx
+from hyperspark_ops.model import (
     Check,
+    CheckName,
     ClusterStatus,
-    LineSink,
     NoClusterError,
     OpsError,
     StorageStatus,
-    SubmitResult,
-    Target,
     UploadResult,
 )
+from pydantic_settings import SettingsConfigDict
+
+from hyperspark_ops.settings import TargetSettings
+from hyperspark_ops.targets.base import Target
+from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
+from hyperspark_ops.util.files import write_atomic
+from hyperspark_ops.util.java import check_java, java_binary
+from hyperspark_ops.util.net import port_free
+from hyperspark_ops.util.proc import pid_alive, terminate
 
 HOST = "127.0.0.1"
 MIN_JAVA = 17  # Spark 4.x runs on Java 17 and 21
 
-#: port settings: state.json key -> (environment variable, default)
-PORT_SETTINGS: dict[str, tuple[str, int]] = {
-    "master_port": ("HYPERSPARK_MASTER_PORT", 7077),
-    "ui_port": ("HYPERSPARK_MASTER_UI_PORT", 8080),
-    "worker_ui_port": ("HYPERSPARK_WORKER_UI_PORT", 8081),
-    "driver_ui_port": ("HYPERSPARK_DRIVER_UI_PORT", 4040),
-    "hdfs_rpc_port": ("HYPERSPARK_HDFS_RPC_PORT", 8020),
-    "hdfs_http_port": ("HYPERSPARK_HDFS_HTTP_PORT", 9870),
-    "hdfs_dn_port": ("HYPERSPARK_HDFS_DATANODE_PORT", 9864),
-}
+class LocalSettings(TargetSettings):
+    """Ports of the local cluster (state.json keys; env ``HYPERSPARK_*``) and whether HDFS runs."""
+
+    model_config = SettingsConfigDict(env_prefix="HYPERSPARK_LOCAL_")
+
+    master_port: int = Field(7077, ge=1, le=65535, validation_alias="HYPERSPARK_MASTER_PORT")
+    ui_port: int = Field(8080, ge=1, le=65535, validation_alias="HYPERSPARK_MASTER_UI_PORT")
+    worker_ui_port: int = Field(8081, ge=1, le=65535, validation_alias="HYPERSPARK_WORKER_UI_PORT")
+    driver_ui_port: int = Field(4040, ge=1, le=65535, validation_alias="HYPERSPARK_DRIVER_UI_PORT")
+    hdfs_rpc_port: int = Field(8020, ge=1, le=65535, validation_alias="HYPERSPARK_HDFS_RPC_PORT")
+    hdfs_http_port: int = Field(9870, ge=1, le=65535, validation_alias="HYPERSPARK_HDFS_HTTP_PORT")
+    hdfs_dn_port: int = Field(9864, ge=1, le=65535, validation_alias="HYPERSPARK_HDFS_DATANODE_PORT")
+    #: run a real HDFS (explicit only: else as saved, else when HADOOP_HOME is set; see _hdfs_wanted)
+    hdfs: bool | None = None
+
+
+PORT_KEYS = ("master_port", "ui_port", "worker_ui_port", "driver_ui_port", "hdfs_rpc_port", "hdfs_http_port",
+             "hdfs_dn_port")
 PORT_LABELS = {
     "master_port": "master RPC",
     "ui_port": "master UI",
@@ -77,42 +90,6 @@ def spark_home() -> Path:
     return Path(spec.origin).parent
 
 
-def java_binary() -> str | None:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return str(Path(home) / "bin" / "java")
-    return shutil.which("java")
-
-
-def parse_java_major(text: str) -> int | None:
-    """Major version from ``java -version`` output: '"17.0.15"' -> 17, '"1.8.0_392"' -> 8."""
-    m = re.search(r'version "(\d+)(?:\.(\d+))?', text)
-    if not m:
-        return None
-    major = int(m.group(1))
-    if major == 1 and m.group(2):
-        major = int(m.group(2))
-    return major
-
-
-def check_java() -> str:
-    """Return a description of the usable Java; OpsError when missing or too old."""
-    java = java_binary()
-    if java is None:
-        raise OpsError(f"java not found: install Java {MIN_JAVA}+ or set JAVA_HOME")
-    try:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise OpsError(f"cannot run {java} -version: {exc}") from exc
-    text = out.stderr + out.stdout
-    major = parse_java_major(text)
-    if major is None:
-        raise OpsError(f"cannot read the Java version from `{java} -version`")
-    if major < MIN_JAVA:
-        raise OpsError(f"Java {major} at {java} is too old: Spark needs Java {MIN_JAVA}+ (set JAVA_HOME)")
-    return f"Java {major} ({java})"
-
-
 def _tail(path: Path, lines: int = 1) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
@@ -125,38 +102,19 @@ class LocalTarget(Target):
     name = "local"
     max_workers = 16
 
-    def __init__(self, state_dir: Path) -> None:
-        self.state = StateDir(state_dir)
-        self._overrides: dict[str, Any] = {}
+    settings_model = LocalSettings
 
-    # -- configuration ----------------------------------------------------
-    def configure(self, **settings: Any) -> None:
-        """Set ports (keys of PORT_SETTINGS) or ``hdfs=True`` for the next ``up``; None = keep."""
-        for key, value in settings.items():
-            if value is None:
-                continue
-            if key not in PORT_SETTINGS and key != "hdfs":
-                raise OpsError(f"unknown setting {key!r} for the local target")
-            self._overrides[key] = value
+    def saved_settings(self) -> dict:
+        saved = dict(self._saved())
+        saved.pop("hdfs", None)  # saved as the HDFS cluster's description, not the flag
+        return saved
 
     def _saved(self) -> dict:
         return self.state.read_json("state.json", {}) or {}
 
     def _setting(self, key: str) -> Any:
         """Explicit override > saved state (a cluster that ran) > environment > default."""
-        if key in self._overrides:
-            return self._overrides[key]
-        saved = self._saved()
-        if key in saved:
-            return saved[key]
-        env, default = PORT_SETTINGS[key]
-        raw = os.environ.get(env)
-        if raw is None:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise OpsError(f"{env}={raw!r} is not a port number") from None
+        return getattr(self.settings(), key)
 
     @property
     def master_url(self) -> str:
@@ -209,10 +167,7 @@ class LocalTarget(Target):
             "spark.worker.cleanup.enabled": "false",
             "spark.local.dir": str(self.state.work_dir / "tmp"),
         }
-        tmp = conf.with_suffix(".tmp")
-        tmp.write_text("".join(f"{k} {v}\n" for k, v in props.items()))
-        os.replace(tmp, conf)
-        return conf
+        return write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()))
 
     def _spark_class(self) -> str:
         return str(spark_home() / "bin" / "spark-class")
@@ -287,7 +242,7 @@ class LocalTarget(Target):
         saved = self._saved().get("hdfs")
         if saved is None and hadoop_home is None:
             return None
-        from hyperspark_ops.hdfs_cluster import HdfsCluster
+        from hyperspark_ops.hdfs.cluster import HdfsCluster
 
         cfg = saved or {}
         return HdfsCluster(
@@ -304,7 +259,7 @@ class LocalTarget(Target):
     def _start_hdfs(self) -> dict:
         home = os.environ.get("HADOOP_HOME")
         if not home:
-            from hyperspark_ops.hadoop_dist import ensure_hadoop_home
+            from hyperspark_ops.hdfs.dist import ensure_hadoop_home
 
             home = str(ensure_hadoop_home())
         cluster = self._hdfs_cluster(hadoop_home=home)
@@ -325,7 +280,7 @@ class LocalTarget(Target):
         if hdfs is not None:
             if not hdfs.is_running():
                 raise NoClusterError(self.name)
-            from hyperspark_ops.storage import WebHdfsStorage
+            from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
 
             return WebHdfsStorage(hdfs.webhdfs_url, hdfs.fs_uri, replication=hdfs.replication)
         from hyperspark_ops.storage import LocalDirStorage
@@ -346,7 +301,7 @@ class LocalTarget(Target):
 
     # -- lifecycle ---------------------------------------------------------
     def up(self, workers: int, worker_cores: int = 1, worker_memory: str = "1g") -> ClusterStatus:
-        self._check_count(workers)
+        self.check_workers(workers)
         if self._master_pid() is not None:
             self._reject_changed_ports()
             if self._hdfs_wanted() and self._saved().get("hdfs") is None:
@@ -358,7 +313,7 @@ class LocalTarget(Target):
         ports.update({self._worker_ui(i): f"worker-{i} UI" for i in range(1, workers + 1)})
         hdfs_wanted = self._hdfs_wanted()
         self._check_ports(ports)  # HdfsCluster.start checks its own ports
-        settings = {k: int(self._setting(k)) for k in PORT_SETTINGS}
+        settings = {k: int(self._setting(k)) for k in PORT_KEYS}
         self.state.root.mkdir(parents=True, exist_ok=True)
         if not hdfs_wanted:
             self.state.storage_dir.mkdir(parents=True, exist_ok=True)
@@ -392,17 +347,11 @@ class LocalTarget(Target):
     def _reject_changed_ports(self) -> None:
         saved = self._saved()
         for key, value in self._overrides.items():
-            if key in PORT_SETTINGS and key in saved and int(saved[key]) != int(value):
+            if key in PORT_KEYS and key in saved and int(saved[key]) != int(value):
                 raise OpsError(
                     f"the running cluster uses {key.replace('_', ' ')} {saved[key]}, not {value}: "
                     "run `hyperspark down` first"
                 )
-
-    def _check_count(self, workers: int) -> None:
-        if not isinstance(workers, int) or workers < 1:
-            raise OpsError(f"worker count must be an integer >= 1, got {workers!r}")
-        if workers > self.max_workers:
-            raise OpsError(f"the local target runs at most {self.max_workers} workers, got {workers}")
 
     def _stop_leftovers(self) -> None:
         """Workers whose master died: stop them (by pid) before a fresh start."""
@@ -411,7 +360,7 @@ class LocalTarget(Target):
                 self.state.stop(name)
 
     def scale(self, workers: int) -> ClusterStatus:
-        self._check_count(workers)
+        self.check_workers(workers)
         if self._master_pid() is None:
             raise NoClusterError(self.name)
         saved = self._saved()
@@ -439,15 +388,10 @@ class LocalTarget(Target):
 
     def _removal_order(self, current: list[int]) -> list[int]:
         """Idle workers first (no cores in use per the master), highest index first within each group."""
-        busy: set[int] = set()
-        data = spark_api.master_json(self.master_ui) or {}
         by_port = {self._worker_ui(i): i for i in current}
-        for raw in data.get("workers", []):
-            w = spark_api.parse_worker(raw)
-            idx = by_port.get(spark_api.worker_ui_port(w) or -1)
-            if idx is not None and w.state == "ALIVE" and w.cores_used > 0:
-                busy.add(idx)
-        return sorted(current, key=lambda i: (i in busy, -i))
+        busy = {by_port.get(spark_api.worker_ui_port(w) or -1)
+                for w in spark_api.busy_workers(spark_api.master_json(self.master_ui))}
+        return spark_api.idle_first(current, lambda i: i in busy, lambda i: i)
 
     def _stop_spark(self) -> list[str]:
         stopped = []
@@ -508,36 +452,17 @@ class LocalTarget(Target):
         webhdfs = hdfs.webhdfs_url if hdfs is not None and uri.startswith(hdfs.fs_uri) else None
         return storage_for_uri(uri, webhdfs_url=webhdfs).read_text(uri)
 
-    def submit(
-        self,
-        spec_path: Path,
-        run_id: str | None = None,
-        resume: bool = False,
-        conf: dict[str, str] | None = None,
-        on_line: LineSink | None = None,
-        overrides: list[str] | None = None,
-    ) -> SubmitResult:
+    def before_submit(self, request: DriverRequest) -> None:
         if self._master_pid() is None:
             raise NoClusterError(self.name)
-        run_id = run_id or new_run_id()
-        argv = self.submit_argv(Path(spec_path), run_id, resume, conf or {}, overrides or [])
-        log = self.state.logs_dir / f"driver-{run_id}.log"
-        started = time.monotonic()
-        code, result = _run_streaming(argv, self._env(), log, on_line)
-        latest = self.state.log_file("driver")
-        shutil.copyfile(log, latest.with_suffix(".tmp"))
-        os.replace(latest.with_suffix(".tmp"), latest)
-        seconds = time.monotonic() - started
-        output_uri = (result or {}).get("output_uri", "")
-        summary = None
-        if code == 0 and result is not None:
-            self.state.record_run(run_id, output_uri)
-            summary = self._read_summary(output_uri, result)
-        return SubmitResult(run_id=run_id, output_uri=output_uri, exit_code=code, seconds=seconds, summary=summary)
 
-    def submit_argv(
-        self, spec: Path, run_id: str, resume: bool, conf: dict[str, str], overrides: list[str]
-    ) -> list[str]:
+    def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
+        argv = self.submit_argv(request)
+        output.note("$ " + " ".join(argv))
+        with _sigterm_as_interrupt():
+            return _run_driver(argv, self._env(), output)
+
+    def submit_argv(self, request: DriverRequest) -> list[str]:
         """The spark-submit command line: driver on loopback, this interpreter everywhere."""
         confs = {
             "spark.driver.host": HOST,
@@ -550,22 +475,11 @@ class LocalTarget(Target):
         hdfs = self._hdfs_cluster()
         if hdfs is not None:
             confs.update(hdfs.spark_conf())
-        confs.update(conf)
+        confs.update(request.conf)
         argv = [str(spark_home() / "bin" / "spark-submit"), "--master", self.master_url]
         for k, v in confs.items():
             argv += ["--conf", f"{k}={v}"]
-        argv += [str(tune_script()), str(spec), "--run-id", run_id]
-        if resume:
-            argv.append("--resume")
-        for item in overrides:
-            argv += ["--set", item]
-        return argv
-
-    def _read_summary(self, output_uri: str, result: dict) -> dict:
-        try:
-            return json.loads(self.read_text(output_uri.rstrip("/") + "/summary.json"))
-        except Exception:  # noqa: BLE001 - the RESULT line carries the essentials anyway
-            return result
+        return argv + [str(tune_script()), *request.job_args(str(request.spec_path))]
 
     def logs(self, component: str) -> str:
         if component == "driver":
@@ -598,14 +512,14 @@ class LocalTarget(Target):
 
     # -- doctor --------------------------------------------------------------
     def doctor(self) -> list[Check]:
-        checks = [_check(lambda: (True, check_java()), "java")]
+        checks = [_check(lambda: (True, check_java()), CheckName.JAVA)]
         checks.append(self._check_python())
         running = self._master_pid() is not None
         checks.append(self._check_ports_ours(running))
         if running:
             checks.append(self._check_workers())
         else:
-            checks.append(Check("workers", False, "no cluster is running: run `hyperspark up` first"))
+            checks.append(Check(CheckName.WORKERS, False, "no cluster is running: run `hyperspark up` first"))
         checks += self._check_storage()
         return checks
 
@@ -619,9 +533,9 @@ class LocalTarget(Target):
             )
             theirs = out.stdout.strip()
         except OSError as exc:
-            return Check("python", False, f"workers' Python {workers_py} does not run: {exc}")
+            return Check(CheckName.PYTHON, False, f"workers' Python {workers_py} does not run: {exc}")
         ok = theirs == mine
-        return Check("python", ok, f"driver {mine} ({sys.executable}), workers {theirs or '?'} ({workers_py})")
+        return Check(CheckName.PYTHON, ok, f"driver {mine} ({sys.executable}), workers {theirs or '?'} ({workers_py})")
 
     def _check_ports_ours(self, running: bool) -> Check:
         keys = ["master_port", "ui_port"]
@@ -631,30 +545,27 @@ class LocalTarget(Target):
             if not port_free(port, HOST) and not running:
                 bad.append(f"{port} ({label}) in use by another process")
         if bad:
-            return Check("ports", False, "; ".join(bad))
+            return Check(CheckName.PORTS, False, "; ".join(bad))
         word = "ours" if running else "free"
-        return Check("ports", True, ", ".join(f"{p} ({l}) {word}" for p, l in ports.items()))
+        return Check(CheckName.PORTS, True, ", ".join(f"{p} ({l}) {word}" for p, l in ports.items()))
 
     def _check_workers(self) -> Check:
         expected = len(self._worker_indices())
         data = spark_api.master_json(self.master_ui)
         if data is None:
-            return Check("workers", False, f"master UI {self.master_ui} does not answer")
-        alive = sum(1 for w in data.get("workers", []) if w.get("state") == "ALIVE")
+            return Check(CheckName.WORKERS, False, f"master UI {self.master_ui} does not answer")
+        alive = spark_api.alive_count(data)
         ok = alive == expected and expected > 0
-        return Check("workers", ok, f"{alive} ALIVE registered, {expected} started by us")
+        return Check(CheckName.WORKERS, ok, f"{alive} ALIVE registered, {expected} started by us")
 
     def _check_storage(self) -> list[Check]:
         st = self._storage_status()
         if st.kind == "dir":
             d = self.state.storage_dir
             ok = _dir_writable(d)
-            return [Check("storage", ok, f"{d} {'writable' if ok else 'not writable'}")]
-        checks = [Check("storage", bool(st.writable), f"HDFS {st.uri} {st.detail}".strip())]
-        live, repl = st.live_datanodes or 0, st.replication or 1
-        checks.append(Check("hdfs safemode", st.safemode is False, f"safe mode {'ON' if st.safemode else 'off'}"))
-        checks.append(Check("hdfs datanodes", live >= repl, f"{live} live DataNode(s), replication {repl}"))
-        return checks
+            return [Check(CheckName.STORAGE, ok, f"{d} {'writable' if ok else 'not writable'}")]
+        return [Check(CheckName.STORAGE, bool(st.writable), f"HDFS {st.uri} {st.detail}".strip()),
+                *nn_jmx.hdfs_checks(st)]
 
 
 def _check(fn, name: str) -> Check:
@@ -677,27 +588,18 @@ def _dir_writable(d: Path) -> bool:
         return False
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
 def tune_script() -> Path:
-    """jobs/tune.py, found through the installed job package."""
+    """The job's spark-submit entry point ``jobs/tune.py`` (checkout, or the copy a wheel ships)."""
+    from hyperspark_ops import resources
+
     try:
-        import hyperspark_job
+        import hyperspark_job  # noqa: F401 - tune.py imports it; executors need it installed
     except ImportError as exc:
         raise OpsError(f"the tuning job package is not installed: {exc}") from exc
-    path = Path(hyperspark_job.__file__).parent.parent / "tune.py"
-    if not path.exists():
-        raise OpsError(f"the job entry point {path} is missing")
+    path = resources.find("jobs/tune.py")
+    if path is None:
+        raise OpsError("the job entry point jobs/tune.py is missing")
     return path
-
-
-def _run_streaming(argv: list[str], env: dict[str, str], log: Path, on_line: LineSink | None) -> tuple[int, dict | None]:
-    """Run the driver, tee every line to ``log`` and ``on_line``; return (exit code, RESULT json)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with _sigterm_as_interrupt():
-        return _run_logged(argv, env, log, on_line)
 
 
 @contextlib.contextmanager
@@ -717,36 +619,19 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_logged(argv: list[str], env: dict[str, str], log: Path, on_line: LineSink | None) -> tuple[int, dict | None]:
-    result: dict | None = None
-    with log.open("w") as fh:
-        fh.write("$ " + " ".join(argv) + "\n")
-        # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned
-        proc = subprocess.Popen(
-            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            stdin=subprocess.DEVNULL, errors="replace", start_new_session=True,
-        )
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                fh.write(line)
-                fh.flush()
-                line = line.rstrip("\n")
-                if line.startswith("HYPERSPARK_RESULT "):
-                    try:
-                        result = json.loads(line.split(" ", 1)[1])
-                    except ValueError:
-                        result = None
-                if on_line is not None:
-                    on_line(line)
-            code = proc.wait()
-        except BaseException:
-            # Ctrl-C or a failing sink: never leave a driver behind
-            signal_group(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                signal_group(proc.pid, signal.SIGKILL)
-                proc.wait()
-            raise
-    return code, result
+def _run_driver(argv: list[str], env: dict[str, str], output: DriverOutput) -> int:
+    """Run spark-submit in its own process group, every line to ``output``; return its exit code."""
+    # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        stdin=subprocess.DEVNULL, errors="replace", start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output(line)
+        return proc.wait()
+    except BaseException:
+        # Ctrl-C or a failing sink: never leave a driver behind
+        terminate(proc.pid, timeout=20, group=True, child=proc)
+        raise

@@ -79,7 +79,10 @@ def run_loop(scheduler: Scheduler, executor: Executor, slots: int, to_row: Calla
                 if batch and len(in_flight) >= max(1, slots):
                     break
             if not in_flight:
-                break  # nothing running and nothing to start
+                job = None if stats.stopped else scheduler.drain()
+                if job is None:
+                    break  # nothing running and nothing to start
+                in_flight[executor.submit(job)] = job
             finished, _ = wait(list(in_flight), return_when=ALL_COMPLETED if batch else FIRST_COMPLETED)
             for fut in finished:
                 job = in_flight.pop(fut)

@@ -100,7 +100,7 @@ def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds) -
     """One job -> the executor's half of a result row. Model errors become ``status: error`` (no retry)."""
     from threadpoolctl import threadpool_limits
 
-    started = time.time()
+    started, cpu0 = time.time(), time.process_time()
     eid, host = executor_identity()
     row = {"executor_id": eid, "host": host, "pid": os.getpid(), "slot": f"{host}/{eid}", "started_at": started}
     try:
@@ -111,7 +111,8 @@ def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds) -
         row.update(status="error", error=f"{type(e).__name__}: {e}"[:500],
                    traceback=traceback.format_exc(limit=3)[-1500:], fold_scores=[], mean=None, std=None)
     ended = time.time()
-    row.update(ended_at=ended, fit_seconds=round(ended - started, 4))
+    row.update(ended_at=ended, fit_seconds=round(ended - started, 4),
+               cpu_seconds=round(time.process_time() - cpu0, 4))
     return row
 
 

@@ -66,6 +66,7 @@ class TrialResult(_Model):
     started_at: float | None = None  # epoch seconds on the executor
     ended_at: float | None = None
     fit_seconds: float | None = None  # wall seconds of the evaluation (all folds)
+    cpu_seconds: float | None = None  # CPU seconds of the evaluating process (work done, whatever the load)
     run_id: str | None = None
 
     @property

@@ -3,10 +3,15 @@
 * :class:`FullBudget`: every configuration runs once, at the model's own budget.
 * :class:`ASHA`: asynchronous successive halving. A new configuration starts at the smallest budget
   (rung 0). When it finishes a rung it is promoted to the next rung's budget if its score is among the
-  top ``max(1, n // reduction)`` of the ``n`` scores that rung has seen so far (ties promote); otherwise
-  it is pruned there and the slot goes to new work. Promotions are dispatched before new configurations.
-  This is the decision rule of Optuna's SuccessiveHalvingPruner (the first result of a rung is promoted),
-  made the moment a result lands, so there is never a barrier.
+  top ``n // reduction`` of the ``n`` scores that rung has seen so far (ties promote; with fewer than
+  ``reduction`` results nothing is promoted yet); otherwise it is pruned there and the slot goes to new
+  work. Promotions are dispatched before new configurations. The decision is made the moment a result
+  lands, so there is never a barrier. (Optuna's SuccessiveHalvingPruner promotes the first result of every
+  rung, ``max(1, n // reduction)``; measured here that lets an improving TPE promote most configurations,
+  and cost 2.3x the core-seconds of a full-budget random search instead of a fraction of it.)
+  When the searcher has nothing more to propose, nothing is running and no configuration has reached the
+  full budget yet, the best configuration of the highest rung reached is promoted (``drain``), so a
+  search always ends with at least one full-budget result to choose the best from.
 
 Rung budgets: ``min * reduction**k`` while below ``max``, then ``max`` (e.g. 10, 30, 90, 270).
 
@@ -67,6 +72,10 @@ class Scheduler:
     def has_queued(self) -> bool:
         return bool(self._queue)
 
+    def drain(self) -> Job | None:
+        """Called when nothing runs and nothing new can start: one more job to finish the search, or None."""
+        return None
+
     def on_result(self, job: Job, row: TrialResult) -> str:
         """Record a finished job; returns the decision written into its row."""
         if not row.ok:
@@ -117,6 +126,14 @@ class ASHA(Scheduler):
         self.reduction = reduction
         self.budgets = rung_budgets(min_budget, max_budget, reduction)
         self.rung_scores: list[list[float]] = [[] for _ in self.budgets]  # as seen, larger = better
+        self._best_at: list[dict[str, tuple[float, Config]]] = [{} for _ in self.budgets]  # for drain
+        self._advanced: set[tuple[str, int]] = set()  # (trial_id, rung) already sent to the next rung
+        self._draining: Job | None = None  # the drained job on its way
+
+    def on_result(self, job: Job, row: TrialResult) -> str:
+        if self._draining is not None and job.key == self._draining.key:
+            self._draining = None
+        return super().on_result(job, row)
 
     @property
     def max_rung(self) -> int:
@@ -128,24 +145,47 @@ class ASHA(Scheduler):
     def _norm(self, score: float) -> float:
         return score if self.gib else -score
 
-    def _record(self, row: TrialResult) -> None:
+    def _record(self, row: TrialResult, config: Config | None = None) -> None:
         self.rung_scores[row.rung].append(self._norm(row.mean))
+        cfg = config or Config(row.number if row.number is not None else -1, row.trial_id, row.params)
+        self._best_at[row.rung][row.trial_id] = (self._norm(row.mean), cfg)
+        if row.rung > 0:
+            self._advanced.add((row.trial_id, row.rung - 1))
+        if row.decision == "promote":
+            self._advanced.add((row.trial_id, row.rung))
 
     def promotable(self, rung: int, score: float) -> bool:
-        """Is ``score`` (already recorded at ``rung``) in the top max(1, n // reduction) of that rung?"""
+        """Is ``score`` (already recorded at ``rung``) in the top n // reduction of that rung's n results?"""
         seen = sorted(self.rung_scores[rung], reverse=True)
-        k = max(1, len(seen) // self.reduction)
-        return self._norm(score) >= seen[k - 1]
+        k = len(seen) // self.reduction
+        return k > 0 and self._norm(score) >= seen[k - 1]
 
     def _decide(self, job: Job, score: float) -> str:
         self.rung_scores[job.rung].append(self._norm(score))
+        self._best_at[job.rung][job.config.trial_id] = (self._norm(score), job.config)
         if job.rung >= self.max_rung:
             self.searcher.tell(job.config, "complete", score, job.budget)
             return "complete"
         if self.promotable(job.rung, score):
             self.searcher.report(job.config, score, job.budget)
+            self._advanced.add(job.key)
             self._queue.append(Job(job.config, job.rung + 1, self.budgets[job.rung + 1]))
             return "promote"
         self.pruned += 1
         self.searcher.tell(job.config, "pruned", score, job.budget)
         return "prune"
+
+    def drain(self) -> Job | None:
+        if self._best_at[self.max_rung] or self._queue or self._draining is not None:
+            return None
+        for rung in range(self.max_rung - 1, -1, -1):
+            waiting = [(sc, cfg) for tid, (sc, cfg) in self._best_at[rung].items()
+                       if (tid, rung) not in self._advanced]
+            if waiting:
+                _sc, cfg = max(waiting, key=lambda t: t[0])
+                self._advanced.add((cfg.trial_id, rung))
+                self._draining = Job(cfg, rung + 1, self.budgets[rung + 1])
+                return self._draining
+            if self._best_at[rung]:
+                return None  # this rung's best already went up and is still on its way
+        return None

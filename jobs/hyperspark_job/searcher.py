@@ -212,13 +212,15 @@ class TPESearcher(Searcher):
         return [c for _t, c in self._trial_of.values()]
 
     def report(self, config, value, budget) -> None:
-        trial, _ = self._trial_of[config.number]
-        trial.report(float(value), step=int(budget))
+        if config.number in self._trial_of:
+            trial, _ = self._trial_of[config.number]
+            trial.report(float(value), step=int(budget))
 
     def tell(self, config, outcome, value=None, budget=None) -> None:
-        trial, _ = self._trial_of.pop(config.number)
         self._known[config.trial_id] = (outcome, value)
-        self._tell_optuna(trial, outcome, value, budget)
+        if config.number in self._trial_of:  # not after a drain: that trial was already told (pruned)
+            trial, _ = self._trial_of.pop(config.number)
+            self._tell_optuna(trial, outcome, value, budget)
 
     def _tell_optuna(self, trial, outcome, value, budget) -> None:
         st = self._optuna.trial.TrialState

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from hyperspark_ops.hdfs_cluster import HdfsCluster
-from hyperspark_ops.storage import WebHdfsStorage, storage_for_uri
-from hyperspark_ops.targets.base import OpsError
+from hyperspark_ops.hdfs.cluster import HdfsCluster
+from hyperspark_ops.hdfs import jmx as nn_jmx
+from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
+from hyperspark_ops.storage import storage_for_uri
+from hyperspark_ops.model import OpsError
 from tests.integration.hdfs_fixtures import hdfs_port_plan
 
 pytestmark = pytest.mark.hdfs
@@ -227,7 +229,7 @@ def test_restart_keeps_data_and_does_not_reformat(
     after = hdfs_cluster.namenode_version()
     for key in ("clusterID", "namespaceID", "blockpoolID"):  # a reformat would change namespaceID
         assert after[key] == before[key], key
-    assert hdfs_cluster.jmx("NameNodeInfo")["ClusterId"] == hdfs_cluster.cluster_id
+    assert nn_jmx.http_reader(hdfs_cluster.webhdfs_url)("NameNodeInfo")["ClusterId"] == hdfs_cluster.cluster_id
     assert sha256(storage.read_bytes(dest)) == sha256(data)
     storage.delete("/t/restart", recursive=True)
 
@@ -302,7 +304,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_standin_build_is_cached_and_idempotent(hadoop_home: Path) -> None:
-    from hyperspark_ops.hadoop_dist import is_standin_complete
+    from hyperspark_ops.hdfs.dist import is_standin_complete
 
     if not is_standin_complete(hadoop_home):
         pytest.skip(f"HADOOP_HOME={hadoop_home} is a real distribution, not the stand-in")
@@ -317,7 +319,7 @@ def test_standin_build_is_cached_and_idempotent(hadoop_home: Path) -> None:
 
 
 def test_standin_launcher_rejects_unknown_verbs(hadoop_home: Path) -> None:
-    from hyperspark_ops.hadoop_dist import is_standin_complete
+    from hyperspark_ops.hdfs.dist import is_standin_complete
 
     if not is_standin_complete(hadoop_home):
         pytest.skip(f"HADOOP_HOME={hadoop_home} is a real distribution, not the stand-in")
@@ -329,7 +331,7 @@ def test_standin_launcher_rejects_unknown_verbs(hadoop_home: Path) -> None:
 
 
 def test_broken_hadoop_home_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hyperspark_ops.hadoop_dist import ensure_hadoop_home
+    from hyperspark_ops.hdfs.dist import ensure_hadoop_home
 
     monkeypatch.setenv("HADOOP_HOME", str(tmp_path))
     with pytest.raises(OpsError, match=r"HADOOP_HOME=.* has no executable bin/hdfs") as err:

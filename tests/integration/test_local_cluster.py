@@ -6,7 +6,6 @@ API, not against what our code says about itself.
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,8 @@ from click.testing import CliRunner
 
 from hyperspark_ops import spark_api
 from hyperspark_ops.cli import cli
-from hyperspark_ops.state import group_members, pid_alive
+from hyperspark_ops.util.proc import group_members, pid_alive
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 
@@ -98,7 +98,7 @@ def test_second_cluster_on_the_same_port_is_refused(local_cluster, tmp_path: Pat
     port = local_cluster._setting("master_port")
     result = CliRunner().invoke(
         cli, ["--state-dir", str(tmp_path / "other"), "up", "--no-hdfs", "--master-port", str(port),
-              "--ui-port", str(_free()), "--worker-ui-port", str(_free())],
+              "--ui-port", str(free_port()), "--worker-ui-port", str(free_port())],
         prog_name="hyperspark",
     )
     assert result.exit_code == 1
@@ -136,7 +136,7 @@ def test_upload_submit_results_end_to_end(local_cluster) -> None:
     # the trials really ran on the cluster's executors, and the app is known to the master
     assert {str(t["executor_id"]) for t in trials} <= {"0", "1", "2", "3"}
     apps = spark_api.master_json(local_cluster.master_ui)["completedapps"]
-    assert any(a["id"] == summary.get("cluster", {}).get("app_id") for a in apps) or apps
+    assert summary["cluster"]["app_id"] in {a["id"] for a in apps}
 
     log = hs(local_cluster, "logs", "driver", "--lines", "0")
     assert log.exit_code == 0
@@ -183,12 +183,6 @@ def test_down_leaves_no_process_behind(fresh_local_target) -> None:
     assert spark_api.master_json(target.master_ui, timeout=1) is None
     status = hs(target, "status")
     assert status.exit_code == 1 and "run `hyperspark up` first" in status.output
-
-
-def _free() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.hdfs

@@ -108,13 +108,13 @@ def test_rung_budgets():
 
 @pytest.mark.parametrize("gib", [True, False])
 def test_asha_promotion_rule_on_a_hand_made_table(gib):
-    """Rung 0 results arrive in this order; reduction 3 keeps the top max(1, n // 3) seen so far."""
+    """Rung 0 results arrive in this order; reduction 3 keeps the top n // 3 of the n seen so far."""
     s = GridSearcher("m", {"i": list(range(9))}, None, 0, gib, longest_first=False)
     asha = ASHA(s, gib, "n_estimators", 1, 9, 3)
     scores = [0.5, 0.4, 0.6, 0.55, 0.3, 0.7, 0.65, 0.2, 0.1]
-    expected = ["promote",   # n=1, top 1: first result is promoted
-                "prune",     # 0.4 < 0.5
-                "promote",   # n=3, top 1: 0.6 best
+    expected = ["prune",     # n=1: 1 // 3 = 0, nothing is promoted yet
+                "prune",     # n=2: still 0
+                "promote",   # n=3, top 1: 0.6 is the best so far
                 "prune",     # n=4, top 1: 0.55 < 0.6
                 "prune",     # n=5, top 1
                 "promote",   # n=6, top 2: 0.7 best
@@ -130,24 +130,43 @@ def test_asha_promotion_rule_on_a_hand_made_table(gib):
         got.append(asha.on_result(job, _row(job.config, 0, 1, sc)))
     assert got == expected
     # promotions come before new configurations, at the next rung's budget, in the order decided
-    promoted = [asha.next_job() for _ in range(4)]
-    assert [j.rung for j in promoted] == [1, 1, 1, 1] and {j.budget for j in promoted} == {3}
-    assert [j.config.params["i"] for j in promoted] == [0, 2, 5, 6]
-    assert asha.pruned == 5
+    promoted = [asha.next_job() for _ in range(3)]
+    assert [j.rung for j in promoted] == [1, 1, 1] and {j.budget for j in promoted} == {3}
+    assert [j.config.params["i"] for j in promoted] == [2, 5, 6]
+    assert asha.pruned == 6
 
 
 def test_asha_final_rung_completes_and_failed_is_not_promoted():
-    s = GridSearcher("m", {"i": [0, 1]}, None, 0, True, longest_first=False)
+    s = GridSearcher("m", {"i": [0, 1, 2]}, None, 0, True, longest_first=False)
     asha = ASHA(s, True, "max_iter", 2, 4, 2)
     j = asha.next_job()
-    assert asha.on_result(j, _row(j.config, 0, 2, 0.9)) == "promote"
+    assert asha.on_result(j, _row(j.config, 0, 2, 0.5)) == "prune"  # 1 // 2 = 0
+    j = asha.next_job()
+    assert asha.on_result(j, _row(j.config, 0, 2, 0.9)) == "promote"  # top 1 of 2
     j1 = asha.next_job()
-    assert (j1.rung, j1.budget) == (1, 4)
+    assert (j1.rung, j1.budget, j1.config.params["i"]) == (1, 4, 1)
     assert asha.on_result(j1, _row(j1.config, 1, 4, 0.95)) == "complete"
     j2 = asha.next_job()
     failed = TrialResult(trial_id=j2.config.trial_id, params=j2.config.params, status="error", error="boom")
     assert asha.on_result(j2, failed) == "failed"
+    assert asha.next_job() is None and asha.drain() is None  # a full-budget result exists
+
+
+def test_asha_drain_finishes_a_search_that_reached_no_full_budget():
+    s = GridSearcher("m", {"i": [0, 1]}, None, 0, True, longest_first=False)
+    asha = ASHA(s, True, "n_estimators", 1, 9, 3)
+    for sc in (0.7, 0.8):
+        j = asha.next_job()
+        assert asha.on_result(j, _row(j.config, 0, 1, sc)) == "prune"  # 2 // 3 = 0: nothing promoted
     assert asha.next_job() is None
+    d = asha.drain()  # the best of the highest rung reached goes up, one rung at a time
+    assert (d.config.params["i"], d.rung, d.budget) == (1, 1, 3)
+    assert asha.drain() is None  # it is on its way: wait for it
+    assert asha.on_result(d, _row(d.config, 1, 3, 0.85)) == "prune"
+    d2 = asha.drain()
+    assert (d2.config.params["i"], d2.rung, d2.budget) == (1, 2, 9)
+    assert asha.on_result(d2, _row(d2.config, 2, 9, 0.9)) == "complete"
+    assert asha.drain() is None
 
 
 # ------------------------------------------------------------------------------------- the loop
@@ -204,9 +223,10 @@ def test_loop_with_asha_records_each_trial_rung_once_and_prunes():
     assert {r.rung for r in rows} >= {0, 1}
     assert len({r.trial_id for r in rows if r.rung == 0}) == 18
     assert sched.pruned > 0 and sum(r.decision == "prune" for r in rows) == sched.pruned
-    for r in rows:  # a promoted row has its next rung recorded; nothing else does
-        nxt = any(o.trial_id == r.trial_id and o.rung == r.rung + 1 for o in rows)
-        assert nxt == (r.decision == "promote")
+    assert any(r.rung == 2 and r.decision == "complete" for r in rows)
+    for r in rows:  # a promoted row has its next rung recorded
+        if r.decision == "promote":
+            assert any(o.trial_id == r.trial_id and o.rung == r.rung + 1 for o in rows)
 
 
 def test_stop_rules_end_dispatch_but_running_jobs_finish():

@@ -8,14 +8,14 @@ explicitly allowed (HYPERSPARK_K8S_LIVE=1, current kubeconfig context)."""
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
 from hyperspark_ops import k8s_render
-from hyperspark_ops.targets.base import Check, OpsError
+from hyperspark_ops.model import Check, OpsError
 from hyperspark_ops.targets.k8s import K8sTarget, connect
+from tests.ports import free_port
 
 pytestmark = pytest.mark.k8s
 
@@ -32,18 +32,6 @@ def no_kubeconfig(tmp_path, monkeypatch) -> Path:
     for var in ("HYPERSPARK_K8S_CONTEXT", "HYPERSPARK_K8S_NAMESPACE", "HYPERSPARK_K8S_OVERLAY"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path
-
-
-def _closed_port() -> int:
-    """A port in this session's range (16000-16999) where nothing listens right now."""
-    for port in range(16900, 17000):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 16900-16999")
 
 
 def _kubeconfig(path: Path, server: str) -> Path:
@@ -88,7 +76,7 @@ def test_every_method_says_no_api_without_a_kubeconfig(no_kubeconfig, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_says_no_api_when_the_server_refuses(no_kubeconfig, method):
-    port = _closed_port()
+    port = free_port()
     config = _kubeconfig(no_kubeconfig / "kubeconfig", f"https://127.0.0.1:{port}")
     target = K8sTarget(state_dir=no_kubeconfig / "state", kubeconfig=str(config))
     with pytest.raises(OpsError) as err:
@@ -108,7 +96,7 @@ def test_a_broken_kubeconfig_is_named(no_kubeconfig):
 
 def test_doctor_reports_the_unreachable_api_as_a_failed_check(no_kubeconfig):
     checks = K8sTarget(state_dir=no_kubeconfig / "state").doctor()
-    assert checks == [Check("kubernetes-api", False, checks[0].detail)]
+    assert checks == [Check("kubernetes api", False, checks[0].detail)]
     assert checks[0].detail.startswith(PREFIX)
 
 
@@ -116,7 +104,7 @@ def test_user_mistakes_are_named_before_any_api_call(no_kubeconfig):
     target = K8sTarget(state_dir=no_kubeconfig / "state")
     with pytest.raises(OpsError, match=r"^no such file: .*missing\.csv$"):
         target.upload(no_kubeconfig / "missing.csv")
-    with pytest.raises(OpsError, match=r"^workers must be between 0 and 64, got 65$"):
+    with pytest.raises(OpsError, match=r"^the k8s target runs at most 64 workers, got 65$"):
         target.up(65)
     with pytest.raises(OpsError, match=r"^no such spec file: "):
         target.submit(no_kubeconfig / "nope.yaml")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hyperspark_ops import k8s_render
-from hyperspark_ops.targets.base import OpsError
+from hyperspark_ops.model import OpsError
 
 pytestmark = pytest.mark.k8s
 

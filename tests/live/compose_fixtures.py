@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from tests.ports import free_port_block
+
 REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGES = ("debian:bookworm-slim", "apache/hadoop:3.4.1")
 
-
-
-def _port_range() -> range:
-    """HYPERSPARK_TEST_PORT_RANGE=LO-HI (as for the other fixtures), default 19000-19999."""
-    lo, _, hi = os.environ.get("HYPERSPARK_TEST_PORT_RANGE", "19000-19999").partition("-")
-    return range(int(lo), int(hi) + 1)
 
 
 def _engine_problem() -> str | None:
@@ -47,20 +42,6 @@ def _engine_problem() -> str | None:
         except docker.errors.ImageNotFound:
             return f"base image {image} is absent and cannot be pulled here; run .ci/provision-docker.sh"
     return None
-
-
-def _free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    for port in _port_range():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise RuntimeError(f"no {count} free ports in {_port_range()}")
 
 
 @pytest.fixture(scope="session")
@@ -86,23 +67,44 @@ def _remove_leftovers(project: str) -> None:
 
 @pytest.fixture(scope="session")
 def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator["ComposeTarget"]:
-    """The real stack: 1 worker, 2 DataNodes, tools container; down -v at the end whatever happens."""
+    """The real stack from the real compose.yaml, started by testcontainers' DockerCompose (build, up,
+    healthchecks decide readiness, down -v at the end whatever happens): 1 worker, 2 DataNodes, the tools
+    container. The yielded ComposeTarget drives that same project."""
+    from testcontainers.compose import DockerCompose
+
     from hyperspark_ops.targets.compose import ComposeTarget
 
     project = f"hyperspark-test-{os.getpid()}"
     state = tmp_path_factory.mktemp("compose-state")
-    target = ComposeTarget(state, project=project, file=REPO / "compose.yaml")
-    master, ui, nn, nn_ui, driver, *workers = _free_ports(5 + 8 + 4)
-    target.configure(master_port=master, ui_port=ui, namenode_port=nn, namenode_ui_port=nn_ui,
-                     driver_ui_port=driver, worker_ui_ports=f"{workers[0]}-{workers[7]}",
-                     datanode_ui_ports=f"{workers[8]}-{workers[11]}", datanodes=2, replication=2)
+    base = free_port_block(5 + 8 + 4)
+    master, ui, nn, nn_ui, driver, *workers = range(base, base + 17)
+    target = ComposeTarget(state, project=project, file=REPO / "compose.yaml", master_port=master, ui_port=ui,
+                           namenode_port=nn, namenode_ui_port=nn_ui, driver_ui_port=driver,
+                           worker_ui_ports=f"{workers[0]}-{workers[7]}",
+                           datanode_ui_ports=f"{workers[8]}-{workers[11]}", datanodes=2, replication=2,
+                           worker_cores=1, worker_memory="1g")
+    variables = target._settings()
+    target.state.write_json(f"compose-{project}.json", variables)  # what `hyperspark up` would have saved
+    env_file = state / "stack.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in {
+        **variables, "HS_WORKERS": "1", "HS_SPARK_SECRET": target._secret()}.items()))
+    # the compose CLI that DockerCompose runs reads these from the environment
+    saved_env = {k: os.environ.get(k) for k in ("COMPOSE_PROJECT_NAME", "DOCKER_BUILDKIT", "COMPOSE_PROFILES")}
+    os.environ.update(COMPOSE_PROJECT_NAME=project, DOCKER_BUILDKIT="0")
+    os.environ.pop("COMPOSE_PROFILES", None)
+    # build=True: cached layers make it quick, and the images hold THIS checkout
+    stack = DockerCompose(REPO, compose_file_name="compose.yaml", build=True, wait=True, env_file=str(env_file),
+                          profiles=["tools"])
     try:
-        # Always build: cached layers make it quick, and it guarantees the images hold THIS checkout.
-        target.build()
-        target.up(workers=1)
-        yield target
+        with stack:
+            target._wait_workers(1)
+            yield target
     finally:
         try:
-            target.down(purge=True)
-        finally:
             _remove_leftovers(project)
+        finally:
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

@@ -1,7 +1,7 @@
 """Live tests of compose.yaml + ComposeTarget on a REAL Docker engine (skip where none is reachable).
 
-The tests share one session stack (see compose_fixtures.compose_stack) and run in file order:
-healthy -> scale -> upload/read back -> foreign PySpark script -> tuning run -> NameNode restart.
+The tests share one session stack (see compose_fixtures.compose_stack: testcontainers' DockerCompose
+on the real compose.yaml) and run in file order: healthy -> up again -> scale -> upload/read back -> foreign PySpark script -> tuning run -> NameNode restart.
 """
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ import hashlib
 import json
 import random
 import time
-from pathlib import Path
 
 import pytest
 
-from hyperspark_ops.targets.base import OpsError
-from tests.live.compose_fixtures import REPO, compose_stack, docker_engine  # noqa: F401 (fixtures)
+from hyperspark_ops.model import OpsError
+from tests.live.compose_fixtures import REPO
 
 live = pytest.mark.docker  # needs the real engine (the fixtures skip with the reason when absent)
 
@@ -62,6 +61,14 @@ def test_stack_comes_up_healthy(compose_stack):
 
 
 @live
+def test_up_on_the_running_stack_is_idempotent(compose_stack):
+    status = compose_stack.up(1)  # ComposeTarget.up on the stack DockerCompose started
+    assert len(status.alive_workers) == 1
+    assert status.storage.live_datanodes == 2 and status.storage.safemode is False
+    assert {c.labels[LABEL_SERVICE] for c in compose_stack.containers()} == SERVICES
+
+
+@live
 def test_workers_scale_1_3_1_as_the_master_reports(compose_stack):
     status = compose_stack.scale(3)
     assert len(status.alive_workers) == 3
@@ -75,7 +82,7 @@ def test_workers_scale_1_3_1_as_the_master_reports(compose_stack):
 
 @live
 def test_scale_rejects_more_than_max(compose_stack):
-    with pytest.raises(OpsError, match="between 0 and"):
+    with pytest.raises(OpsError, match="runs at most 16 workers"):
         compose_stack.scale(compose_stack.max_workers + 1)
 
 

@@ -14,11 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from hyperspark_ops.cli import cli
+from hyperspark_job.protocol import TrialResult
+
 from hyperspark_ops.render import rank_trials
-from hyperspark_ops.targets.local import parse_java_major
+from hyperspark_ops.util.java import parse_java_major
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "breast_cancer_sklearn.yaml"
+DATA = Path(__file__).parent / "data"
 NO_CLUSTER = "Error: no local cluster is running: run `hyperspark up` first"
 
 
@@ -203,7 +206,6 @@ def test_invalid_override_is_one_line(run) -> None:
 
 
 def test_upload_refuses_to_overwrite_without_force(run, tmp_path: Path) -> None:
-    pytest.importorskip("hyperspark_ops.storage", reason="hyperspark_ops/storage.py has not landed")
     src = tmp_path / "x.csv"
     src.write_text("a,b\n1,2\n")
     first = run("upload", str(src), "data/x.csv", "--json")
@@ -227,17 +229,18 @@ def test_results_of_unknown_run(run) -> None:
 
 
 def test_results_sorted_with_best_marked(run, tmp_path: Path) -> None:
-    pytest.importorskip("hyperspark_ops.storage", reason="hyperspark_ops/storage.py has not landed")
     out = tmp_path / "run1"
     out.mkdir()
     trials = [
         {"trial_id": "t1", "params": {"d": 3}, "mean": 0.91, "std": 0.01, "status": "ok"},
         {"trial_id": "t2", "params": {"d": 6}, "mean": 0.97, "std": 0.01, "status": "ok"},
-        {"trial_id": "t3", "params": {"d": 9}, "mean": None, "status": "failed"},
+        {"trial_id": "t3", "params": {"d": 9}, "mean": None, "status": "error"},
         {"trial_id": "t4", "params": {"d": 12}, "mean": 0.95, "std": 0.02, "status": "ok"},
     ]
     (out / "trials.jsonl").write_text("".join(json.dumps(t) + "\n" for t in trials))
-    (out / "summary.json").write_text(json.dumps({"metric": "roc_auc", "best_params": {"d": 6}}))
+    summary = json.loads((DATA / "summary.json").read_text())
+    summary.update(metric="roc_auc", best_params={"d": 6})
+    (out / "summary.json").write_text(json.dumps(summary))
     result = run("results", out.as_uri(), "--json")
     assert result.exit_code == 0, result.output
     ranked = json.loads(result.output)["trials"]
@@ -249,10 +252,11 @@ def test_results_sorted_with_best_marked(run, tmp_path: Path) -> None:
 
 
 def test_rank_trials_lower_is_better_for_rmse() -> None:
-    trials = [{"trial_id": "a", "params": {}, "mean": 2.0}, {"trial_id": "b", "params": {"x": 1}, "mean": 1.0}]
-    ranked = rank_trials(trials, {"metric": "rmse"})
-    assert [t["trial_id"] for t in ranked] == ["b", "a"]
-    assert ranked[0]["best"] is True
+    trials = [TrialResult(trial_id="a", params={}, status="ok", mean=2.0),
+              TrialResult(trial_id="b", params={"x": 1}, status="ok", mean=1.0)]
+    ranked = rank_trials(trials, metric="rmse")
+    assert [t.trial_id for t in ranked] == ["b", "a"]
+    assert ranked[0].best is True
 
 
 def test_logs_of_unknown_component(run) -> None:
@@ -269,7 +273,6 @@ def test_bench_without_bench_module(run, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_bench_without_cluster_says_run_up_first(run) -> None:
-    pytest.importorskip("hyperspark_ops.bench")
     result = run("bench", "--repeats", "1")
     assert result.exit_code == 1
     assert only_error_line(result) == NO_CLUSTER

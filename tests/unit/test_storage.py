@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hyperspark_ops.hdfs_cluster import HdfsCluster
-from hyperspark_ops.storage import LocalDirStorage, WebHdfsStorage, storage_for_uri
-from hyperspark_ops.targets.base import OpsError
+from hyperspark_ops.hdfs.cluster import HdfsCluster
+from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
+from hyperspark_ops.storage import LocalDirStorage, storage_for_uri
+from hyperspark_ops.model import OpsError
 
 
 @pytest.fixture

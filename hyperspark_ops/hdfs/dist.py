@@ -14,7 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from hyperspark_ops.targets.base import OpsError
+from hyperspark_ops.model import OpsError
+from hyperspark_ops.util.files import cache_dir
 
 STANDIN_VERSION = "2.7.4"
 STANDIN_MARKER = ".hyperspark-standin"
@@ -28,8 +29,7 @@ BUILD_TIMEOUT_S = 1800
 
 def default_cache_dir() -> Path:
     """Where the stand-in lives on a host: ``$XDG_CACHE_HOME/hyperspark/hadoop-2.7.4``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hyperspark" / f"hadoop-{STANDIN_VERSION}"
+    return cache_dir(f"hadoop-{STANDIN_VERSION}")
 
 
 def is_hadoop_home(path: Path) -> bool:
@@ -50,20 +50,21 @@ def is_standin_complete(path: Path) -> bool:
 def standin_script() -> Path:
     """Locate ``hadoop-standin.sh`` without copying it into the package.
 
-    Order: ``$HYPERSPARK_HADOOP_STANDIN_SCRIPT``; the repository's ``scripts/``
-    next to this package (source checkouts and editable installs); the
-    package's ``assets/`` (should a wheel ever ship it as package data).
+    Order: ``$HYPERSPARK_HADOOP_STANDIN_SCRIPT``; the repository's ``scripts/`` (source checkouts and
+    editable installs) or the copy a wheel ships (:mod:`hyperspark_ops.resources`).
     """
     candidates = []
     if os.environ.get(SCRIPT_ENV):
         candidates.append(Path(os.environ[SCRIPT_ENV]))
-    here = Path(__file__).resolve()
-    candidates += [here.parents[1] / "scripts" / SCRIPT_NAME, here.parent / "assets" / SCRIPT_NAME]
+    from hyperspark_ops import resources
+
+    shipped = resources.find(f"scripts/{SCRIPT_NAME}")
+    candidates += [shipped] if shipped else []
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     raise OpsError(
-        f"cannot find {SCRIPT_NAME} (looked in {', '.join(str(c.parent) for c in candidates)}): "
+        f"cannot find {SCRIPT_NAME} (looked in {', '.join(str(c.parent) for c in candidates) or 'the package'}): "
         f"set HADOOP_HOME to a Hadoop distribution or {SCRIPT_ENV} to the script"
     )
 
