@@ -23,7 +23,6 @@ import html
 import io
 import json
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
 from hyperspark_job.protocol import LOWER_IS_BETTER, RunSummary, TrialResult, better, parse_trials
+from hyperspark_ops.model import OpsError
+from hyperspark_ops.util.files import write_atomic
 
 IMAGE_NAMES = ("history", "slices", "parallel", "importance", "timeline", "budget")
 MAX_TABLE_ROWS = 200
@@ -466,15 +467,6 @@ def plot_budget(bd: dict[str, Any], metric: str, rungs: list[int] | None) -> byt
 
 
 # --------------------------------------------------------------------------- files
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
@@ -608,8 +600,6 @@ def render_html(data: dict[str, Any], s: RunSummary | None, pngs: dict[str, byte
 def read_run(read_text: Callable[[str], str], output_uri: str) -> tuple[list[TrialResult], RunSummary | None]:
     """A run's rows and summary through ``read_text(uri)`` (a Target's); the summary is None while the run
     is unfinished or failed. Unreadable or malformed files raise OpsError (one line)."""
-    from hyperspark_ops.targets.base import OpsError
-
     base = output_uri.rstrip("/")
     try:
         trials = parse_trials(read_text(f"{base}/trials.jsonl"))
@@ -644,8 +634,6 @@ def build_report(trials: list[TrialResult], summary: RunSummary | None, out_dir:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from hyperspark_ops.targets.base import OpsError
-
         raise OpsError(f"cannot create the report folder {out_dir}: {exc}") from exc
     metric = summary.metric if summary else "score"
     gib = summary.greater_is_better if summary else (metric not in LOWER_IS_BETTER)
@@ -704,13 +692,13 @@ def build_report(trials: list[TrialResult], summary: RunSummary | None, out_dir:
     for name in IMAGE_NAMES:
         if name in pngs:
             path = out_dir / f"{name}.png"
-            _write_atomic(path, pngs[name])
+            write_atomic(path, pngs[name])
             images[name] = path
     for name in IMAGE_NAMES:  # a previous report's image that this one does not have would mislead
         if name not in pngs and (out_dir / f"{name}.png").exists():
             (out_dir / f"{name}.png").unlink()
     html_path = out_dir / "report.html"
-    _write_atomic(html_path, render_html(data, summary, pngs, notes).encode("utf-8"))
+    write_atomic(html_path, render_html(data, summary, pngs, notes).encode("utf-8"))
     return ReportResult(out_dir=out_dir, html=html_path, images=images, data=data, notes=notes)
 
 

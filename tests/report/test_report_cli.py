@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from hyperspark_ops.cli import Context, cli
-from hyperspark_ops.targets.base import SubmitResult
+from hyperspark_job.protocol import RunSummary
+from hyperspark_ops.model import SubmitResult
 from tests.report.conftest import make_rows, make_summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,11 +114,11 @@ class FakeTarget:
     def __init__(self, out: str) -> None:
         self.out = out
 
-    def submit(self, spec, run_id=None, resume=False, conf=None, on_line=None):
+    def submit(self, spec, run_id=None, resume=False, conf=None, on_line=None, overrides=None):
         run_dir = Path(self.out.removeprefix("file://")) / "run-a" if self.out.startswith("file://") else None
         if run_dir is not None:
             write_run(run_dir)
-        summary = json.loads(make_summary(make_rows({"n_estimators": [25]})).model_dump_json())
+        summary: RunSummary = make_summary(make_rows({"n_estimators": [25]}))
         return SubmitResult(run_id="run-a", output_uri=f"{self.out}/run-a", exit_code=0, seconds=1.0,
                             summary=summary)
 
