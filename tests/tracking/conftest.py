@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import free_port_block
+from tests.ports import free_port
 
 
 def _group_alive(pgid: int) -> bool:
@@ -44,7 +44,7 @@ def running_server(root: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """A real ``mlflow server`` on a free 127.0.0.1 port, sqlite + artifacts under ``root``; stopped on exit."""
     import requests
 
-    port = free_port_block(1)
+    port = free_port()
     log = open(root / "server.log", "wb")
     argv = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
             "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
