@@ -7,6 +7,16 @@ import urllib.parse
 from hyperspark_ops.model import OpsError
 
 
+def path_of_uri(uri: str, fs_uri: str | None = None) -> str:
+    """The path of an ``hdfs://`` URI (``/`` for the root); with ``fs_uri`` it must name that NameNode
+    (or none, as in ``hdfs:///a``)."""
+    parsed = urllib.parse.urlparse(uri)
+    other = fs_uri is not None and parsed.netloc and parsed.netloc != urllib.parse.urlparse(fs_uri).netloc
+    if parsed.scheme != "hdfs" or other:
+        raise OpsError(f"{uri} is not on this cluster's HDFS ({fs_uri or 'hdfs://HOST:PORT'})")
+    return urllib.parse.unquote(parsed.path) or "/"
+
+
 def hdfs_path(uri: str, fs_uri: str | None = None) -> str:
     """``hdfs://host:port/a/b``, ``hdfs:///a/b``, ``/a/b`` or ``a/b`` (from the root) -> ``/a/b``.
 
@@ -14,10 +24,7 @@ def hdfs_path(uri: str, fs_uri: str | None = None) -> str:
     and the root itself are refused.
     """
     if uri.startswith("hdfs://"):
-        parsed = urllib.parse.urlparse(uri)
-        if fs_uri is not None and parsed.netloc and parsed.netloc != urllib.parse.urlparse(fs_uri).netloc:
-            raise OpsError(f"{uri} is not on this cluster's HDFS ({fs_uri})")
-        path = urllib.parse.unquote(parsed.path) or "/"
+        path = path_of_uri(uri, fs_uri)
     elif "://" in uri or uri.startswith("file:"):
         raise OpsError(f"{uri!r} is not an HDFS path: use {fs_uri or 'hdfs://HOST:PORT'}/PATH or /PATH")
     else:

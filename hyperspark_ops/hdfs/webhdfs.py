@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from hyperspark_ops.hdfs.paths import path_of_uri
 from hyperspark_ops.model import OpsError
 from hyperspark_ops.storage import DestExists, Storage
 from hyperspark_ops.util.files import CHUNK, digest_chunks
@@ -37,10 +38,7 @@ class WebHdfsStorage(Storage):
         self.client = InsecureClient(self.webhdfs_url, user=self.user, timeout=timeout_s)
 
     def _path_of_uri(self, uri: str) -> str:
-        parsed = urllib.parse.urlparse(uri)
-        if parsed.scheme != "hdfs" or parsed.netloc not in ("", urllib.parse.urlparse(self.fs_uri).netloc):
-            raise OpsError(f"{uri} is not on {self.fs_uri}")
-        return urllib.parse.unquote(parsed.path) or "/"
+        return path_of_uri(uri, self.fs_uri)
 
     def uri_for(self, path: str) -> str:
         return self.fs_uri + self.norm(path)

@@ -518,15 +518,25 @@ def _too_many_failed(rows: list[TrialResult], fraction: float) -> str:
 
 
 def _save_joblib(store: RunStore, blob: bytes) -> None:
-    tmp = f"model.tmp-{os.getpid()}"
-    store.fs.write_bytes(store.rel(f"{tmp}/model.joblib"), blob)
-    store.fs.rename_dir(store.rel(tmp), store.rel("model"))
+    _save_model(store, lambda tmp: store.fs.write_bytes(store.rel(f"{tmp}/model.joblib"), blob))
 
 
 def _save_mllib(store: RunStore, model) -> None:
+    _save_model(store, lambda tmp: model.write().overwrite().save(store.fs.uri(store.rel(f"{tmp}/spark"))))
+
+
+def _save_model(store: RunStore, write) -> None:
+    """Write the model under a temporary dir, then rename it to ``model/``; a failure leaves neither."""
     tmp = f"model.tmp-{os.getpid()}"
-    model.write().overwrite().save(store.fs.uri(store.rel(f"{tmp}/spark")))
-    store.fs.rename_dir(store.rel(tmp), store.rel("model"))
+    try:
+        write(tmp)
+        store.fs.rename_dir(store.rel(tmp), store.rel("model"))
+    except BaseException:
+        try:
+            store.fs.delete(store.rel(tmp))
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+        raise
 
 
 # --------------------------------------------------------------------------- command line
@@ -575,6 +585,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         err("interrupted; rerun with the same --run-id to resume")
         return 130
+    except OSError as e:  # the output or a local dir is full, read-only or gone: one line, no traceback
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"{FAILED_PREFIX}cannot write{where}: {e.strerror or e}; trials recorded so far are kept, "
+              "rerun with the same --run-id to resume", file=sys.stderr, flush=True)
+        return 1
     except Exception as e:  # noqa: BLE001 - a real failure: keep the traceback for the log, then one line
         traceback.print_exc(file=sys.stderr)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

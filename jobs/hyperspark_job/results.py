@@ -40,11 +40,15 @@ class LocalFS:
         dst = self.root / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dst)
+        except BaseException:  # a full or read-only disk: no partial file under either name
+            tmp.unlink(missing_ok=True)
+            raise
 
     def rename_dir(self, src_rel: str, dst_rel: str) -> None:
         import shutil
