@@ -259,14 +259,18 @@ def validate_spec(spec: Path, overrides: list[str]) -> None:
               help="Override a spec key, e.g. --set dataset.uri=hdfs://... (repeatable).")
 @click.option("--conf", "confs", multiple=True, callback=_key_value, metavar="KEY=VALUE",
               help="Extra Spark conf for spark-submit (repeatable).")
+@click.option("--mlflow", "mlflow_uri", metavar="URI",
+              help="Track the search in MLflow at URI (same as --set tracking.mlflow.uri=URI).")
 @click.option("-v", "--verbose", is_flag=True, help="Echo every driver line (Spark logs) to stderr.")
 @json_option
 @pass_ctx
 def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides: tuple[str, ...],
-           confs: tuple[str, ...], verbose: bool, as_json: bool) -> None:
+           confs: tuple[str, ...], mlflow_uri: str | None, verbose: bool, as_json: bool) -> None:
     """Validate SPEC, run the tuning job on the cluster, stream progress, print the best result."""
     if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_id):
         raise click.BadParameter(f"{run_id!r}: use letters, digits, '.', '_' and '-'", param_hint="--run-id")
+    if mlflow_uri:
+        overrides = (*overrides, f"tracking.mlflow.uri={mlflow_uri}")
     validate_spec(spec, list(overrides))
     target = ctx.target()
     if resume and not run_id:
