@@ -259,20 +259,24 @@ def validate_spec(spec: Path, overrides: list[str]) -> None:
               help="Override a spec key, e.g. --set dataset.uri=hdfs://... (repeatable).")
 @click.option("--conf", "confs", multiple=True, callback=_key_value, metavar="KEY=VALUE",
               help="Extra Spark conf for spark-submit (repeatable).")
+@click.option("--package", "package_dirs", multiple=True, type=click.Path(exists=True, path_type=Path),
+              metavar="DIR", help="Ship a Python package dir (or .zip) to the driver and executors (repeatable).")
 @click.option("--mlflow", "mlflow_uri", metavar="URI",
               help="Track the search in MLflow at URI (same as --set tracking.mlflow.uri=URI).")
 @click.option("-v", "--verbose", is_flag=True, help="Echo every driver line (Spark logs) to stderr.")
 @json_option
 @pass_ctx
 def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides: tuple[str, ...],
-           confs: tuple[str, ...], mlflow_uri: str | None, verbose: bool, as_json: bool) -> None:
+           confs: tuple[str, ...], package_dirs: tuple[Path, ...], mlflow_uri: str | None, verbose: bool,
+           as_json: bool) -> None:
     """Validate SPEC, run the tuning job on the cluster, stream progress, print the best result."""
     if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_id):
         raise click.BadParameter(f"{run_id!r}: use letters, digits, '.', '_' and '-'", param_hint="--run-id")
     if mlflow_uri:
         overrides = (*overrides, f"tracking.mlflow.uri={mlflow_uri}")
-    validate_spec(spec, list(overrides))
     target = ctx.target()
+    packages = _zip_packages(package_dirs, target.state.root / "packages")
+    validate_spec(spec, list(overrides))
     if resume and not run_id:
         from hyperspark_ops.targets.driver import spec_fingerprint
 
@@ -283,7 +287,8 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
         click.echo(f"resuming run {run_id} (the latest run of {spec.name})", err=True)
     conf = dict(c.split("=", 1) for c in confs)
     sink = DriverSink(verbose=verbose, quiet=as_json)
-    result = target.submit(spec, run_id=run_id, resume=resume, conf=conf, on_line=sink, overrides=list(overrides))
+    result = target.submit(spec, run_id=run_id, resume=resume, conf=conf, on_line=sink, overrides=list(overrides),
+                           packages=packages)
     if result.exit_code != 0:
         reason = result.error or f"the job failed with exit code {result.exit_code}"
         raise ExitError(f"{reason} (run {result.run_id}; see `hyperspark logs driver`)",
@@ -297,6 +302,25 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
     _show(result, as_json, "render_submit")
     if report_path:
         click.echo(f"report: {report_path}")
+
+
+def _zip_packages(dirs: tuple[Path, ...], dest: Path) -> list[Path]:
+    """``--package DIR``: zipped once (deterministic name), put on this process's path so the spec's
+    import paths validate here, and shipped with the job (the job checks executors can import it)."""
+    if not dirs:
+        return []
+    from hyperspark_job.errors import SpecError
+    from hyperspark_job.package import prepare, zip_package
+
+    out = []
+    for d in dirs:
+        try:
+            zp = Path(d).resolve() if Path(d).is_file() else zip_package(d, dest)
+            prepare(str(zp))
+        except SpecError as exc:
+            raise ExitError(str(exc), exit_code=2) from None
+        out.append(zp)
+    return out
 
 
 class DriverSink:

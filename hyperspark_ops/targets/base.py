@@ -95,16 +95,18 @@ class Target(abc.ABC):
         conf: dict[str, str] | None = None,
         on_line: LineSink | None = None,
         overrides: list[str] | None = None,
+        packages: list[Path] | None = None,
     ) -> SubmitResult:
         """Run the tuning job with the driver where executors can reach it (the shared path).
 
         ``on_line`` receives each line the driver prints; ``overrides`` are ``key=value`` spec
-        overrides (``--set``); the run is recorded in the state dir's ``runs.json``.
+        overrides (``--set``); ``packages`` are zips of user code shipped to the driver and executors
+        (``--package``); the run is recorded in the state dir's ``runs.json``.
         """
         from hyperspark_ops.targets import driver
 
         return driver.submit(self, spec_path, run_id=run_id, resume=resume, conf=conf, on_line=on_line,
-                             overrides=overrides)
+                             overrides=overrides, packages=packages)
 
     def before_submit(self, request: DriverRequest) -> None:
         """Checks before a run starts (e.g. NoClusterError); nothing is logged yet."""

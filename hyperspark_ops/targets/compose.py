@@ -544,9 +544,11 @@ class ComposeTarget(Target):
         if not any(item.startswith("output=") for item in overrides) and not _spec_output_is_hdfs(request.spec_path):
             # a host path means nothing inside the cluster: results go to the stack's HDFS
             overrides.append(f"output={DEFAULT_OUTPUT}")
-        request = DriverRequest(request.spec_path, request.run_id, request.resume, request.conf, overrides)
+        remote_pkgs = [self.put_file(tools, p, f"{SPEC_DIR}/{request.run_id}") for p in request.packages]
+        request = DriverRequest(request.spec_path, request.run_id, request.resume, request.conf, overrides,
+                                request.packages)
         argv = ["spark-submit", "--master", MASTER_URL, *request.conf_args(), JOB_SCRIPT,
-                *request.job_args(remote_spec)]
+                *request.job_args(remote_spec, remote_pkgs)]
         output.note("$ " + " ".join(argv))
         return self.exec(tools, argv, on_line=output).exit_code
 
@@ -558,6 +560,7 @@ class ComposeTarget(Target):
         argv = ["spark-submit", "--master", MASTER_URL]
         for key, value in (conf or {}).items():
             argv += ["--conf", f"{key}={value}"]
+        self.state.logs_dir.mkdir(parents=True, exist_ok=True)
         return self.exec(tools, argv + [remote, *(args or [])], on_line=on_line,
                          log=self.state.logs_dir / "driver.log")
 

@@ -48,14 +48,18 @@ class DriverRequest:
     resume: bool = False
     conf: dict[str, str] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
+    packages: list[Path] = field(default_factory=list)  # zips of user code (``submit --package``)
 
-    def job_args(self, spec: str) -> list[str]:
-        """Arguments after ``tune.py``: ``SPEC --run-id ID [--resume] [--set k=v]...``."""
+    def job_args(self, spec: str, packages: list[str] | None = None) -> list[str]:
+        """Arguments after ``tune.py``: ``SPEC --run-id ID [--resume] [--set k=v]... [--package ZIP]...``
+        (``packages``: the zips' paths as the driver sees them; default: these host paths)."""
         args = [spec, "--run-id", self.run_id]
         if self.resume:
             args.append("--resume")
         for item in self.overrides:
             args += ["--set", item]
+        for zp in (packages if packages is not None else [str(p) for p in self.packages]):
+            args += ["--package", zp]
         return args
 
     def conf_args(self) -> list[str]:
@@ -108,12 +112,13 @@ class DriverOutput:
 
 def submit(target: Target, spec_path: Path, run_id: str | None = None, resume: bool = False,
            conf: dict[str, str] | None = None, on_line: LineSink | None = None,
-           overrides: list[str] | None = None) -> SubmitResult:
+           overrides: list[str] | None = None, packages: list[Path] | None = None) -> SubmitResult:
     """Run the job on ``target`` and return its typed result (see the module docstring)."""
     spec_path = Path(spec_path)
     if not spec_path.is_file():
         raise OpsError(f"no such spec file: {spec_path}")
-    request = DriverRequest(spec_path, run_id or new_run_id(), resume, dict(conf or {}), list(overrides or []))
+    request = DriverRequest(spec_path, run_id or new_run_id(), resume, dict(conf or {}), list(overrides or []),
+                            [Path(p) for p in packages or []])
     target.before_submit(request)  # e.g. NoClusterError, before any log is written
     state = target.state
     state.record_launch(request.run_id, spec_fingerprint(spec_path, request.overrides), str(spec_path.resolve()))

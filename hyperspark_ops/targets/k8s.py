@@ -478,6 +478,9 @@ class K8sTarget(Target):
             raise NoClusterError(self.name)
 
     def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
+        if request.packages:
+            raise OpsError("--package is not supported on the k8s target yet: upload the zip to HDFS and "
+                           "add it with --conf spark.submit.pyFiles=hdfs://...")
         api = self._api()
         job, spec_cm, others = self._driver_objects(request.run_id, request.spec_path.read_text(), request.resume,
                                                     request.conf, request.overrides)
