@@ -43,7 +43,7 @@ from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
 from hyperspark_ops.util.files import write_atomic
 from hyperspark_ops.util.java import check_java, java_binary
 from hyperspark_ops.util.net import port_free
-from hyperspark_ops.util.proc import pid_alive, terminate
+from hyperspark_ops.util.proc import own_session_dying_with_parent, pid_alive, terminate
 
 HOST = "127.0.0.1"
 MIN_JAVA = 17  # Spark 4.x runs on Java 17 and 21
@@ -283,9 +283,11 @@ class LocalTarget(Target):
             from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
 
             return WebHdfsStorage(hdfs.webhdfs_url, hdfs.fs_uri, replication=hdfs.replication)
+        from hyperspark_ops.state import state_write
         from hyperspark_ops.storage import LocalDirStorage
 
-        self.state.storage_dir.mkdir(parents=True, exist_ok=True)
+        with state_write(self.state.storage_dir):
+            self.state.storage_dir.mkdir(parents=True, exist_ok=True)
         return LocalDirStorage(self.state.storage_dir)
 
     def _storage_status(self) -> StorageStatus:
@@ -621,10 +623,11 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _run_driver(argv: list[str], env: dict[str, str], output: DriverOutput) -> int:
     """Run spark-submit in its own process group, every line to ``output``; return its exit code."""
-    # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned
+    # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned; and the JVM dies
+    # with us (kill -9 of the CLI), so no orphan driver goes on writing a run that is then resumed
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-        stdin=subprocess.DEVNULL, errors="replace", start_new_session=True,
+        stdin=subprocess.DEVNULL, errors="replace", preexec_fn=own_session_dying_with_parent(),
     )
     try:
         assert proc.stdout is not None
