@@ -13,7 +13,9 @@ Printed per run (and written to ``<out>/load.json``):
 * ``rows`` / ``distinct`` / ``ok``: rows in trials.jsonl, distinct trial ids, rows with status ok
   (no result lost: all three equal N);
 * ``peak_rss_mb``: the driver's peak RSS (JVM + Python driver, summed per sample), and each part's peak;
-* ``overhead_ms``: per-trial scheduling overhead = (search wall x slots - sum of fit seconds) / trials.
+* ``overhead_ms``: per-trial scheduling overhead = (search wall x slots - sum of fit seconds) / trials;
+* ``driver_cpu_ms_per_trial``: CPU the driver (JVM + Python) spent in the search phase per trial, which
+  load on the machine does not inflate the way it inflates wall time.
 
 The cluster is always stopped (by recorded pid), also on Ctrl-C.
 """
@@ -111,6 +113,8 @@ def one_run(target, n: int, model: str, work: Path) -> dict:
         "sum_fit_s": round(fit, 2), "overhead_ms": round(1000 * (search * slots - fit) / n, 1),
         "peak_rss_mb": round(sampler.peak_total / mb), "peak_jvm_mb": round(sampler.peak["jvm"] / mb),
         "peak_python_mb": round(sampler.peak["python"] / mb), "rss_samples": sampler.samples,
+        "driver_cpu_ms_per_trial": (round(1000 * summary.timings["driver_cpu_search"] / n, 1)
+                                    if "driver_cpu_search" in summary.timings else None),
         "load_avg_1m": round(psutil.getloadavg()[0], 2),
     }
 
