@@ -205,6 +205,11 @@ class Storage(abc.ABC):
                 self.delete(path)
                 return
             except StorageUnavailable:
+                try:
+                    if not self.exists(path):  # e.g. safe mode refuses the delete of a file never created
+                        return
+                except OpsError:
+                    pass
                 if deadline is None or time.monotonic() >= deadline:
                     return
                 time.sleep(1.0)

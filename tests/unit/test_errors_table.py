@@ -397,6 +397,7 @@ def test_row(row: Row, tmp_path: Path, request: pytest.FixtureRequest) -> None:
             assert "Traceback" not in out + err, err[-3000:]
             got = err.strip().splitlines()[-1] if err.strip() else ""
         else:
+            request.getfixturevalue("monkeypatch").setenv("HYPERSPARK_UPLOAD_RETRY_S", "3")
             cluster = request.getfixturevalue("hdfs_cluster")
             from hyperspark_ops.model import OpsError
 
