@@ -228,6 +228,59 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
     return write_outputs(out_dir, rows, report)
 
 
+def run_null_bench(target: Target, trials: int, trial_seconds: float, out_dir: Path,
+                   on_line: LineSink | None = None) -> dict:
+    """Dispatch overhead, measured the way Ray Tune publishes it: ``trials`` trials that only sleep
+    ``trial_seconds`` (model ``null.sleep``) on the cluster as it is. Sleeping needs no core, so a small
+    machine can simulate many slots (``up --workers 4 --worker-cores 16`` = 64 slots on 2 cores).
+
+    efficiency = ideal / search wall with ideal = trials * trial_seconds / slots;
+    overhead per trial per slot = (search wall * slots - sum of fit seconds) / trials.
+    """
+    say = on_line or (lambda s: None)
+    if trials < 1:
+        raise OpsError("--null-trials must be at least 1")
+    if trial_seconds < 0:
+        raise OpsError("--trial-seconds must be >= 0")
+    status = target.status()  # raises NoClusterError: "run `hyperspark up` first"
+    storage = status.storage.uri.rstrip("/") if status.storage else None
+    if not storage:
+        raise OpsError(f"the {target.name} target reports no cluster storage")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = synthetic_csv(_cache_dir() / "null_200x4.csv", 200, 4, 0, informative=2)
+    up = target.upload(csv_path, f"bench/{csv_path.name}", force=True)
+    folds = 2  # each trial = 2 fits of trial_seconds / 2
+    spec = {"name": "null-trials", "dataset": {"uri": up.dest, "label": "label"}, "model": "null.sleep",
+            "search": {"type": "grid"}, "space": {"seconds": [trial_seconds / folds], "trial": list(range(trials))},
+            "metric": "accuracy", "cv_folds": folds, "output": f"{storage}/bench/runs"}
+    spec_file = out_dir / "null-spec.yaml"
+    write_atomic(spec_file, yaml.safe_dump(spec, sort_keys=False))
+    run_id = f"null-{time.strftime('%Y%m%d-%H%M%S')}-{trials}x{trial_seconds:g}s"
+    say(f"submitting {trials} null trials of {trial_seconds:g}s on {len(status.alive_workers)} worker(s)")
+    res = target.submit(spec_file, run_id=run_id)
+    if res.exit_code != 0 or res.summary is None:
+        raise OpsError(f"null-trial run {run_id} failed (exit {res.exit_code}): see `hyperspark logs driver`")
+    s = res.summary
+    rows = parse_trials(target.read_text(res.output_uri.rstrip("/") + "/trials.jsonl"))
+    wall = s.timings.get("search", 0.0)
+    slots = s.cluster.slots
+    fit = sum(r.fit_seconds or 0.0 for r in rows)
+    ideal = trials * trial_seconds / slots if slots else None
+    cpu = s.timings.get("driver_cpu_search")
+    rep = {"trials": trials, "trial_seconds": trial_seconds, "slots": slots, "workers": len(status.alive_workers),
+           "recorded": len(rows), "unique": len({r.key for r in rows}), "search_wall_s": wall,
+           "ideal_s": ideal, "efficiency": round(ideal / wall, 4) if ideal and wall else None,
+           "overhead_ms_per_trial_per_slot": round(1000 * (wall * slots - fit) / trials, 1) if trials else None,
+           "idle_slot_fraction": s.cost.idle_slot_fraction,
+           "driver_cpu_ms_per_trial": round(1000 * cpu / trials, 2) if cpu is not None else None,
+           "session_s": s.timings.get("session"), "warmup_s": s.timings.get("warmup"), "run_id": run_id,
+           "output_uri": res.output_uri}
+    dst = out_dir / f"null-trials-{slots}slots-{trials}x{trial_seconds:g}s.json"
+    write_atomic(dst, json.dumps(rep, indent=2) + "\n")
+    rep["report"] = str(dst)
+    return rep
+
+
 def _fill_from_summary(row: Row, s: RunSummary, target: Target, output_uri: str, t_sub: float) -> None:
     t = s.timings
     row.session_s, row.load_s, row.warmup_s = t.get("session"), t.get("load"), t.get("warmup")

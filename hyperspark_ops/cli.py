@@ -65,7 +65,38 @@ class OpsGroup(click.Group):
         except (click.Abort, KeyboardInterrupt, EOFError):
             click.echo("Aborted!", err=True)
             sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the last resort: one line, the traceback in a log
+            sys.exit(_unexpected(exc, args if args is not None else sys.argv[1:]))
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _unexpected(exc: BaseException, args: Any) -> int:
+    """An exception nobody turned into a message: ONE line naming it and a log holding the traceback
+    (``--debug`` or HYPERSPARK_DEBUG=1 prints the traceback here instead). Exit 1."""
+    import os
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if "--debug" in list(args or []) or os.environ.get("HYPERSPARK_DEBUG", "") not in ("", "0"):
+        click.echo(text.rstrip(), err=True)
+        click.echo(f"Error: unexpected {what}", err=True)
+        return 1
+    log = None
+    for folder in (Path(os.environ.get("HYPERSPARK_STATE_DIR") or Path.home() / ".hyperspark") / "crash",
+                   Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            log = folder / f"hyperspark-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+            log.write_text(f"hyperspark {' '.join(map(str, args or []))}\n\n{text}")
+            break
+        except OSError:
+            log = None
+    where = f"traceback in {log}" if log else "the traceback could not be saved"
+    click.echo(f"Error: unexpected {what} ({where}; rerun with --debug to see it here)", err=True)
+    return 1
 
 
 @dataclass
@@ -102,9 +133,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
     "--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HYPERSPARK_STATE_DIR",
     help="State dir (pids, logs, ports, runs) [default ~/.hyperspark/<target>; env HYPERSPARK_STATE_DIR].",
 )
+@click.option("--debug", is_flag=True, envvar="HYPERSPARK_DEBUG",
+              help="On an unexpected error, print the traceback instead of saving it to a log.")
 @click.version_option(__version__, prog_name="hyperspark")
 @click.pass_context
-def cli(ctx: click.Context, target_name: str, state_dir: Path | None) -> None:
+def cli(ctx: click.Context, target_name: str, state_dir: Path | None, debug: bool) -> None:
     """Distributed hyperparameter tuning on a real Spark cluster (local, compose or k8s)."""
     ctx.obj = Context(target_name=target_name, state_dir=state_dir)
 
@@ -214,8 +247,10 @@ def validate_spec(spec: Path, overrides: list[str]) -> None:
 
 @cli.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--run-id", help="Run id (default: a new time-stamped id). Needed with --resume.")
-@click.option("--resume", is_flag=True, help="Continue run --run-id: finished trials are kept.")
+@click.option("--run-id", help="Run id (default: a new time-stamped id).")
+@click.option("--resume", is_flag=True,
+              help="Continue run --run-id, or without --run-id the latest run of this SPEC (same spec "
+                   "fingerprint): finished trials are kept, only the missing ones run.")
 @click.option("--set", "overrides", multiple=True, callback=_key_value, metavar="KEY=VALUE",
               help="Override a spec key, e.g. --set dataset.uri=hdfs://... (repeatable).")
 @click.option("--conf", "confs", multiple=True, callback=_key_value, metavar="KEY=VALUE",
@@ -226,12 +261,18 @@ def validate_spec(spec: Path, overrides: list[str]) -> None:
 def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides: tuple[str, ...],
            confs: tuple[str, ...], verbose: bool, as_json: bool) -> None:
     """Validate SPEC, run the tuning job on the cluster, stream progress, print the best result."""
-    if resume and not run_id:
-        raise click.UsageError("--resume needs --run-id RUN_ID of the run to continue")
     if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_id):
         raise click.BadParameter(f"{run_id!r}: use letters, digits, '.', '_' and '-'", param_hint="--run-id")
     validate_spec(spec, list(overrides))
     target = ctx.target()
+    if resume and not run_id:
+        from hyperspark_ops.targets.driver import spec_fingerprint
+
+        run_id = target.state.latest_launch(spec_fingerprint(spec, list(overrides)))
+        if run_id is None:
+            raise OpsError(f"no earlier run of {spec} to resume on the {target.name} target; "
+                           "give --run-id RUN_ID (see `hyperspark results`)")
+        click.echo(f"resuming run {run_id} (the latest run of {spec.name})", err=True)
     conf = dict(c.split("=", 1) for c in confs)
     sink = DriverSink(verbose=verbose, quiet=as_json)
     result = target.submit(spec, run_id=run_id, resume=resume, conf=conf, on_line=sink, overrides=list(overrides))
@@ -378,12 +419,32 @@ def _load_bench():
               show_default=True, help="Where the report and plot go.")
 @click.option("--set", "overrides", multiple=True, callback=_key_value, metavar="KEY=VALUE",
               help="Override a spec key (repeatable).")
+@click.option("--null-trials", type=click.IntRange(min=1), metavar="N",
+              help="Instead: N trials that only sleep, on the cluster as it is (dispatch overhead, efficiency).")
+@click.option("--trial-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="With --null-trials: how long each trial sleeps.")
 @json_option
 @pass_ctx
 def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: int, out_dir: Path,
-          overrides: tuple[str, ...], as_json: bool) -> None:
-    """Strong-scaling benchmark: speedup, efficiency, Amdahl fit and Karp-Flatt over worker counts."""
+          overrides: tuple[str, ...], null_trials: int | None, trial_seconds: float, as_json: bool) -> None:
+    """Strong-scaling benchmark: speedup, efficiency, Amdahl fit and Karp-Flatt over worker counts.
+
+    With --null-trials N: the tuner's own overhead, measured as Ray Tune does (trials that sleep).
+    """
     target = ctx.target()
+    if null_trials is not None:
+        bench_mod = _load_bench()
+        rep = bench_mod.run_null_bench(target, null_trials, trial_seconds, out_dir,
+                                       on_line=None if as_json else (lambda line: click.echo(f"  {line}", err=True)))
+        if as_json:
+            _json(rep)
+        else:
+            click.echo(f"{rep['trials']} null trials of {rep['trial_seconds']:g}s on {rep['slots']} slots: "
+                       f"search {rep['search_wall_s']:.1f}s (ideal {rep['ideal_s']:.1f}s), efficiency "
+                       f"{rep['efficiency']}, overhead {rep['overhead_ms_per_trial_per_slot']} ms per trial per "
+                       f"slot, idle slots {rep['idle_slot_fraction']}, driver CPU "
+                       f"{rep['driver_cpu_ms_per_trial']} ms per trial -> {rep['report']}")
+        return
     if max(worker_counts) > target.max_workers:
         raise click.UsageError(f"worker counts must be at most {target.max_workers} for {target.name}")
     bench_mod = _load_bench()

@@ -116,6 +116,20 @@ class StateDir:
     def runs(self) -> dict[str, str]:
         return dict(self.read_json("runs.json", {}))
 
+    def record_launch(self, run_id: str, spec_fingerprint: str, spec_path: str) -> None:
+        """Every submit, before the driver starts (a run whose driver dies can still be resumed)."""
+        launches = self.read_json("launches.json", {})
+        prev = launches.get(run_id, {})
+        launches[run_id] = {"fingerprint": spec_fingerprint, "spec": spec_path,
+                            "first": prev.get("first", time.time()), "last": time.time()}
+        self.write_json("launches.json", launches)
+
+    def latest_launch(self, spec_fingerprint: str) -> str | None:
+        """The run id most recently started with a spec of this fingerprint (``submit --resume``)."""
+        launches = self.read_json("launches.json", {})
+        same = [(v.get("first", 0), rid) for rid, v in launches.items() if v.get("fingerprint") == spec_fingerprint]
+        return max(same)[1] if same else None
+
     # -- pids -------------------------------------------------------------
     def write_pid(self, name: str, pid: int) -> None:
         with state_write(self.pid_file(name)):

@@ -9,13 +9,21 @@
 #     is never reformatted (a different cluster id or a foreign non-empty dir stops start-up);
 #   * DataNodes wait for the NameNode's RPC port before starting (no start-up races);
 #   * scaled DataNodes share one named volume: each claims its own slot dir (dn-1, dn-2, ...) with
-#     a lock held for its lifetime, so data survives `down`/`up` and no two DataNodes share a dir.
+#     a lock held for its lifetime, so data survives `down`/`up` and no two DataNodes share a dir;
+#   * permissions are ON: the NameNode's user (hadoop) is the HDFS superuser, and beside the
+#     NameNode a small init (WebHDFS on loopback, as the superuser) creates the directories the
+#     service user needs (HDFS_INIT_DIRS: Spark's event logs, runs, data) once safe mode is off.
+#     The NameNode reports healthy only after that init has completed once on its name dir.
 #
 # Environment (defaults in brackets):
 #   HDFS_NAMENODE_HOST [namenode]   HDFS_NAMENODE_RPC_PORT [8020]   HDFS_NAMENODE_HTTP_PORT [9870]
 #   HDFS_CLUSTER_ID [CID-hyperspark]  pinned cluster id used by the one and only format
 #   HDFS_REPLICATION [1]            default replication; keep it <= the number of DataNodes
-#   HDFS_PERMISSIONS_ENABLED [false]  single-tenant cluster: Spark (uid 185) may write anywhere
+#   HDFS_PERMISSIONS_ENABLED [true]   permission checks on (owner/group/mode on every path)
+#   HDFS_SERVICE_USER [spark]       the user Spark runs as (HADOOP_USER_NAME of the Spark image)
+#   HDFS_INIT_DIRS                  PATH:OWNER:MODE entries created at start (space separated), default
+#                                   /spark-events:SVC:1777 /hyperspark:SVC:755 /user/SVC:SVC:755
+#                                   /data:SVC:755 /bench:SVC:755 /tmp:hadoop:1777  (SVC = service user)
 #   HDFS_NAME_DIR [/data/namenode]  HDFS_DATA_ROOT [/data/datanode]  HDFS_DATANODE_SLOTS [64]
 #   HDFS_WAIT_TIMEOUT [180]         seconds a DataNode waits for the NameNode
 #   HADOOP_HEAPSIZE_MAX             JVM heap (e.g. 512m)
@@ -31,6 +39,9 @@ NAME_DIR="${HDFS_NAME_DIR:-/data/namenode}"
 DATA_ROOT="${HDFS_DATA_ROOT:-/data/datanode}"
 CONF_DIR="${HYPERSPARK_HADOOP_CONF_DIR:-/opt/hyperspark/hadoop-conf}"
 DN_HTTP=9864
+SVC_USER="${HDFS_SERVICE_USER:-spark}"
+INIT_DIRS="${HDFS_INIT_DIRS:-/spark-events:$SVC_USER:1777 /hyperspark:$SVC_USER:755 /user/$SVC_USER:$SVC_USER:755 /data:$SVC_USER:755 /bench:$SVC_USER:755 /tmp:hadoop:1777}"
+INIT_MARKER="$NAME_DIR/hyperspark-init.done"
 
 log() { echo "hyperspark-hadoop: $*" >&2; }
 die() { echo "hyperspark-hadoop: error: $*" >&2; exit 64; }
@@ -82,7 +93,8 @@ write_conf() {
     "dfs.heartbeat.interval=2" \
     "dfs.replication=${HDFS_REPLICATION:-1}" \
     "dfs.namenode.replication.min=1" \
-    "dfs.permissions.enabled=${HDFS_PERMISSIONS_ENABLED:-false}" \
+    "dfs.permissions.enabled=${HDFS_PERMISSIONS_ENABLED:-true}" \
+    "dfs.permissions.superusergroup=supergroup" \
     "dfs.webhdfs.enabled=true" \
     "dfs.datanode.address=0.0.0.0:9866" \
     "dfs.datanode.http.address=0.0.0.0:$DN_HTTP" \
@@ -99,6 +111,46 @@ http_get() {
   printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$path" >&3
   timeout 5 cat <&3
   exec 3<&-
+}
+
+# http_put PORT PATH: the status line of an HTTP PUT with an empty body (WebHDFS operations).
+http_put() {
+  local port="$1" path="$2"
+  exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'PUT %s HTTP/1.0\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n' "$path" >&3
+  timeout 60 head -n 1 <&3
+  exec 3<&-
+}
+
+# webhdfs PATH OP [QUERY]: PUT as the superuser, retried until the NameNode says 200 (its WebHDFS
+# servlet starts after JMX answers) or the init deadline passes.
+webhdfs() {
+  local status=""
+  while :; do
+    status="$(http_put "$NN_HTTP" "/webhdfs/v1$1?op=$2&user.name=$(id -un)${3:+&$3}" 2>/dev/null || true)"
+    case "$status" in *" 200 "*) return 0 ;; esac
+    [ "$SECONDS" -lt "$INIT_DEADLINE" ] || { log "init: $2 $1: ${status:-no answer}"; return 1; }
+    sleep 2
+  done
+}
+
+# Beside the NameNode (background): wait until it is out of safe mode, then create HDFS_INIT_DIRS
+# with their owners and modes (idempotent; runs at every start), then mark the name dir as done.
+init_dirs() {
+  local entry path owner mode
+  INIT_DEADLINE=$((SECONDS + ${HDFS_INIT_TIMEOUT:-900}))
+  until http_get "$NN_HTTP" '/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo' 2>/dev/null \
+        | grep -q '"Safemode" *: *""'; do
+    [ "$SECONDS" -lt "$INIT_DEADLINE" ] || { log "init: NameNode still in safe mode after ${HDFS_INIT_TIMEOUT:-900}s"; return 1; }
+    sleep 1
+  done
+  for entry in $INIT_DIRS; do
+    IFS=: read -r path owner mode <<<"$entry"
+    webhdfs "$path" MKDIRS && webhdfs "$path" SETOWNER "owner=$owner&group=$owner" \
+      && webhdfs "$path" SETPERMISSION "permission=$mode" || return 1
+  done
+  date -u +%FT%TZ >"$INIT_MARKER"
+  log "init: done ($INIT_DIRS)"
 }
 
 version_cluster_id() { sed -n 's/^clusterID=//p' "$1" 2>/dev/null; }
@@ -156,6 +208,7 @@ claim_slot() {
 health() {
   case "${1:-}" in
     namenode)
+      [ -f "$INIT_MARKER" ] || return 1
       http_get "$NN_HTTP" '/jmx?qry=Hadoop:service=NameNode,name=NameNodeStatus' | grep -q '"State" *: *"active"' ;;
     datanode)
       # registered = the DataNode knows its block pool (it got one from the NameNode)
@@ -170,6 +223,8 @@ main() {
     namenode)
       write_conf
       format_once
+      # The init outlives this shell as the NameNode's child; its output goes to the log.
+      (init_dirs || log "init: FAILED (the NameNode stays unhealthy until it succeeds once)") &
       exec hdfs namenode
       ;;
     datanode)

