@@ -154,7 +154,7 @@ class Storage(abc.ABC):
                 time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
             except OSError as exc:  # a local storage dir that is full or read-only: one line
                 self._discard(tmp)
-                raise OpsError(f"upload to {uri} failed: cannot write {exc.filename or tmp}: "
+                raise OpsError(f"upload to {uri} failed: cannot write {exc.filename or self.uri_for(tmp)}: "
                                f"{exc.strerror or exc}") from None
             except BaseException:
                 self._discard(tmp, deadline)

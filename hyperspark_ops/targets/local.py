@@ -316,9 +316,12 @@ class LocalTarget(Target):
         hdfs_wanted = self._hdfs_wanted()
         self._check_ports(ports)  # HdfsCluster.start checks its own ports
         settings = {k: int(self._setting(k)) for k in PORT_KEYS}
-        self.state.root.mkdir(parents=True, exist_ok=True)
-        if not hdfs_wanted:
-            self.state.storage_dir.mkdir(parents=True, exist_ok=True)
+        from hyperspark_ops.state import state_write
+
+        with state_write(self.state.storage_dir):  # a full or read-only state dir: one line, nothing started
+            self.state.root.mkdir(parents=True, exist_ok=True)
+            if not hdfs_wanted:
+                self.state.storage_dir.mkdir(parents=True, exist_ok=True)
         self._save(
             **settings,
             python=sys.executable,

@@ -332,6 +332,24 @@ def test_a_full_or_read_only_state_dir_is_one_line_and_nothing_half_written(tmp_
         after = _tree(mnt)
         assert not (mnt / "storage" / "data" / "x.csv").exists()
         assert [p for p in after - before if "tmp" in p] == []
+
+        # `up` writes state.json before it starts anything: one line, nothing started, nothing written
+        from tests.ports import free_port_block
+
+        base = free_port_block(6)
+        up = subprocess.run([*HYPERSPARK, "up", "--no-hdfs", "--workers", "1", "--master-port", str(base),
+                             "--ui-port", str(base + 1), "--worker-ui-port", str(base + 2)],
+                            env=env, capture_output=True, text=True, timeout=300)
+        try:
+            assert up.returncode == 1, up.stdout + up.stderr
+            lines = [ln for ln in (up.stdout + up.stderr).splitlines() if ln.strip()]
+            assert len(lines) == 1 and lines[0].startswith("Error: cannot write "), lines
+            assert ("No space left on device" if case == "full" else "Read-only file system") in lines[0]
+            assert not (mnt / "state.json").exists() and not (mnt / "pids").exists()
+            assert [p for p in _tree(mnt) - before if "tmp" in p] == []
+        finally:
+            if up.returncode == 0:  # never leave a cluster behind, even when the promise broke
+                subprocess.run([*HYPERSPARK, "down"], env=env, capture_output=True, timeout=300)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
