@@ -156,8 +156,8 @@ class Storage(abc.ABC):
                 self._discard(tmp)
                 raise OpsError(f"upload to {uri} failed: cannot write {exc.filename or self.uri_for(tmp)}: "
                                f"{exc.strerror or exc}") from None
-            except BaseException:
-                self._discard(tmp, deadline)
+            except BaseException:  # a real error or Ctrl-C: one try at removing the temporary file
+                self._discard(tmp)
                 raise
         final_size = self._size(path)
         if final_size != size:
