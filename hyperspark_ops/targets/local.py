@@ -43,6 +43,7 @@ from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
 from hyperspark_ops.util.files import write_atomic
 from hyperspark_ops.util.java import check_java, java_binary
 from hyperspark_ops.util.net import port_free
+from hyperspark_ops.util.poll import poll_until
 from hyperspark_ops.util.proc import own_session_dying_with_parent, pid_alive, terminate
 
 HOST = "127.0.0.1"
@@ -77,6 +78,8 @@ PORT_LABELS = {
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 START_TIMEOUT = float(os.environ.get("HYPERSPARK_START_TIMEOUT", "120"))
+#: how long `scale` waits for a decommissioned worker's running trials before stopping it anyway
+DECOMMISSION_TIMEOUT = float(os.environ.get("HYPERSPARK_DECOMMISSION_TIMEOUT", "300"))
 
 
 def spark_home() -> Path:
@@ -166,6 +169,9 @@ class LocalTarget(Target):
             "spark.ui.reverseProxy": "false",
             "spark.worker.cleanup.enabled": "false",
             "spark.local.dir": str(self.state.work_dir / "tmp"),
+            # SIGPWR decommissions a worker (scale-down): its executors take no new task, finish the
+            # running ones, then exit; see _decommission
+            "spark.decommission.enabled": "true",
         }
         return write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()))
 
@@ -384,12 +390,55 @@ class LocalTarget(Target):
                 self.master_ui, workers, START_TIMEOUT, lambda: self._any_worker_died(names)
             )
         elif len(current) > workers:
-            for i in self._removal_order(current)[: len(current) - workers]:
+            leaving = self._removal_order(current)[: len(current) - workers]
+            for i in leaving:
+                self._decommission(i)
+            self._wait_drained(leaving, DECOMMISSION_TIMEOUT)
+            for i in leaving:
                 self.state.stop(f"worker-{i}")
             spark_api.wait_alive_workers(self.master_ui, workers, START_TIMEOUT)
         else:
             spark_api.wait_alive_workers(self.master_ui, workers, START_TIMEOUT)
         return self.status()
+
+    def _decommission(self, index: int) -> None:
+        """SIGPWR: the worker tells the master, running trials finish there, no new one starts there."""
+        pid = self.state.owned_alive(f"worker-{index}")
+        if pid is not None and self._saved_decommission():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGPWR)
+
+    def _saved_decommission(self) -> bool:
+        """Workers started with decommissioning on (older clusters would die of SIGPWR: stop them as before)."""
+        conf = self.state.conf_dir / "spark-daemons.conf"
+        try:
+            return "spark.decommission.enabled true" in conf.read_text()
+        except OSError:
+            return False
+
+    def _wait_drained(self, indices: list[int], timeout: float) -> None:
+        """Until the leaving workers run no executor (their trials finished), or ``timeout``: then they
+        are stopped anyway, and Spark reruns what was still running there on the workers that stay.
+
+        Watched by process (executor JVMs whose working dir lies in the worker's work dir), not by the
+        master's JSON: the master keeps counting a DECOMMISSIONED worker's cores as used after its
+        executors have exited.
+        """
+        import psutil
+
+        dirs = [str(self.state.work_dir / f"worker-{i}") + os.sep for i in indices]
+
+        def drained() -> bool:
+            for p in psutil.process_iter(["cmdline"]):
+                try:
+                    if "CoarseGrainedExecutorBackend" in " ".join(p.info["cmdline"] or []) and \
+                            any((p.cwd() + os.sep).startswith(d) for d in dirs):
+                        return False
+                except psutil.Error:
+                    continue
+            return True
+
+        poll_until(drained, timeout, interval=0.5)
 
     def _removal_order(self, current: list[int]) -> list[int]:
         """Idle workers first (no cores in use per the master), highest index first within each group."""
@@ -476,6 +525,8 @@ class LocalTarget(Target):
             "spark.pyspark.python": sys.executable,
             "spark.pyspark.driver.python": sys.executable,
             "spark.local.dir": str(self.state.work_dir / "tmp"),
+            # executors of a decommissioned worker (scale-down) finish their trials and exit
+            "spark.decommission.enabled": "true",
         }
         hdfs = self._hdfs_cluster()
         if hdfs is not None:

@@ -231,15 +231,25 @@ def test_scale_down_during_a_search_loses_no_trial(fresh_local_target, tmp_path:
     run_dir = tmp_path / "out" / "scaledown"
     thread, box = submit_in_thread(target, spec, "scaledown")
     try:
-        wait_for(lambda: len(rows_of(run_dir)) >= 2, 240, "the search to be running")
-        status = target.scale(1)  # the CLI's `hyperspark scale 1`
+        try:
+            wait_for(lambda: len(rows_of(run_dir)) >= 2, 240, "the search to be running")
+        except AssertionError as exc:
+            log = target.state.logs_dir / "driver-scaledown.log"
+            tail = log.read_text(errors="replace").splitlines()[-30:] if log.exists() else []
+            raise AssertionError(f"{exc}; driver log tail:\n" + "\n".join(tail)) from None
+        t0 = time.monotonic()
+        status = target.scale(1)  # the CLI's `hyperspark scale 1`: decommission, wait for its trial, stop
         assert len(status.alive_workers) == 1
+        assert time.monotonic() - t0 < 120, "scale waited for the decommission timeout: drain not seen"
         thread.join(600)
         assert not thread.is_alive(), "the search did not finish after the scale-down"
         assert "error" not in box, box.get("error")
         res = box["result"]
         assert res.exit_code == 0, (res.error, target.state.log_file("driver"))
         assert_every_trial_once(rows_of(run_dir), 12)
+        # decommissioned, not killed: the trial running there finished, none had to be rerun
+        log = (target.state.logs_dir / "driver-scaledown.log").read_text(errors="replace")
+        assert "Lost task" not in log, [ln for ln in log.splitlines() if "Lost task" in ln][:3]
     finally:
         stop_driver(target, "scaledown")
         thread.join(30)
