@@ -129,10 +129,10 @@ def main() -> int:
     counts = [int(x) for x in args.trials.split(",") if x.strip()]
 
     from hyperspark_ops.targets.local import LocalTarget
-    from tests.ports import free_port_block
 
-    base = free_port_block(12)
-    ports = {"master_port": base, "ui_port": base + 1, "driver_ui_port": base + 2, "worker_ui_port": base + 4}
+    from tests.integration.cluster_fixtures import cluster_ports
+
+    ports = cluster_ports()
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="hs-load-") as tmp:

@@ -159,15 +159,19 @@ def _memory(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="Master UI port [default 8080; env HYPERSPARK_MASTER_UI_PORT].")
 @click.option("--worker-ui-port", type=click.IntRange(1, 65535), envvar="HYPERSPARK_WORKER_UI_PORT",
               help="First worker UI port, one per worker upwards [default 8081].")
+@click.option("--history-ui-port", type=click.IntRange(1, 65535), envvar="HYPERSPARK_HISTORY_UI_PORT",
+              help="Spark history server UI port [default 18080; env HYPERSPARK_HISTORY_UI_PORT].")
 @click.option("--hdfs/--no-hdfs", default=None,
               help="Also run a real HDFS for storage [default: when HADOOP_HOME is set].")
 @json_option
 @pass_ctx
 def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master_port: int | None,
-       ui_port: int | None, worker_ui_port: int | None, hdfs: bool | None, as_json: bool) -> None:
+       ui_port: int | None, worker_ui_port: int | None, history_ui_port: int | None, hdfs: bool | None,
+       as_json: bool) -> None:
     """Start the cluster (or bring a running one to --workers) and wait until all workers are ALIVE."""
     target = ctx.target()
-    settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port, "hdfs": hdfs}
+    settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port,
+                "history_ui_port": history_ui_port, "hdfs": hdfs}
     given = {k: v for k, v in settings.items() if v is not None}
     model = target.settings_model
     unsupported = [k for k in given if k not in model.settable() and k not in model.refused]
@@ -255,14 +259,18 @@ def validate_spec(spec: Path, overrides: list[str]) -> None:
               help="Override a spec key, e.g. --set dataset.uri=hdfs://... (repeatable).")
 @click.option("--conf", "confs", multiple=True, callback=_key_value, metavar="KEY=VALUE",
               help="Extra Spark conf for spark-submit (repeatable).")
+@click.option("--mlflow", "mlflow_uri", metavar="URI",
+              help="Track the search in MLflow at URI (same as --set tracking.mlflow.uri=URI).")
 @click.option("-v", "--verbose", is_flag=True, help="Echo every driver line (Spark logs) to stderr.")
 @json_option
 @pass_ctx
 def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides: tuple[str, ...],
-           confs: tuple[str, ...], verbose: bool, as_json: bool) -> None:
+           confs: tuple[str, ...], mlflow_uri: str | None, verbose: bool, as_json: bool) -> None:
     """Validate SPEC, run the tuning job on the cluster, stream progress, print the best result."""
     if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_id):
         raise click.BadParameter(f"{run_id!r}: use letters, digits, '.', '_' and '-'", param_hint="--run-id")
+    if mlflow_uri:
+        overrides = (*overrides, f"tracking.mlflow.uri={mlflow_uri}")
     validate_spec(spec, list(overrides))
     target = ctx.target()
     if resume and not run_id:
@@ -280,7 +288,15 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
         reason = result.error or f"the job failed with exit code {result.exit_code}"
         raise ExitError(f"{reason} (run {result.run_id}; see `hyperspark logs driver`)",
                         exit_code=2 if result.exit_code == 2 else 1)
+    report_path = _submit_report(ctx, result.output_uri) if result.output_uri else None
+    if as_json:
+        from hyperspark_ops import render
+
+        _json({**render.to_jsonable(result), "report": report_path})
+        return
     _show(result, as_json, "render_submit")
+    if report_path:
+        click.echo(f"report: {report_path}")
 
 
 class DriverSink:
@@ -355,6 +371,51 @@ def _read_summary(target: Target, base: str):
     from hyperspark_ops.targets.driver import read_summary
 
     return read_summary(target, base)
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN_ID_OR_URI")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for report.html and its PNGs [default: <output>/<run_id>/report for file:// "
+                   "outputs, else <state dir>/reports/<run_id>].")
+@json_option
+@pass_ctx
+def report(ctx: Context, run_id: str, out_dir: Path | None, as_json: bool) -> None:
+    """Write a self-contained report.html (plots inline) and its PNGs for RUN_ID (or an output URI)."""
+    output_uri = run_id if "://" in run_id else _known_run(ctx, run_id)
+    result = build_run_report(ctx, output_uri, out_dir)
+    if as_json:
+        _json(result.to_dict())
+        return
+    for note in result.notes:
+        _info(f"  note: {note}")
+    click.echo(f"report: {result.html}")
+
+
+def _known_run(ctx: Context, run_id: str) -> str:
+    runs = ctx.runs_state().runs()
+    if run_id not in runs:
+        known = ", ".join(sorted(runs)[-5:]) or "none yet"
+        raise OpsError(f"unknown run id {run_id!r} (recent runs: {known})")
+    return runs[run_id]
+
+
+def build_run_report(ctx: Context, output_uri: str, out_dir: Path | None = None):
+    """Read a run's trials.jsonl (+ summary.json when present) through the target; write its report."""
+    from hyperspark_ops.report import build_report, default_out_dir, read_run
+
+    trials, summary = read_run(ctx.target().read_text, output_uri)
+    return build_report(trials, summary, out_dir or default_out_dir(output_uri, ctx.runs_state().root))
+
+
+def _submit_report(ctx: Context, output_uri: str) -> str | None:
+    """After a successful submit: the run's report, or one warning line (the run itself succeeded)."""
+    try:
+        return str(build_run_report(ctx, output_uri).html)
+    except Exception as exc:  # noqa: BLE001 - a report failure never fails the submit
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _info(f"warning: report not written: {first}")
+        return None
 
 
 @cli.command()

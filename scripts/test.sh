@@ -2,12 +2,18 @@
 # The whole test suite on a fresh machine: venv, a real Docker engine (offline recipe) and the HDFS
 # stand-in are provisioned first; dockerd is stopped again (by pid) when we started it.
 #   HYPERSPARK_NO_DOCKER=1  skip Docker provisioning (the live compose tests then skip, saying why)
+#   HYPERSPARK_NO_BROWSER=1 skip installing Debian's chromium (the report's browser test then skips)
 #   extra arguments go to pytest, e.g. scripts/test.sh tests/job -x
 # The end of the output has a "per marker" section (tests/marker_report.py): passed, failed and
 # skipped per marker (spark, cluster, hdfs, docker, k8s), with the reasons for the skips.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh
+
+# a real headless Chromium for the report test (it skips, saying why, when this fails)
+if [ "${HYPERSPARK_NO_BROWSER:-0}" != 1 ]; then
+  .ci/provision-browser.sh || echo "test: browser provisioning failed; the report's browser test will skip" >&2
+fi
 
 started_docker=0
 if [ "${HYPERSPARK_NO_DOCKER:-0}" != 1 ]; then

@@ -61,15 +61,18 @@ class LocalSettings(TargetSettings):
     hdfs_rpc_port: int = Field(8020, ge=1, le=65535, validation_alias="HYPERSPARK_HDFS_RPC_PORT")
     hdfs_http_port: int = Field(9870, ge=1, le=65535, validation_alias="HYPERSPARK_HDFS_HTTP_PORT")
     hdfs_dn_port: int = Field(9864, ge=1, le=65535, validation_alias="HYPERSPARK_HDFS_DATANODE_PORT")
+    history_ui_port: int = Field(18080, ge=1, le=65535, validation_alias="HYPERSPARK_HISTORY_UI_PORT")
     #: run a real HDFS (explicit only: else as saved, else when HADOOP_HOME is set; see _hdfs_wanted)
     hdfs: bool | None = None
 
 
 PORT_KEYS = ("master_port", "ui_port", "worker_ui_port", "driver_ui_port", "hdfs_rpc_port", "hdfs_http_port",
-             "hdfs_dn_port")
+             "hdfs_dn_port", "history_ui_port")
+HISTORY_CLASS = "org.apache.spark.deploy.history.HistoryServer"
 PORT_LABELS = {
     "master_port": "master RPC",
     "ui_port": "master UI",
+    "history_ui_port": "history server UI",
     "worker_ui_port": "worker UI",
     "hdfs_rpc_port": "HDFS NameNode RPC",
     "hdfs_http_port": "HDFS NameNode HTTP",
@@ -126,6 +129,15 @@ class LocalTarget(Target):
     @property
     def master_ui(self) -> str:
         return f"http://{HOST}:{self._setting('ui_port')}"
+
+    @property
+    def history_ui(self) -> str:
+        return f"http://{HOST}:{self._setting('history_ui_port')}"
+
+    @property
+    def events_dir(self) -> Path:
+        """Spark event logs of every run (on by default): the history server reads them."""
+        return self.state.root / "spark-events"
 
     def _worker_ui(self, index: int) -> int:
         return int(self._setting("worker_ui_port")) + index - 1
@@ -219,6 +231,20 @@ class LocalTarget(Target):
             return bool(data and data.get("status") == "ALIVE")
 
         spark_api.wait_for(ready, START_TIMEOUT, f"the Spark master UI at {self.master_ui}")
+
+    def _start_history(self) -> None:
+        """The Spark history server beside the master: a finished search's stages and executors stay
+        inspectable (``/api/v1/applications``) after its driver is gone."""
+        self.events_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.state.conf_dir / "spark-history.conf"
+        props = {
+            "spark.history.fs.logDirectory": self.events_dir.as_uri(),
+            "spark.history.ui.port": str(self._setting("history_ui_port")),
+            "spark.history.fs.update.interval": "2s",
+        }
+        write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()))
+        self.state.spawn("history", [self._spark_class(), HISTORY_CLASS, "--properties-file", str(conf)],
+                         self._env())
 
     def _start_worker(self, index: int, cores: int, memory: str, conf: Path) -> None:
         name = f"worker-{index}"
@@ -314,10 +340,13 @@ class LocalTarget(Target):
             self._reject_changed_ports()
             if self._hdfs_wanted() and self._saved().get("hdfs") is None:
                 self._save(hdfs=self._start_hdfs())
+            if not self.state.owned_alive("history"):  # a cluster started before history servers were
+                self._check_ports({int(self._setting("history_ui_port")): PORT_LABELS["history_ui_port"]})
+                self._start_history()
             return self._scale_to(workers, worker_cores, worker_memory)
         check_java()
         self._stop_leftovers()
-        ports = {int(self._setting(k)): PORT_LABELS[k] for k in ("master_port", "ui_port")}
+        ports = {int(self._setting(k)): PORT_LABELS[k] for k in ("master_port", "ui_port", "history_ui_port")}
         ports.update({self._worker_ui(i): f"worker-{i} UI" for i in range(1, workers + 1)})
         hdfs_wanted = self._hdfs_wanted()
         self._check_ports(ports)  # HdfsCluster.start checks its own ports
@@ -339,6 +368,7 @@ class LocalTarget(Target):
         try:
             conf = self._write_conf()
             self._start_master(conf)
+            self._start_history()  # not waited for: it comes up while the workers do
             if hdfs_wanted:
                 self._save(hdfs=self._start_hdfs())
             return self._scale_to(workers, worker_cores, worker_memory)
@@ -455,6 +485,8 @@ class LocalTarget(Target):
                 stopped.append(name)
         if self.state.stop("master"):
             stopped.append("master")
+        if self.state.stop("history"):
+            stopped.append("history")
         return stopped
 
     def down(self, purge: bool = False) -> list[str]:
@@ -486,6 +518,8 @@ class LocalTarget(Target):
                 w.pid = pids[port]
         for i in self._worker_indices():
             status.urls[f"worker-{i}"] = f"http://{HOST}:{self._worker_ui(i)}"
+        if self.state.owned_alive("history"):
+            status.urls["history"] = self.history_ui
         status.storage = self._storage_status()
         hdfs = self._saved().get("hdfs")
         if hdfs:
@@ -527,7 +561,11 @@ class LocalTarget(Target):
             "spark.local.dir": str(self.state.work_dir / "tmp"),
             # executors of a decommissioned worker (scale-down) finish their trials and exit
             "spark.decommission.enabled": "true",
+            # event logs on by default, for the history server (`status` lists its URL)
+            "spark.eventLog.enabled": "true",
+            "spark.eventLog.dir": self.events_dir.as_uri(),
         }
+        self.events_dir.mkdir(parents=True, exist_ok=True)
         hdfs = self._hdfs_cluster()
         if hdfs is not None:
             confs.update(hdfs.spark_conf())
@@ -540,7 +578,7 @@ class LocalTarget(Target):
     def logs(self, component: str) -> str:
         if component == "driver":
             path = self.state.log_file("driver")
-        elif component in ("master",) or re.fullmatch(r"worker-\d+", component):
+        elif component in ("master", "history") or re.fullmatch(r"worker-\d+", component):
             path = self.state.log_file(component)
         else:
             path = self._hdfs_log(component)
@@ -561,6 +599,8 @@ class LocalTarget(Target):
                 (p.stem for p in self.state.logs_dir.glob("worker-*.log")), key=lambda n: int(n.split("-")[1])
             )
         names.append("driver")
+        if self.state.log_file("history").exists():
+            names.append("history")
         hdfs = self._hdfs_cluster()
         if hdfs is not None:
             names += hdfs.components()

@@ -263,7 +263,7 @@ def restore(scheduler: Scheduler, rows: list[TrialResult]) -> list[TrialResult]:
 
 
 def search_stage(scheduler: Scheduler, executor, slots: int, spec: Spec, problem: Problem, store: RunStore,
-                 run_id: str, progress: Progress, queue_ahead: int = 0) -> LoopStats:
+                 run_id: str, progress: Progress, queue_ahead: int = 0, tracker=None) -> LoopStats:
     """The bounded in-flight loop; every result is recorded (trials.jsonl, progress) as it lands."""
     rules = StopRules(
         deadline=None if spec.search.timeout is None else time.monotonic() + spec.search.timeout,
@@ -277,6 +277,8 @@ def search_stage(scheduler: Scheduler, executor, slots: int, spec: Spec, problem
     def on_result(row: TrialResult) -> None:
         store.add_trial(row)
         progress.update(row, pruned=scheduler.pruned)
+        if tracker is not None:
+            tracker.log_trials([row])  # only queues: MLflow is written from a driver thread
 
     try:
         batch = spec.search.dispatch == "batch"
@@ -333,6 +335,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
         if r.decision in (None, "complete") and r.ok:
             progress.seed_best(r.mean, r.params)
 
+    tracker = start_tracking(spark, spec, run_id, problem, resumed)
     executor, shipping = _executor(spark, spec, problem, splits, cluster, timings)
     t1, cpu1 = time.monotonic(), driver_cpu_seconds(spark)
     try:
@@ -340,7 +343,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
         # trip to the driver; tpe's constant liar treats the queued ones as pending like running ones
         ahead = cluster.parallelism if spark is not None else 0
         stats = search_stage(scheduler, executor, cluster.parallelism, spec, problem, store, run_id, progress,
-                             queue_ahead=ahead)
+                             queue_ahead=ahead, tracker=tracker)
     finally:
         executor.close()
     timings["search"] = round(time.monotonic() - t1, 3)
@@ -360,7 +363,35 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     t3 = time.monotonic()
     summary = stage_write(spark, spec, problem, splits, cluster, scheduler, store, best, test_metrics, run_id,
                           resumed, stats, shipping, timings, t0, t3, model_info)
+    if tracker is not None:  # the parent run gets the summary and the model; summary.json says how it went
+        summary.tracking["mlflow"] = tracker.finish(summary, model=model_info.get("estimator"),
+                                                    X_sample=_sample(spec, problem, splits))
+        store.write_json("summary.json", summary.model_dump(mode="json"))
     return summary
+
+
+def start_tracking(spark, spec: Spec, run_id: str, problem: Problem, resumed: list[TrialResult]):
+    """An MLflow tracker when the spec asks for one (``tracking.mlflow``); None otherwise. Never raises:
+    MLflow down or missing is one warning line, and the search goes on."""
+    if spec.tracking is None or spec.tracking.mlflow is None:
+        return None
+    from .tracking import MlflowTracker
+
+    ml = spec.tracking.mlflow
+    tags = {"hyperspark.data_hash": problem.prep.data_hash,
+            "hyperspark.cluster": spark.sparkContext.master if spark is not None else "joblib"}
+    tracker = MlflowTracker(ml.uri, ml.experiment, run_id, spec.model_dump(mode="json"), tags)
+    tracker.start()
+    if resumed:
+        tracker.log_trials(resumed)  # rows already in MLflow are skipped (resume adds no duplicates)
+    return tracker
+
+
+def _sample(spec: Spec, problem: Problem, splits: Splits):
+    """A few rows of features for the logged model's signature."""
+    if spec.model_def.strategy == "trials":
+        return splits.X_te[:5]
+    return problem.prep.df.select(*problem.prep.features).limit(5).toPandas()
 
 
 def _executor(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Cluster, timings: dict):

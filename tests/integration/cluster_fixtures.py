@@ -17,9 +17,10 @@ from tests.ports import free_port_block
 
 
 def cluster_ports() -> dict[str, int]:
-    """Master RPC, master UI, 8 worker UIs and the driver UI: one free block, no overlaps."""
+    """Master RPC, master UI, driver UI, history server UI and 8 worker UIs: one free block, no overlaps."""
     base = free_port_block(12)
-    return {"master_port": base, "ui_port": base + 1, "driver_ui_port": base + 2, "worker_ui_port": base + 4}
+    return {"master_port": base, "ui_port": base + 1, "driver_ui_port": base + 2, "history_ui_port": base + 3,
+            "worker_ui_port": base + 4}
 
 
 def spark_missing() -> str | None:

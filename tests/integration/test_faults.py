@@ -348,7 +348,8 @@ def test_a_full_or_read_only_state_dir_is_one_line_and_nothing_half_written(tmp_
 
         base = free_port_block(6)
         up = subprocess.run([*HYPERSPARK, "up", "--no-hdfs", "--workers", "1", "--master-port", str(base),
-                             "--ui-port", str(base + 1), "--worker-ui-port", str(base + 2)],
+                             "--ui-port", str(base + 1), "--worker-ui-port", str(base + 2),
+                             "--history-ui-port", str(base + 3)],
                             env=env, capture_output=True, text=True, timeout=300)
         try:
             assert up.returncode == 1, up.stdout + up.stderr

@@ -6,6 +6,8 @@ API, not against what our code says about itself.
 from __future__ import annotations
 
 import json
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,23 @@ def test_upload_submit_results_end_to_end(local_cluster) -> None:
     assert log.exit_code == 0
     assert "HYPERSPARK_RESULT" in log.output
 
+    # the history server (started by `up`, listed by `status`) still shows the finished application
+    st = hs(local_cluster, "status", "--json")
+    history = json.loads(st.stdout)["urls"]["history"]
+    assert history == local_cluster.history_ui
+    deadline = time.monotonic() + 90
+    apps: list = []
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{history}/api/v1/applications", timeout=5) as r:
+                apps = json.load(r)
+        except OSError:
+            apps = []
+        if summary["cluster"]["app_id"] in {a["id"] for a in apps}:
+            break
+        time.sleep(1)
+    assert summary["cluster"]["app_id"] in {a["id"] for a in apps}, apps
+
 
 def test_failing_job_exits_non_zero_with_one_line(local_cluster, tmp_path: Path) -> None:
     missing = (tmp_path / "nope.csv").as_uri()
@@ -166,16 +185,17 @@ def test_down_leaves_no_process_behind(fresh_local_target) -> None:
     target = fresh_local_target
     ports = target._overrides
     up = hs(target, "up", "--workers", "1", "--no-hdfs", "--master-port", str(ports["master_port"]),
-            "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]))
+            "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]),
+            "--history-ui-port", str(ports["history_ui_port"]))
     assert up.exit_code == 0, up.output
     pids = target.state.recorded()
-    assert set(pids) == {"master", "worker-1"}
+    assert set(pids) == {"master", "worker-1", "history"}
     assert all(pid_alive(p) for p in pids.values())
     assert len(alive_in_master(target)) == 1
 
     down = hs(target, "down", "--json")
     assert down.exit_code == 0, down.output
-    assert sorted(json.loads(down.stdout)["stopped"]) == ["master", "worker-1"]
+    assert sorted(json.loads(down.stdout)["stopped"]) == ["history", "master", "worker-1"]
     for name, pid in pids.items():
         assert not pid_alive(pid), f"{name} (pid {pid}) still runs"
         assert group_members(pid) == [], f"{name}'s process group still has members"
