@@ -17,13 +17,14 @@ the pids recorded here: never by name.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from hyperspark_ops.model import OpsError
 from hyperspark_ops.util.files import write_atomic
@@ -41,6 +42,15 @@ p = subprocess.Popen(sys.argv[3:], stdin=subprocess.DEVNULL, stdout=log, stderr=
                      cwd=sys.argv[2], start_new_session=True, close_fds=True)
 print(p.pid, flush=True)
 """
+
+
+@contextlib.contextmanager
+def state_write(path: Path) -> Iterator[None]:
+    """A full or read-only state dir is one line (write_atomic already removed its temporary file)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OpsError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def default_state_dir(target: str) -> Path:
@@ -94,7 +104,8 @@ class StateDir:
             raise OpsError(f"corrupt state file {path}: {exc}") from exc
 
     def write_json(self, name: str, data: Any) -> None:
-        write_atomic(self.root / name, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        with state_write(self.root / name):
+            write_atomic(self.root / name, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     # -- runs -------------------------------------------------------------
     def record_run(self, run_id: str, output_uri: str) -> None:
@@ -121,7 +132,8 @@ class StateDir:
 
     # -- pids -------------------------------------------------------------
     def write_pid(self, name: str, pid: int) -> None:
-        write_atomic(self.pid_file(name), f"{pid}\n")
+        with state_write(self.pid_file(name)):
+            write_atomic(self.pid_file(name), f"{pid}\n")
 
     def read_pid(self, name: str) -> int | None:
         try:

@@ -28,6 +28,21 @@ class DestExists(Exception):
     """Raised by ``_rename`` when the destination appeared and overwrite was not allowed."""
 
 
+class StorageUnavailable(OpsError):
+    """The storage cannot answer right now (NameNode restarting, in safe mode, unreachable): retryable."""
+
+
+#: how long an upload keeps retrying while the storage is unavailable [env HYPERSPARK_UPLOAD_RETRY_S]
+UPLOAD_RETRY_S = 90.0
+
+
+def upload_retry_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get("HYPERSPARK_UPLOAD_RETRY_S", UPLOAD_RETRY_S)))
+    except ValueError:
+        return UPLOAD_RETRY_S
+
+
 class Storage(abc.ABC):
     """Cluster storage. Paths are POSIX-style and absolute within the storage (``/data/x.csv``)."""
 
@@ -119,23 +134,31 @@ class Storage(abc.ABC):
                 raise OpsError(f"{uri} exists: use --force")
         checksum, size = file_digest(src)
         parent, name = posixpath.split(path)
-        tmp = posixpath.join(parent, f".{name}.hyperspark-tmp-{uuid.uuid4().hex[:12]}")
-        self.mkdirs(parent)
-        try:
-            self._put(src, tmp)
-            got_sum, got_size = self._digest(tmp)
-            if (got_sum, got_size) != (checksum, size):
-                raise OpsError(
-                    f"upload of {src} to {uri} failed verification: stored {got_size} bytes sha256 "
-                    f"{got_sum[:12]}..., local {size} bytes sha256 {checksum[:12]}..."
-                )
+        deadline = time.monotonic() + upload_retry_s()
+        attempts = 0
+        while True:
+            attempts += 1
+            tmp = posixpath.join(parent, f".{name}.hyperspark-tmp-{uuid.uuid4().hex[:12]}")
             try:
-                self._rename(tmp, path, overwrite=force)
-            except DestExists:
-                raise OpsError(f"{uri} exists: use --force") from None
-        except BaseException:
-            self._discard(tmp)
-            raise
+                self._upload_once(src, uri, path, tmp, force, checksum, size)
+                break
+            except StorageUnavailable as exc:
+                # a NameNode that restarts or sits in safe mode: a fresh temporary file, from the start
+                self._discard(tmp, deadline)
+                if self._landed(path, tmp, checksum, size):  # the rename went through; its answer was lost
+                    break
+                if time.monotonic() >= deadline:
+                    left = f"; the temporary file {tmp} could not be removed" if self._left(tmp) else ""
+                    raise OpsError(f"upload to {uri} failed after {attempts} attempt(s) over "
+                                   f"{upload_retry_s():.0f} s: {exc}{left}") from None
+                time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+            except OSError as exc:  # a local storage dir that is full or read-only: one line
+                self._discard(tmp)
+                raise OpsError(f"upload to {uri} failed: cannot write {exc.filename or self.uri_for(tmp)}: "
+                               f"{exc.strerror or exc}") from None
+            except BaseException:  # a real error or Ctrl-C: one try at removing the temporary file
+                self._discard(tmp)
+                raise
         final_size = self._size(path)
         if final_size != size:
             raise OpsError(f"{uri} has {final_size} bytes after the rename, expected {size}")
@@ -143,14 +166,55 @@ class Storage(abc.ABC):
             src=str(src), dest=uri, bytes=size, checksum=checksum, seconds=time.monotonic() - started
         )
 
+    def _upload_once(self, src: Path, uri: str, path: str, tmp: str, force: bool, checksum: str,
+                     size: int) -> None:
+        """One attempt: mkdirs, write ``tmp``, read it back and compare, rename to ``path``."""
+        self.mkdirs(posixpath.dirname(path))
+        self._put(src, tmp)
+        got_sum, got_size = self._digest(tmp)
+        if (got_sum, got_size) != (checksum, size):
+            raise OpsError(
+                f"upload of {src} to {uri} failed verification: stored {got_size} bytes sha256 "
+                f"{got_sum[:12]}..., local {size} bytes sha256 {checksum[:12]}..."
+            )
+        try:
+            self._rename(tmp, path, overwrite=force)
+        except DestExists:
+            raise OpsError(f"{uri} exists: use --force") from None
+
+    def _landed(self, path: str, tmp: str, checksum: str, size: int) -> bool:
+        """After an unavailable storage: did ``tmp`` become ``path`` after all (byte-exact)?"""
+        try:
+            return not self.exists(tmp) and self.exists(path) and self._digest(path) == (checksum, size)
+        except OpsError:
+            return False
+
+    def _left(self, tmp: str) -> bool:
+        try:
+            return self.exists(tmp)
+        except OpsError:
+            return True
+
     def _size(self, path: str) -> int:
         return self._digest(path)[1]
 
-    def _discard(self, path: str) -> None:
-        try:
-            self.delete(path)
-        except Exception:  # noqa: BLE001 - best effort clean-up of a temporary file
-            pass
+    def _discard(self, path: str, deadline: float | None = None) -> None:
+        """Remove a temporary file; while the storage is unavailable, keep trying until ``deadline``."""
+        while True:
+            try:
+                self.delete(path)
+                return
+            except StorageUnavailable:
+                try:
+                    if not self.exists(path):  # e.g. safe mode refuses the delete of a file never created
+                        return
+                except OpsError:
+                    pass
+                if deadline is None or time.monotonic() >= deadline:
+                    return
+                time.sleep(1.0)
+            except Exception:  # noqa: BLE001 - best effort clean-up of a temporary file
+                return
 
 
 class LocalDirStorage(Storage):

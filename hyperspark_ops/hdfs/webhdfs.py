@@ -9,8 +9,13 @@ from typing import Iterator
 
 from hyperspark_ops.hdfs.paths import path_of_uri
 from hyperspark_ops.model import OpsError
-from hyperspark_ops.storage import DestExists, Storage
+from hyperspark_ops.storage import DestExists, Storage, StorageUnavailable
 from hyperspark_ops.util.files import CHUNK, digest_chunks
+
+
+#: HDFS answers that mean "not now" (a NameNode restarting or in safe mode), not "never"
+UNAVAILABLE = ("SafeModeException", "safe mode", "RetriableException", "StandbyException", "ConnectException",
+               "Connection refused", "failed on connection exception", "EOFException", "Connection reset")
 
 
 class WebHdfsStorage(Storage):
@@ -53,9 +58,10 @@ class WebHdfsStorage(Storage):
             yield
         except HdfsError as exc:
             msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            raise OpsError(f"HDFS {what}: {msg}") from None
+            kind = StorageUnavailable if any(m in str(exc) for m in UNAVAILABLE) else OpsError
+            raise kind(f"HDFS {what}: {msg}") from None
         except RequestException as exc:
-            raise OpsError(
+            raise StorageUnavailable(
                 f"HDFS {what}: cannot reach WebHDFS at {self.webhdfs_url} ({exc.__class__.__name__}): "
                 "is HDFS running?"
             ) from None

@@ -43,7 +43,8 @@ from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
 from hyperspark_ops.util.files import write_atomic
 from hyperspark_ops.util.java import check_java, java_binary
 from hyperspark_ops.util.net import port_free
-from hyperspark_ops.util.proc import pid_alive, terminate
+from hyperspark_ops.util.poll import poll_until
+from hyperspark_ops.util.proc import own_session_dying_with_parent, pid_alive, terminate
 
 HOST = "127.0.0.1"
 MIN_JAVA = 17  # Spark 4.x runs on Java 17 and 21
@@ -80,6 +81,8 @@ PORT_LABELS = {
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 START_TIMEOUT = float(os.environ.get("HYPERSPARK_START_TIMEOUT", "120"))
+#: how long `scale` waits for a decommissioned worker's running trials before stopping it anyway
+DECOMMISSION_TIMEOUT = float(os.environ.get("HYPERSPARK_DECOMMISSION_TIMEOUT", "300"))
 
 
 def spark_home() -> Path:
@@ -178,6 +181,9 @@ class LocalTarget(Target):
             "spark.ui.reverseProxy": "false",
             "spark.worker.cleanup.enabled": "false",
             "spark.local.dir": str(self.state.work_dir / "tmp"),
+            # SIGPWR decommissions a worker (scale-down): its executors take no new task, finish the
+            # running ones, then exit; see _decommission
+            "spark.decommission.enabled": "true",
         }
         return write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()))
 
@@ -309,9 +315,11 @@ class LocalTarget(Target):
             from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
 
             return WebHdfsStorage(hdfs.webhdfs_url, hdfs.fs_uri, replication=hdfs.replication)
+        from hyperspark_ops.state import state_write
         from hyperspark_ops.storage import LocalDirStorage
 
-        self.state.storage_dir.mkdir(parents=True, exist_ok=True)
+        with state_write(self.state.storage_dir):
+            self.state.storage_dir.mkdir(parents=True, exist_ok=True)
         return LocalDirStorage(self.state.storage_dir)
 
     def _storage_status(self) -> StorageStatus:
@@ -343,9 +351,12 @@ class LocalTarget(Target):
         hdfs_wanted = self._hdfs_wanted()
         self._check_ports(ports)  # HdfsCluster.start checks its own ports
         settings = {k: int(self._setting(k)) for k in PORT_KEYS}
-        self.state.root.mkdir(parents=True, exist_ok=True)
-        if not hdfs_wanted:
-            self.state.storage_dir.mkdir(parents=True, exist_ok=True)
+        from hyperspark_ops.state import state_write
+
+        with state_write(self.state.storage_dir):  # a full or read-only state dir: one line, nothing started
+            self.state.root.mkdir(parents=True, exist_ok=True)
+            if not hdfs_wanted:
+                self.state.storage_dir.mkdir(parents=True, exist_ok=True)
         self._save(
             **settings,
             python=sys.executable,
@@ -409,12 +420,55 @@ class LocalTarget(Target):
                 self.master_ui, workers, START_TIMEOUT, lambda: self._any_worker_died(names)
             )
         elif len(current) > workers:
-            for i in self._removal_order(current)[: len(current) - workers]:
+            leaving = self._removal_order(current)[: len(current) - workers]
+            for i in leaving:
+                self._decommission(i)
+            self._wait_drained(leaving, DECOMMISSION_TIMEOUT)
+            for i in leaving:
                 self.state.stop(f"worker-{i}")
             spark_api.wait_alive_workers(self.master_ui, workers, START_TIMEOUT)
         else:
             spark_api.wait_alive_workers(self.master_ui, workers, START_TIMEOUT)
         return self.status()
+
+    def _decommission(self, index: int) -> None:
+        """SIGPWR: the worker tells the master, running trials finish there, no new one starts there."""
+        pid = self.state.owned_alive(f"worker-{index}")
+        if pid is not None and self._saved_decommission():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGPWR)
+
+    def _saved_decommission(self) -> bool:
+        """Workers started with decommissioning on (older clusters would die of SIGPWR: stop them as before)."""
+        conf = self.state.conf_dir / "spark-daemons.conf"
+        try:
+            return "spark.decommission.enabled true" in conf.read_text()
+        except OSError:
+            return False
+
+    def _wait_drained(self, indices: list[int], timeout: float) -> None:
+        """Until the leaving workers run no executor (their trials finished), or ``timeout``: then they
+        are stopped anyway, and Spark reruns what was still running there on the workers that stay.
+
+        Watched by process (executor JVMs whose working dir lies in the worker's work dir), not by the
+        master's JSON: the master keeps counting a DECOMMISSIONED worker's cores as used after its
+        executors have exited.
+        """
+        import psutil
+
+        dirs = [str(self.state.work_dir / f"worker-{i}") + os.sep for i in indices]
+
+        def drained() -> bool:
+            for p in psutil.process_iter(["cmdline"]):
+                try:
+                    if "CoarseGrainedExecutorBackend" in " ".join(p.info["cmdline"] or []) and \
+                            any((p.cwd() + os.sep).startswith(d) for d in dirs):
+                        return False
+                except psutil.Error:
+                    continue
+            return True
+
+        poll_until(drained, timeout, interval=0.5)
 
     def _removal_order(self, current: list[int]) -> list[int]:
         """Idle workers first (no cores in use per the master), highest index first within each group."""
@@ -505,6 +559,8 @@ class LocalTarget(Target):
             "spark.pyspark.python": sys.executable,
             "spark.pyspark.driver.python": sys.executable,
             "spark.local.dir": str(self.state.work_dir / "tmp"),
+            # executors of a decommissioned worker (scale-down) finish their trials and exit
+            "spark.decommission.enabled": "true",
             # event logs on by default, for the history server (`status` lists its URL)
             "spark.eventLog.enabled": "true",
             "spark.eventLog.dir": self.events_dir.as_uri(),
@@ -661,10 +717,11 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _run_driver(argv: list[str], env: dict[str, str], output: DriverOutput) -> int:
     """Run spark-submit in its own process group, every line to ``output``; return its exit code."""
-    # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned
+    # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned; and the JVM dies
+    # with us (kill -9 of the CLI), so no orphan driver goes on writing a run that is then resumed
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-        stdin=subprocess.DEVNULL, errors="replace", start_new_session=True,
+        stdin=subprocess.DEVNULL, errors="replace", preexec_fn=own_session_dying_with_parent(),
     )
     try:
         assert proc.stdout is not None

@@ -86,3 +86,27 @@ def _kill(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def own_session_dying_with_parent(sig: int = signal.SIGKILL):
+    """A ``preexec_fn``: a new session (Ctrl-C at the terminal does not reach the child directly) that
+    still ends when the process that started it dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``).
+
+    Without it, ``kill -9`` of ``hyperspark submit`` (or of its process group) left the driver running
+    in its own session, still writing the run that a later ``--resume`` then wrote as well.
+    """
+    parent = os.getpid()
+
+    def preexec() -> None:
+        os.setsid()
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # not Linux: the new session alone, as before
+            return
+        if os.getppid() != parent:  # the parent died before prctl: follow it now
+            os.kill(os.getpid(), sig)
+
+    return preexec
