@@ -161,17 +161,20 @@ def _memory(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="First worker UI port, one per worker upwards [default 8081].")
 @click.option("--history-ui-port", type=click.IntRange(1, 65535), envvar="HYPERSPARK_HISTORY_UI_PORT",
               help="Spark history server UI port [default 18080; env HYPERSPARK_HISTORY_UI_PORT].")
+@click.option("--mlflow", is_flag=True, default=None,
+              help="Local target: also run a managed MLflow tracking server (`status` lists its URL). On "
+                   "compose: `docker compose --profile tracking up -d mlflow`.")
 @click.option("--hdfs/--no-hdfs", default=None,
               help="Also run a real HDFS for storage [default: when HADOOP_HOME is set].")
 @json_option
 @pass_ctx
 def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master_port: int | None,
-       ui_port: int | None, worker_ui_port: int | None, history_ui_port: int | None, hdfs: bool | None,
-       as_json: bool) -> None:
+       ui_port: int | None, worker_ui_port: int | None, history_ui_port: int | None, mlflow: bool | None,
+       hdfs: bool | None, as_json: bool) -> None:
     """Start the cluster (or bring a running one to --workers) and wait until all workers are ALIVE."""
     target = ctx.target()
     settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port,
-                "history_ui_port": history_ui_port, "hdfs": hdfs}
+                "history_ui_port": history_ui_port, "hdfs": hdfs, "mlflow": mlflow or None}
     given = {k: v for k, v in settings.items() if v is not None}
     model = target.settings_model
     unsupported = [k for k in given if k not in model.settable() and k not in model.refused]

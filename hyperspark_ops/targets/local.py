@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import os
 import re
+import urllib.request
 import shutil
 import signal
 import subprocess
@@ -62,17 +63,21 @@ class LocalSettings(TargetSettings):
     hdfs_http_port: int = Field(9870, ge=1, le=65535, validation_alias="HYPERSPARK_HDFS_HTTP_PORT")
     hdfs_dn_port: int = Field(9864, ge=1, le=65535, validation_alias="HYPERSPARK_HDFS_DATANODE_PORT")
     history_ui_port: int = Field(18080, ge=1, le=65535, validation_alias="HYPERSPARK_HISTORY_UI_PORT")
+    mlflow_port: int = Field(5000, ge=1, le=65535, validation_alias="HYPERSPARK_MLFLOW_PORT")
+    #: also run an MLflow tracking server (`up --mlflow`); explicit only
+    mlflow: bool | None = None
     #: run a real HDFS (explicit only: else as saved, else when HADOOP_HOME is set; see _hdfs_wanted)
     hdfs: bool | None = None
 
 
 PORT_KEYS = ("master_port", "ui_port", "worker_ui_port", "driver_ui_port", "hdfs_rpc_port", "hdfs_http_port",
-             "hdfs_dn_port", "history_ui_port")
+             "hdfs_dn_port", "history_ui_port", "mlflow_port")
 HISTORY_CLASS = "org.apache.spark.deploy.history.HistoryServer"
 PORT_LABELS = {
     "master_port": "master RPC",
     "ui_port": "master UI",
     "history_ui_port": "history server UI",
+    "mlflow_port": "MLflow tracking server",
     "worker_ui_port": "worker UI",
     "hdfs_rpc_port": "HDFS NameNode RPC",
     "hdfs_http_port": "HDFS NameNode HTTP",
@@ -246,6 +251,38 @@ class LocalTarget(Target):
         self.state.spawn("history", [self._spark_class(), HISTORY_CLASS, "--properties-file", str(conf)],
                          self._env())
 
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{HOST}:{self._setting('mlflow_port')}"
+
+    def _start_mlflow(self) -> None:
+        """A real ``mlflow server`` managed like the other daemons (pid, log, port check, down): sqlite and
+        artifacts under the state dir. Specs then use ``tracking.mlflow.uri`` = ``status``'s mlflow URL."""
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:
+            raise OpsError("up --mlflow needs mlflow in this environment: pip install 'hyperspark[tracking]'")
+        port = int(self._setting("mlflow_port"))
+        self._check_ports({port: PORT_LABELS["mlflow_port"]})
+        root = self.state.root / "mlflow"
+        (root / "artifacts").mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port),
+                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
+        self.state.spawn("mlflow", argv, self._env(), cwd=root)
+
+        def ready() -> bool:
+            reason = self._died("mlflow")
+            if reason:
+                raise OpsError(reason)
+            try:
+                with urllib.request.urlopen(f"{self.mlflow_url}/health", timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        spark_api.wait_for(ready, 180, f"the MLflow server at {self.mlflow_url}")
+
     def _start_worker(self, index: int, cores: int, memory: str, conf: Path) -> None:
         name = f"worker-{index}"
         work = self.state.work_dir / name
@@ -340,6 +377,8 @@ class LocalTarget(Target):
             self._reject_changed_ports()
             if self._hdfs_wanted() and self._saved().get("hdfs") is None:
                 self._save(hdfs=self._start_hdfs())
+            if self._overrides.get("mlflow") and not self.state.owned_alive("mlflow"):
+                self._start_mlflow()
             if not self.state.owned_alive("history"):  # a cluster started before history servers were
                 self._check_ports({int(self._setting("history_ui_port")): PORT_LABELS["history_ui_port"]})
                 self._start_history()
@@ -371,7 +410,11 @@ class LocalTarget(Target):
             self._start_history()  # not waited for: it comes up while the workers do
             if hdfs_wanted:
                 self._save(hdfs=self._start_hdfs())
-            return self._scale_to(workers, worker_cores, worker_memory)
+            status = self._scale_to(workers, worker_cores, worker_memory)
+            if self._overrides.get("mlflow"):
+                self._start_mlflow()
+                status.urls["mlflow"] = self.mlflow_url
+            return status
         except BaseException:
             # a half-started cluster is worse than none: stop what we started, by pid
             self._stop_spark()
@@ -487,6 +530,8 @@ class LocalTarget(Target):
             stopped.append("master")
         if self.state.stop("history"):
             stopped.append("history")
+        if self.state.stop("mlflow"):
+            stopped.append("mlflow")
         return stopped
 
     def down(self, purge: bool = False) -> list[str]:
@@ -520,6 +565,8 @@ class LocalTarget(Target):
             status.urls[f"worker-{i}"] = f"http://{HOST}:{self._worker_ui(i)}"
         if self.state.owned_alive("history"):
             status.urls["history"] = self.history_ui
+        if self.state.owned_alive("mlflow"):
+            status.urls["mlflow"] = self.mlflow_url
         status.storage = self._storage_status()
         hdfs = self._saved().get("hdfs")
         if hdfs:
@@ -578,7 +625,7 @@ class LocalTarget(Target):
     def logs(self, component: str) -> str:
         if component == "driver":
             path = self.state.log_file("driver")
-        elif component in ("master", "history") or re.fullmatch(r"worker-\d+", component):
+        elif component in ("master", "history", "mlflow") or re.fullmatch(r"worker-\d+", component):
             path = self.state.log_file(component)
         else:
             path = self._hdfs_log(component)
@@ -599,8 +646,9 @@ class LocalTarget(Target):
                 (p.stem for p in self.state.logs_dir.glob("worker-*.log")), key=lambda n: int(n.split("-")[1])
             )
         names.append("driver")
-        if self.state.log_file("history").exists():
-            names.append("history")
+        for daemon in ("history", "mlflow"):
+            if self.state.log_file(daemon).exists():
+                names.append(daemon)
         hdfs = self._hdfs_cluster()
         if hdfs is not None:
             names += hdfs.components()

@@ -25,10 +25,11 @@ SPEC = REPO / "examples" / "breast_cancer_sklearn.yaml"
 DATA = REPO / "examples" / "data" / "breast_cancer.csv"
 
 
-def hs(target, *args: str):
+def hs(target, *args: str, env_extra: dict | None = None):
     """Run the CLI on ``target``'s state dir (ports etc. are read back from its state.json)."""
     result = CliRunner().invoke(
-        cli, ["--target", "local", "--state-dir", str(target.state.root), *args], prog_name="hyperspark"
+        cli, ["--target", "local", "--state-dir", str(target.state.root), *args], prog_name="hyperspark",
+        env=env_extra,
     )
     return result
 
@@ -203,6 +204,28 @@ def test_down_leaves_no_process_behind(fresh_local_target) -> None:
     assert spark_api.master_json(target.master_ui, timeout=1) is None
     status = hs(target, "status")
     assert status.exit_code == 1 and "run `hyperspark up` first" in status.output
+
+
+def test_up_mlflow_runs_a_managed_tracking_server(fresh_local_target) -> None:
+    pytest.importorskip("mlflow", reason="mlflow is not installed (the tracking extra)")
+    target = fresh_local_target
+    ports = target._overrides
+    mlflow_port = free_port()
+    up = hs(target, "up", "--workers", "1", "--no-hdfs", "--mlflow", "--master-port", str(ports["master_port"]),
+            "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]),
+            "--history-ui-port", str(ports["history_ui_port"]), "--json",
+            env_extra={"HYPERSPARK_MLFLOW_PORT": str(mlflow_port)})
+    assert up.exit_code == 0, up.output
+    url = json.loads(up.stdout)["urls"]["mlflow"]
+    assert url == f"http://127.0.0.1:{mlflow_port}"
+    with urllib.request.urlopen(f"{url}/health", timeout=10) as r:
+        assert r.status == 200
+    pid = target.state.recorded()["mlflow"]
+    st = hs(target, "status", "--json")
+    assert json.loads(st.stdout)["urls"]["mlflow"] == url
+    down = hs(target, "down", "--json")
+    assert "mlflow" in json.loads(down.stdout)["stopped"]
+    assert not pid_alive(pid) and group_members(pid) == []
 
 
 @pytest.mark.hdfs
