@@ -233,18 +233,6 @@ class Spec(_Strict):
             allowed = set().union(*(METRICS[t] for t in tasks))
             if self.metric not in allowed:
                 raise ValueError(f"metric: unknown metric {self.metric!r}; valid: {', '.join(sorted(allowed))}")
-        if self.search.type == "grid":
-            for name, dim in self.space.items():
-                if isinstance(dim, dict):
-                    raise ValueError(
-                        f"space.{name}: a grid search takes a list of values, not a distribution "
-                        f"({next(iter(dim))}); use search.type: random"
-                    )
-        if self.search.type == "tpe" and not any(isinstance(d, dict) for d in self.space.values()):
-            raise ValueError(
-                "space: a tpe search needs at least one distribution (uniform, loguniform, int or choice); "
-                "a space of plain lists is a grid: use search.type: grid"
-            )
         es = self.early_stopping
         if es is not None:
             valid = sorted(set().union(*(resource_params(self.model, t) for t in tasks)))
@@ -253,11 +241,7 @@ class Spec(_Strict):
                     f"early_stopping.resource: {self.model} has no budget parameter {es.resource!r}; "
                     f"valid: {', '.join(valid) if valid else 'none (this model cannot be stopped early)'}"
                 )
-            if es.resource in self.space:
-                raise ValueError(
-                    f"early_stopping.resource: {es.resource} is also in space; the scheduler sets it per rung, "
-                    "remove it from space"
-                )
+        self._check_search_space()
         if m.library == MLLIB and self.data_shipping == "replicate":
             raise ValueError("data_shipping: replicate applies to single-machine libraries, not mllib models")
         return self
@@ -267,6 +251,12 @@ class Spec(_Strict):
             raise ValueError("cv_folds: does not apply to an objective (it does its own validation); remove it")
         if self.data_shipping == "replicate":
             raise ValueError("data_shipping: replicate applies to models; an objective's data is broadcast")
+        self._check_search_space()
+        return self
+
+    def _check_search_space(self) -> None:
+        """What the search type asks of the space, and the budget parameter kept out of it (models and
+        objectives alike)."""
         if self.search.type == "grid":
             for name, dim in self.space.items():
                 if isinstance(dim, dict):
@@ -285,7 +275,6 @@ class Spec(_Strict):
                 f"early_stopping.resource: {es.resource} is also in space; the scheduler sets it per rung, "
                 "remove it from space"
             )
-        return self
 
     # -- derived ------------------------------------------------------------
     @property

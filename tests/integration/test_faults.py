@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from hyperspark_job.protocol import RunSummary, parse_trials
+from tests.tmpfs import mount_tmpfs, unmount
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "examples" / "data" / "breast_cancer.csv"
@@ -306,17 +307,10 @@ def test_namenode_restart_during_upload_retries_or_fails_in_one_line(hdfs_cluste
 
 
 # -- the state dir is full or read-only --------------------------------------------------------------
-def _mount_tmpfs(path: Path, opts: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
-
-
 @pytest.mark.parametrize("case", ["full", "read-only"])
 def test_a_full_or_read_only_state_dir_is_one_line_and_nothing_half_written(tmp_path: Path, case: str):
     mnt = tmp_path / "state"
-    _mount_tmpfs(mnt, "size=64k" if case == "full" else "size=64k,ro")
+    mount_tmpfs(mnt, "size=64k" if case == "full" else "size=64k,ro")
     try:
         if case == "full":
             try:  # fill it to the last block
@@ -362,7 +356,7 @@ def test_a_full_or_read_only_state_dir_is_one_line_and_nothing_half_written(tmp_
             if up.returncode == 0:  # never leave a cluster behind, even when the promise broke
                 subprocess.run([*HYPERSPARK, "down"], env=env, capture_output=True, timeout=300)
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        unmount(mnt)
 
 
 def _tree(root: Path) -> set[str]:

@@ -15,6 +15,7 @@ from hyperspark_job.protocol import parse_trials
 from hyperspark_job.spec import parse_spec
 
 from .conftest import REPO
+from tests.tmpfs import mount_tmpfs, unmount
 
 pytestmark = pytest.mark.spark
 
@@ -52,17 +53,10 @@ def test_max_failed_fraction_stops_the_run_with_one_line(tmp_path, base_spec):
     assert 4 <= len(rows) < 8 and not (out / "summary.json").exists()
 
 
-def _mount_tmpfs(path: Path, opts: str) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(path)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
-
-
 @pytest.mark.parametrize("case", ["full", "read-only"])
 def test_full_or_read_only_output_is_one_line_and_leaves_nothing_half_written(tmp_path, base_spec, case):
     mnt = tmp_path / "disk"
-    _mount_tmpfs(mnt, "size=256k" if case == "full" else "size=256k,ro")
+    mount_tmpfs(mnt, "size=256k" if case == "full" else "size=256k,ro")
     try:
         if case == "full":  # leave room for spec.json and trials.jsonl, not for the model
             (mnt / "filler").write_bytes(b"\0" * (256 * 1024 - 40 * 1024))
@@ -78,4 +72,4 @@ def test_full_or_read_only_output_is_one_line_and_leaves_nothing_half_written(tm
         leftovers = [p.name for p in run_dir.rglob("*") if ".tmp" in p.name] if run_dir.exists() else []
         assert leftovers == []
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        unmount(mnt)
