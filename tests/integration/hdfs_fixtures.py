@@ -67,3 +67,15 @@ def hdfs_cluster(hadoop_home, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def private_hdfs(hadoop_home, tmp_path) -> Iterator[HdfsCluster]:
+    """A HDFS of its own (1 NameNode + 1 DataNode) for a test that stops or restarts daemons, so the
+    session's ``hdfs_cluster`` is never left recovering for the tests after it."""
+    cluster = HdfsCluster(hadoop_home, tmp_path / "hdfs", datanodes=1, **hdfs_port_plan(1))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -154,12 +154,14 @@ def test_a_worker_killed_with_its_executor_mid_search_loses_no_trial(fresh_local
         assert res.exit_code == 0, (res.error, target.state.log_file("driver"))
         rows = rows_of(run_dir)
         assert_every_trial_once(rows, 12)
-        after = [r for r in rows if r.trial_id not in done_before]
+        # trials.jsonl is flushed at most once a second, so rows the driver held when the worker died may
+        # be missing from done_before: what ended AFTER the kill is what must have run on the survivor
+        # (the executor's own clock, on this machine)
+        after = [r for r in rows if r.ended_at > killed_at]
         assert after, "no trial was left when the worker died: the test did not kill mid-search"
         # whatever had not finished (lost with the executor, or not started yet) ran on the survivor
         assert all(r.executor_id not in victim_ids for r in after), \
             [(r.trial_id, r.executor_id) for r in after]
-        assert all(r.ended_at > killed_at - 1 for r in after)
         summary = RunSummary.model_validate_json((run_dir / "summary.json").read_text())
         assert summary.search.ok == 12
     finally:
@@ -258,7 +260,7 @@ def test_scale_down_during_a_search_loses_no_trial(fresh_local_target, tmp_path:
 
 # -- the NameNode restarts during an upload ------------------------------------------------------
 @pytest.mark.hdfs
-def test_namenode_restart_during_upload_retries_or_fails_in_one_line(hdfs_cluster, tmp_path: Path, monkeypatch):
+def test_namenode_restart_during_upload_retries_or_fails_in_one_line(private_hdfs, tmp_path: Path, monkeypatch):
     from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
     from hyperspark_ops.model import OpsError
     from hyperspark_ops.util.files import file_digest
@@ -268,7 +270,7 @@ def test_namenode_restart_during_upload_retries_or_fails_in_one_line(hdfs_cluste
     with open(src, "wb") as f:  # big enough that the write is still going when the NameNode goes
         for _ in range(96):
             f.write(os.urandom(1024 * 1024))
-    storage = WebHdfsStorage(hdfs_cluster.webhdfs_url, hdfs_cluster.fs_uri)
+    storage = WebHdfsStorage(private_hdfs.webhdfs_url, private_hdfs.fs_uri)
     storage.mkdirs("/faults")
     box: dict = {}
 
@@ -283,10 +285,10 @@ def test_namenode_restart_during_upload_retries_or_fails_in_one_line(hdfs_cluste
     try:
         wait_for(lambda: any(".hyperspark-tmp-" in n for n in storage.list("/faults")), 120,
                  "the temporary file to appear")
-        nn = [d for d in hdfs_cluster._daemons() if d.name == "namenode"]
-        hdfs_cluster._stop_daemons(nn, timeout_s=20)
+        nn = [d for d in private_hdfs._daemons() if d.name == "namenode"]
+        private_hdfs._stop_daemons(nn, timeout_s=20)
         time.sleep(3)
-        hdfs_cluster.start()  # the NameNode comes back (same name dir), DataNodes re-register
+        private_hdfs.start()  # the NameNode comes back (same name dir), DataNodes re-register
         t.join(300)
         assert not t.is_alive(), "the upload neither finished nor failed"
         names = storage.list("/faults")
@@ -301,8 +303,8 @@ def test_namenode_restart_during_upload_retries_or_fails_in_one_line(hdfs_cluste
             assert got == file_digest(src)  # what sits under the final name is byte-exact
     finally:
         t.join(60)
-        if not hdfs_cluster.is_running():
-            hdfs_cluster.start()
+        if not private_hdfs.is_running():
+            private_hdfs.start()
         storage.delete("/faults", recursive=True)
 
 
