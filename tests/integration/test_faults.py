@@ -144,7 +144,6 @@ def test_a_worker_killed_with_its_executor_mid_search_loses_no_trial(fresh_local
         execs = executors_of_worker(victim_dir)
         victim_ids = {executor_id(p) for p in execs}
         worker = psutil.Process(target.state.read_pid("worker-2"))
-        done_before = {r.trial_id for r in rows_of(run_dir)}
         killed_at = time.time()
         kill_tree([worker, *execs])
         thread.join(600)
