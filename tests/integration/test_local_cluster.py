@@ -249,7 +249,8 @@ def test_local_target_with_real_hdfs_end_to_end(fresh_local_target, hadoop_home)
         return runner.invoke(cli, ["--state-dir", str(target.state.root), *args], env=env, prog_name="hyperspark")
 
     up = run("up", "--workers", "1", "--hdfs", "--master-port", str(ports["master_port"]),
-             "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]), "--json")
+             "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]),
+             "--history-ui-port", str(ports["history_ui_port"]), "--json")
     assert up.exit_code == 0, up.output
     storage = json.loads(up.stdout)["storage"]
     fs_uri = f"hdfs://127.0.0.1:{plan['rpc_port']}"

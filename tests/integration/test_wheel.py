@@ -65,7 +65,8 @@ def test_wheel_up_submit_down_outside_the_checkout(wheel_venv: Path, tmp_path: P
     state = ["--state-dir", str(tmp_path / "state")]
     try:
         up = _run([cli, *state, "up", "--workers", "1", "--no-hdfs", "--master-port", str(ports["master_port"]),
-                   "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"])],
+                   "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]),
+                   "--history-ui-port", str(ports["history_ui_port"])],
                   cwd=tmp_path, env=env)
         assert up.returncode == 0, up.stderr
         sub = _run([cli, *state, "submit", example, "--run-id", "wheel-1", "--json",
@@ -78,4 +79,4 @@ def test_wheel_up_submit_down_outside_the_checkout(wheel_venv: Path, tmp_path: P
     finally:
         down = _run([cli, *state, "down", "--json"], cwd=tmp_path, env=env)
     assert down.returncode == 0, down.stderr
-    assert sorted(json.loads(down.stdout)["stopped"]) == ["master", "worker-1"]
+    assert sorted(json.loads(down.stdout)["stopped"]) == ["history", "master", "worker-1"]
