@@ -278,7 +278,7 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
     if mlflow_uri:
         overrides = (*overrides, f"tracking.mlflow.uri={mlflow_uri}")
     target = ctx.target()
-    packages = _zip_packages(package_dirs, target.state.root / "packages")
+    packages = _zip_packages(package_dirs, target.state.root / "packages") if package_dirs else []
     validate_spec(spec, list(overrides))
     if resume and not run_id:
         from hyperspark_ops.targets.driver import spec_fingerprint
