@@ -166,11 +166,26 @@ def spark_session(hdfs_cluster: HdfsCluster):
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
+    # a session made earlier in this process (e.g. the API tests' user session) is reused by getOrCreate
+    # and ignores the builder's options: set the HDFS client options on its Hadoop conf, then put them back
+    hconf = spark.sparkContext._jsc.hadoopConfiguration()
+    before = {}
+    for key, value in hdfs_cluster.spark_conf().items():
+        if key.startswith("spark.hadoop."):
+            name = key[len("spark.hadoop."):]
+            before[name] = hconf.get(name)
+            hconf.set(name, value)
     try:
         yield spark
     finally:
         if owned:
             spark.stop()
+        else:
+            for name, old in before.items():
+                if old is None:
+                    hconf.unset(name)
+                else:
+                    hconf.set(name, old)
 
 
 def test_spark_reads_uploaded_csv_and_writes_parquet(
