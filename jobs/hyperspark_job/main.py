@@ -446,7 +446,13 @@ def _executor(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Clus
             ex = JoblibExecutor(ctx, X, y, folds, cluster.parallelism)
             ex.warm()
         elif spec.data_shipping == "broadcast":
-            ex = BroadcastExecutor(spark, ctx, X, y, folds, cluster.slots, 2 * cluster.parallelism)
+            if spec.trial_tasks == "pull":
+                from .pull import PullExecutor
+
+                ex = PullExecutor(spark, ctx, X, y, folds, cluster.slots, 2 * cluster.parallelism,
+                                  parallelism=cluster.parallelism)
+            else:
+                ex = BroadcastExecutor(spark, ctx, X, y, folds, cluster.slots, 2 * cluster.parallelism)
             try:
                 ex.warm()
             except BaseException:

@@ -154,6 +154,9 @@ class Spec(_Strict):
     parallelism: int | Literal["auto"] = "auto"  # concurrent trials; auto = every executor slot
     threads_per_trial: int = Field(default=1, ge=1, le=64)  # spark.task.cpus and the model's n_jobs
     data_shipping: Literal["broadcast", "replicate"] = "broadcast"
+    # pull (default): one long-lived task per slot pulls trials from the driver (pull.py);
+    # per_trial: one Spark job per trial (the earlier executor, kept for comparison and as a fallback)
+    trial_tasks: Literal["pull", "per_trial"] = "pull"
     seed: int = 42
     max_trial_failures: int | None = Field(default=None, ge=0)  # stop early past this many failed trials
     max_failed_fraction: float | None = Field(default=None, gt=0.0, le=1.0)  # stop past this failed fraction
@@ -302,7 +305,7 @@ class Spec(_Strict):
     def fingerprint(self) -> str:
         """Hash of what determines the trials and their scores (not output/parallelism)."""
         keep = self.model_dump(mode="json", exclude={"output", "parallelism", "name", "max_trial_failures",
-                                                     "max_failed_fraction", "tracking"})
+                                                     "max_failed_fraction", "tracking", "trial_tasks"})
         search = keep["search"]
         for k in ("timeout", "target", "dispatch"):  # when to stop/dispatch does not change a trial's score
             search.pop(k, None)
