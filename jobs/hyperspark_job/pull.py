@@ -103,6 +103,11 @@ def _pull_task(address, authkey: bytes, ctx: TrialContext, bc, job_no: int, beat
     return [done]
 
 
+def _gateway_gone(e: BaseException) -> bool:
+    """True when a py4j call failed because the JVM is unreachable (not a transient scheduler error)."""
+    return isinstance(e, (ConnectionError, OSError)) or type(e).__name__ in ("Py4JNetworkError",)
+
+
 def _beat(send, quiet: threading.Event, every: float) -> None:
     while not quiet.wait(every):
         try:
@@ -147,6 +152,7 @@ class PullExecutor(BroadcastExecutor):
         self._failure: BaseException | None = None
         self._problem: str | None = None
         self._decommissioning: set[str] = set()
+        self._ended_jobs: set[int] = set()
         self._threads: list[threading.Thread] = []
         self.requeued = 0
         self.tasks_launched = 0
@@ -204,15 +210,25 @@ class PullExecutor(BroadcastExecutor):
                     log.warning("%s", self._failure)
         finally:
             with self._cv:
+                self._ended_jobs.add(job_no)
                 for (j, _p), t in self._tasks.items():
                     if j == job_no and t.state != "connected":
-                        t.state = "done"
-                if self._failure is not None and not self._any_alive():
-                    self._fail_queued(self._failure)
+                        t.state = "done"  # a finished job retries nothing
+                self._check_dead()
                 self._cv.notify_all()
 
     def _any_alive(self) -> bool:
         return any(t.state in ("launched", "connected") for t in self._tasks.values())
+
+    def _check_dead(self) -> None:
+        """Under the lock: when the tasks failed for good and none is left, fail every waiting trial, so
+        the loop raises instead of waiting forever (e.g. the driver's JVM died under us)."""
+        if self._failure is not None and not self._any_alive():
+            self._fail_queued(self._failure)
+            for n, (_job, fut) in list(self._leased.items()):
+                self._leased.pop(n, None)
+                if not fut.done():
+                    fut.set_exception(self._failure)
 
     def _fail_queued(self, exc: BaseException) -> None:
         while self._queue:
@@ -222,6 +238,7 @@ class PullExecutor(BroadcastExecutor):
 
     def _monitor(self) -> None:
         """Every second: which executors are being decommissioned, and one task per usable slot."""
+        errors = 0
         while True:
             with self._cv:
                 if self._closed:
@@ -235,8 +252,18 @@ class PullExecutor(BroadcastExecutor):
                     self._cv.notify_all()
                 if missing > 0:
                     self._launch(missing)
-            except Exception as e:  # noqa: BLE001 - the monitor must never take the search down
+                errors = 0
+            except Exception as e:  # noqa: BLE001 - the monitor must never take the search down ...
                 log.debug("pull monitor: %s", e)
+                errors += 1
+                if errors >= 5 and _gateway_gone(e):  # ... unless the driver's JVM is gone for good
+                    with self._cv:
+                        self._failure = self._failure or RuntimeError(f"lost the Spark driver JVM: {e}")
+                        for t in self._tasks.values():
+                            t.state = "done" if t.state != "connected" else t.state
+                        self._ended_jobs.update(range(1, self._job_no + 1))
+                        self._check_dead()
+                        self._cv.notify_all()
             time.sleep(1.0)
 
     def _usable_slots(self) -> tuple[int, set[str]]:
@@ -319,7 +346,8 @@ class PullExecutor(BroadcastExecutor):
         except (EOFError, OSError, TimeoutError) as e:
             with self._cv:
                 if task is not None and task.state == "connected":
-                    task.state = "lost"  # Spark retries it if its executor was lost
+                    # Spark retries it if its executor was lost, unless its job has ended
+                    task.state = "done" if task.job_no in self._ended_jobs else "lost"
                 if lease is not None:  # take the trial back; the next free task runs it
                     n, job, fut = lease
                     self._leased.pop(n, None)
@@ -329,7 +357,8 @@ class PullExecutor(BroadcastExecutor):
                         log.warning("trial %s (rung %s) taken back from %s: %s; queued again",
                                     job.config.trial_id, job.rung, task.executor_id if task else "?", e)
                     elif not fut.done():
-                        fut.cancel() or fut.set_exception(RuntimeError("search closed"))
+                        fut.set_exception(RuntimeError("search closed"))
+                self._check_dead()
                 self._cv.notify_all()
         finally:
             conn.close()
@@ -342,7 +371,7 @@ class PullExecutor(BroadcastExecutor):
         """Block until there is a trial for this task; None = stop (closed, or its executor drains)."""
         with self._cv:
             while True:
-                if self._closed or task.executor_id in self._decommissioning:
+                if self._closed or self._failure is not None or task.executor_id in self._decommissioning:
                     return None
                 while self._queue:
                     job, fut = self._queue.popleft()
@@ -383,7 +412,10 @@ class PullExecutor(BroadcastExecutor):
             self._listener.close()
         except OSError:
             pass
-        self.sc.cancelJobGroup(self.group)  # tasks still waiting for a slot, or running an abandoned trial
+        try:
+            self.sc.cancelJobGroup(self.group)  # tasks still waiting for a slot, or running an abandoned trial
+        except Exception as e:  # noqa: BLE001 - the JVM may be gone already (that is why we are closing)
+            log.warning("could not cancel the trial tasks: %s", e)
         for t in self._threads:
             if t.name.startswith("pull-job-"):
                 t.join(30)
