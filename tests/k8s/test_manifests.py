@@ -393,6 +393,7 @@ EXPECTED_INGRESS: dict[str, dict[tuple[int, int | None], set[str]]] = {
     "spark-worker": {(7078, None): {"spark-master"}, (7079, 7095): {"spark-driver", "spark-worker"},
                      (8081, None): {NAMESPACE}},
     "spark-driver": {(7078, None): {"spark-master", "spark-worker"}, (7079, None): {"spark-worker"},
+                     (7080, None): {"spark-worker"},
                      (4040, None): {NAMESPACE}},
     "spark-history": {(18080, None): {NAMESPACE}},
     "namenode": {(8020, None): {"spark-worker", "spark-driver", "spark-history", "datanode", "namenode"},
@@ -462,6 +463,7 @@ def test_policies_select_real_pods_and_open_only_declared_ports(rendered, name):
     (driver,) = pod_spec(pods["spark-driver"])["containers"]
     conf = dict(a.split("=", 1) for a in driver["args"] if a.startswith("spark.") and "=" in a)
     assert conf["spark.driver.port"] == "7078" and conf["spark.blockManager.port"] == "7079"
+    assert conf["spark.hyperspark.pullPort"] == "7080"  # the trial tasks' port (jobs/hyperspark_job/pull.py)
     (start, end), = [k for k in EXPECTED_INGRESS["spark-worker"] if k[1]]
     assert start == int(conf["spark.blockManager.port"]) and end - start == 16  # spark.port.maxRetries
 
