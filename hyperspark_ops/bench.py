@@ -229,13 +229,14 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
 
 
 def run_null_bench(target: Target, trials: int, trial_seconds: float, out_dir: Path,
-                   on_line: LineSink | None = None) -> dict:
+                   on_line: LineSink | None = None, overrides: list[str] | None = None) -> dict:
     """Dispatch overhead, measured the way Ray Tune publishes it: ``trials`` trials that only sleep
     ``trial_seconds`` (model ``null.sleep``) on the cluster as it is. Sleeping needs no core, so a small
     machine can simulate many slots (``up --workers 4 --worker-cores 16`` = 64 slots on 2 cores).
 
     efficiency = ideal / search wall with ideal = trials * trial_seconds / slots;
     overhead per trial per slot = (search wall * slots - sum of fit seconds) / trials.
+    ``overrides``: ``key=value`` spec overrides (``--set trial_tasks=per_trial`` compares the transports).
     """
     say = on_line or (lambda s: None)
     if trials < 1:
@@ -257,7 +258,7 @@ def run_null_bench(target: Target, trials: int, trial_seconds: float, out_dir: P
     write_atomic(spec_file, yaml.safe_dump(spec, sort_keys=False))
     run_id = f"null-{time.strftime('%Y%m%d-%H%M%S')}-{trials}x{trial_seconds:g}s"
     say(f"submitting {trials} null trials of {trial_seconds:g}s on {len(status.alive_workers)} worker(s)")
-    res = target.submit(spec_file, run_id=run_id)
+    res = target.submit(spec_file, run_id=run_id, overrides=list(overrides or []))
     if res.exit_code != 0 or res.summary is None:
         raise OpsError(f"null-trial run {run_id} failed (exit {res.exit_code}): see `hyperspark logs driver`")
     s = res.summary
@@ -273,6 +274,8 @@ def run_null_bench(target: Target, trials: int, trial_seconds: float, out_dir: P
            "overhead_ms_per_trial_per_slot": round(1000 * (wall * slots - fit) / trials, 1) if trials else None,
            "idle_slot_fraction": s.cost.idle_slot_fraction,
            "driver_cpu_ms_per_trial": round(1000 * cpu / trials, 2) if cpu is not None else None,
+           "trial_tasks": s.shipping.get("measured", {}).get("trial_tasks", "per_trial"),
+           "trials_requeued": s.shipping.get("measured", {}).get("trials_requeued"),
            "session_s": s.timings.get("session"), "warmup_s": s.timings.get("warmup"), "run_id": run_id,
            "output_uri": res.output_uri}
     dst = out_dir / f"null-trials-{slots}slots-{trials}x{trial_seconds:g}s.json"

@@ -523,7 +523,8 @@ def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: in
     if null_trials is not None:
         bench_mod = _load_bench()
         rep = bench_mod.run_null_bench(target, null_trials, trial_seconds, out_dir,
-                                       on_line=None if as_json else (lambda line: click.echo(f"  {line}", err=True)))
+                                       on_line=None if as_json else (lambda line: click.echo(f"  {line}", err=True)),
+                                       overrides=list(overrides))
         if as_json:
             _json(rep)
         else:

@@ -327,6 +327,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     run_id = run_id or new_run_id(spec)
     artifacts = artifacts if artifacts is not None else {}
 
+    prestart = prestart_workers(spark, spec)  # Python workers start and import while the data loads
     problem = stage_load(spark, spec, frame)
     store = open_run(spark, spec, run_id)
     artifacts.update(store=store, estimator=None)
@@ -363,6 +364,8 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
             progress.seed_best(r.mean, r.params)
 
     tracker = start_tracking(spark, spec, run_id, problem, resumed)
+    if prestart is not None:
+        prestart.join(120)
     executor, shipping = _executor(spark, spec, problem, splits, cluster, timings)
     t1, cpu1 = time.monotonic(), driver_cpu_seconds(spark)
     try:
@@ -396,6 +399,38 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
                                                     X_sample=_sample(spec, problem, splits))
         store.write_json("summary.json", summary.model_dump(mode="json"))
     return summary
+
+
+def prestart_workers(spark, spec: Spec):
+    """Start every slot's Python worker and import the model library (or the user's code) NOW, in a
+    background job, while the driver loads and splits the data: the later warm-up then only fetches the
+    broadcast, in workers Spark reuses (``spark.python.worker.reuse``). Returns the thread, or None when
+    there is nothing to start (no Spark, MLlib, replicate). Problems are ignored here: the warm-up reports
+    an unimportable module in one line, as before."""
+    if spark is None or spec.strategy not in ("trials", "objective") or spec.data_shipping != "broadcast":
+        return None
+    import threading
+
+    from .executors import TrialContext, check_on_executors
+
+    task = spec.task or "classification"  # only picks which class to import; both live in one module
+    if not spec.is_objective and not U.is_user_code(spec.target) and spec.model_def.classifier is None:
+        task = "regression"
+    ctx = TrialContext(spec.target, task, "", spec.threads_per_trial, spec.seed, 0,
+                       kind="objective" if spec.is_objective else "model", payload=U.payload(spec.target))
+
+    def go() -> None:
+        try:
+            wait_for_executors(spark)
+            slots = max(1, total_cores(spark) // spec.threads_per_trial)
+            spark.sparkContext.setJobGroup("hyperspark-prestart", "hyperspark: start Python workers", True)
+            check_on_executors(spark.sparkContext, ctx, slots)
+        except Exception:  # noqa: BLE001 - best effort; warm-up checks again and reports
+            pass
+
+    t = threading.Thread(target=go, name="prestart", daemon=True)
+    t.start()
+    return t
 
 
 def start_tracking(spark, spec: Spec, run_id: str, problem: Problem, resumed: list[TrialResult]):
