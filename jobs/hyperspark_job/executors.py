@@ -137,13 +137,11 @@ def run_objective(ctx: TrialContext, params: dict, budget: int | None, data) -> 
 def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds) -> dict:
     """One job -> the executor's half of a result row. Model and objective errors (an exception, a score
     that is not a number) become ``status: error``, recorded once, never retried."""
-    from threadpoolctl import threadpool_limits
-
     started, cpu0 = time.time(), time.process_time()
     eid, host = executor_identity()
     row = {"executor_id": eid, "host": host, "pid": os.getpid(), "slot": f"{host}/{eid}", "started_at": started}
     try:
-        with threadpool_limits(limits=ctx.threads):
+        with _thread_limits(ctx.threads):
             if ctx.kind == "objective":
                 row.update(status="ok", **run_objective(ctx, params, budget, X))
             else:
@@ -158,6 +156,23 @@ def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds) -
     row.update(ended_at=ended, fit_seconds=round(ended - started, 4),
                cpu_seconds=round(time.process_time() - cpu0, 4))
     return row
+
+
+_POOLS: tuple[int, object] | None = None
+
+
+def _thread_limits(n: int):
+    """threadpoolctl's limit on the native thread pools (BLAS, OpenMP) for one trial. Finding the pools
+    scans every loaded shared library (~4 ms, half of a null trial's CPU), so the controller is kept per
+    process and rebuilt only when modules were imported since (a new one may bring a new pool)."""
+    import sys
+
+    from threadpoolctl import ThreadpoolController
+
+    global _POOLS
+    if _POOLS is None or _POOLS[0] != len(sys.modules):
+        _POOLS = (len(sys.modules), ThreadpoolController())
+    return _POOLS[1].limit(limits=n)
 
 
 def _run_one_broadcast(ctx, bc, params, budget) -> dict:
