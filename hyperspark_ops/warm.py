@@ -34,17 +34,19 @@ if TYPE_CHECKING:
 NAME = "warm"  # pids/warm.pid, logs/warm.log
 HOST = "127.0.0.1"
 START_TIMEOUT = float(os.environ.get("HYPERSPARK_WARM_START_TIMEOUT", "180"))
-#: executors idle this long go back to the cluster (the next run asks for them again)
-IDLE_TIMEOUT = os.environ.get("HYPERSPARK_WARM_IDLE_TIMEOUT", "120s")
 
 
 def dynamic_allocation_conf() -> dict[str, str]:
-    """What the warm driver adds to a cold submit's conf: executors come and go with the work."""
+    """What the warm driver adds to a cold submit's conf: executors come and go with the work.
+
+    Executors idle for ``HYPERSPARK_WARM_IDLE_TIMEOUT`` (default 60s, Spark's own default) go back to the
+    cluster; the next run asks for them again (new executors: their Python workers start cold).
+    """
     return {
         "spark.dynamicAllocation.enabled": "true",
         # no external shuffle service here: executors holding shuffle data are kept until it is unused
         "spark.dynamicAllocation.shuffleTracking.enabled": "true",
-        "spark.dynamicAllocation.executorIdleTimeout": IDLE_TIMEOUT,
+        "spark.dynamicAllocation.executorIdleTimeout": os.environ.get("HYPERSPARK_WARM_IDLE_TIMEOUT", "60s"),
         "spark.dynamicAllocation.minExecutors": "0",
     }
 
