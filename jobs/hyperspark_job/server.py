@@ -83,7 +83,44 @@ class LineWriter(io.TextIOBase):
             raise ClientGone(f"the client went away: {exc}") from None
 
 
-def serve_one(conn: Connection, spark, log=print) -> int:
+class PackageGuard:
+    """User code shipped with ``--package`` stays imported (driver and reused Python workers) for the life
+    of the session: a package whose content changed since an earlier run would run stale code. Refused."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}  # top-level module name -> sha256 of the zip/dir it came from
+
+    def check(self, paths: list[str]) -> str | None:
+        import hashlib
+        import zipfile
+
+        from .package import zip_bytes
+
+        found: dict[str, str] = {}
+        for raw in paths:
+            path = Path(raw)
+            try:
+                if path.is_dir():
+                    blob = zip_bytes(path)
+                elif zipfile.is_zipfile(path):
+                    blob = path.read_bytes()
+                else:
+                    continue  # run_request reports it (one line, exit 2)
+                digest = hashlib.sha256(blob).hexdigest()
+                names = {n.split("/", 1)[0].removesuffix(".py")
+                         for n in zipfile.ZipFile(io.BytesIO(blob)).namelist() if n.strip("/")}
+            except (OSError, zipfile.BadZipFile):
+                continue
+            for name in names:
+                if self._seen.get(name, digest) != digest:
+                    return (f"--package {raw}: {name} changed since this warm driver imported it; submit with "
+                            "--cold, or restart the warm driver (hyperspark down; hyperspark up --warm)")
+                found[name] = digest
+        self._seen.update(found)
+        return None
+
+
+def serve_one(conn: Connection, spark, log=print, guard: PackageGuard | None = None) -> int:
     """Read one request, run it, stream its output, send the exit code; returns the exit code."""
     try:
         req = WarmRunRequest.model_validate_json(conn.recv_bytes())
@@ -92,6 +129,11 @@ def serve_one(conn: Connection, spark, log=print) -> int:
     except ValidationError as exc:
         first = str(exc).splitlines()[0]
         _send(conn, WarmMessage(kind="line", stream="stderr", text=f"{ERROR_PREFIX}bad warm request: {first}"))
+        _send(conn, WarmMessage(kind="exit", code=2))
+        return 2
+    stale = guard.check(req.packages) if guard is not None else None
+    if stale is not None:
+        _send(conn, WarmMessage(kind="line", stream="stderr", text=f"{ERROR_PREFIX}{stale}"))
         _send(conn, WarmMessage(kind="exit", code=2))
         return 2
     lock = threading.Lock()
@@ -192,6 +234,7 @@ def main(argv=None) -> int:
         _write_ready(ready, {"port": port, "pid": os.getpid(), "app_id": spark.sparkContext.applicationId,
                              "session_seconds": round(time.monotonic() - t0, 3)})
         log(f"serving on {HOST}:{port} (app {spark.sparkContext.applicationId})")
+        guard = PackageGuard()
         while not stopping.is_set():
             try:
                 conn = listener.accept()
@@ -199,7 +242,7 @@ def main(argv=None) -> int:
                 log(f"refused a connection: {exc}")
                 continue
             with conn:
-                serve_one(conn, spark, log)
+                serve_one(conn, spark, log, guard)
         return 0
     except KeyboardInterrupt:
         return 0
