@@ -12,7 +12,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-SHIPPED = ["compose.yaml", "k8s", "examples", "benchmarks/specs", "scripts/hadoop-standin.sh", "jobs/tune.py"]
+SHIPPED = ["compose.yaml", "k8s", "examples", "benchmarks/specs", "scripts/hadoop-standin.sh", "jobs/tune.py",
+           "jobs/warm_server.py"]
 
 
 class BuildWithData(build_py):

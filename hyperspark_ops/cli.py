@@ -166,13 +166,19 @@ def _memory(ctx: click.Context, param: click.Parameter, value: str) -> str:
                    "compose: `docker compose --profile tracking up -d mlflow`.")
 @click.option("--hdfs/--no-hdfs", default=None,
               help="Also run a real HDFS for storage [default: when HADOOP_HOME is set].")
+@click.option("--warm", is_flag=True,
+              help="Local target: also start a warm tuning driver (one SparkSession) that later submits reuse.")
 @json_option
 @pass_ctx
 def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master_port: int | None,
        ui_port: int | None, worker_ui_port: int | None, history_ui_port: int | None, mlflow: bool | None,
-       hdfs: bool | None, as_json: bool) -> None:
+       hdfs: bool | None, warm: bool, as_json: bool) -> None:
     """Start the cluster (or bring a running one to --workers) and wait until all workers are ALIVE."""
     target = ctx.target()
+    if warm:
+        from hyperspark_ops import warm as warm_driver
+
+        warm_driver.require_supported(target)  # before anything starts
     settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port,
                 "history_ui_port": history_ui_port, "hdfs": hdfs, "mlflow": mlflow or None}
     given = {k: v for k, v in settings.items() if v is not None}
@@ -182,6 +188,9 @@ def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master
         raise click.UsageError(f"{', '.join(unsupported)} cannot be set for the {target.name} target")
     target.configure(**given)
     status = target.up(workers, worker_cores=worker_cores, worker_memory=worker_memory)
+    if warm:
+        warm_driver.start(target)
+        status = target.status()
     _show(status, as_json, "render_status")
 
 
@@ -267,11 +276,12 @@ def validate_spec(spec: Path, overrides: list[str]) -> None:
 @click.option("--mlflow", "mlflow_uri", metavar="URI",
               help="Track the search in MLflow at URI (same as --set tracking.mlflow.uri=URI).")
 @click.option("-v", "--verbose", is_flag=True, help="Echo every driver line (Spark logs) to stderr.")
+@click.option("--cold", is_flag=True, help="Start a fresh driver even when a warm one runs (`up --warm`).")
 @json_option
 @pass_ctx
 def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides: tuple[str, ...],
            confs: tuple[str, ...], package_dirs: tuple[Path, ...], mlflow_uri: str | None, verbose: bool,
-           as_json: bool) -> None:
+           cold: bool, as_json: bool) -> None:
     """Validate SPEC, run the tuning job on the cluster, stream progress, print the best result."""
     if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_id):
         raise click.BadParameter(f"{run_id!r}: use letters, digits, '.', '_' and '-'", param_hint="--run-id")
@@ -291,7 +301,7 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
     conf = dict(c.split("=", 1) for c in confs)
     sink = DriverSink(verbose=verbose, quiet=as_json)
     result = target.submit(spec, run_id=run_id, resume=resume, conf=conf, on_line=sink, overrides=list(overrides),
-                           packages=packages)
+                           packages=packages, cold=cold)
     if result.exit_code != 0:
         reason = result.error or f"the job failed with exit code {result.exit_code}"
         raise ExitError(f"{reason} (run {result.run_id}; see `hyperspark logs driver`)",

@@ -57,6 +57,16 @@ class StorageStatus:
 
 
 @dataclass
+class WarmDriverStatus:
+    """The local target's warm tuning driver (``up --warm``): one SparkSession serving every submit."""
+
+    running: bool
+    pid: int | None = None
+    address: str | None = None  # 127.0.0.1:PORT
+    app_id: str | None = None
+
+
+@dataclass
 class ClusterStatus:
     target: str
     master_url: str  # spark://...
@@ -67,6 +77,7 @@ class ClusterStatus:
     completed_apps: list[AppInfo] = field(default_factory=list)
     storage: StorageStatus | None = None
     urls: dict[str, str] = field(default_factory=dict)  # name -> UI url
+    warm_driver: WarmDriverStatus | None = None  # None: the target has no warm driver
 
     @property
     def alive_workers(self) -> list[WorkerInfo]:

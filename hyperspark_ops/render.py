@@ -77,6 +77,10 @@ def render_status(st: ClusterStatus) -> None:
         if s.detail:
             bits.append(s.detail)
         c.print("storage: " + ", ".join(bits))
+    if st.warm_driver is not None:
+        w = st.warm_driver
+        c.print(f"warm driver: up, pid {w.pid}, {w.address}, app {w.app_id}" if w.running else
+                "warm driver: not running (submits start a fresh driver; `hyperspark up --warm` starts one)")
     render_urls(st.urls)
 
 

@@ -96,17 +96,19 @@ class Target(abc.ABC):
         on_line: LineSink | None = None,
         overrides: list[str] | None = None,
         packages: list[Path] | None = None,
+        cold: bool = False,
     ) -> SubmitResult:
         """Run the tuning job with the driver where executors can reach it (the shared path).
 
         ``on_line`` receives each line the driver prints; ``overrides`` are ``key=value`` spec
         overrides (``--set``); ``packages`` are zips of user code shipped to the driver and executors
-        (``--package``); the run is recorded in the state dir's ``runs.json``.
+        (``--package``); ``cold`` asks for a fresh driver even where a warm one runs (``--cold``); the
+        run is recorded in the state dir's ``runs.json``.
         """
         from hyperspark_ops.targets import driver
 
         return driver.submit(self, spec_path, run_id=run_id, resume=resume, conf=conf, on_line=on_line,
-                             overrides=overrides, packages=packages)
+                             overrides=overrides, packages=packages, cold=cold)
 
     def before_submit(self, request: DriverRequest) -> None:
         """Checks before a run starts (e.g. NoClusterError); nothing is logged yet."""

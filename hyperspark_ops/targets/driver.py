@@ -49,6 +49,7 @@ class DriverRequest:
     conf: dict[str, str] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     packages: list[Path] = field(default_factory=list)  # zips of user code (``submit --package``)
+    cold: bool = False  # a fresh driver even when the target keeps a warm one (``submit --cold``)
 
     def job_args(self, spec: str, packages: list[str] | None = None) -> list[str]:
         """Arguments after ``tune.py``: ``SPEC --run-id ID [--resume] [--set k=v]... [--package ZIP]...``
@@ -112,13 +113,14 @@ class DriverOutput:
 
 def submit(target: Target, spec_path: Path, run_id: str | None = None, resume: bool = False,
            conf: dict[str, str] | None = None, on_line: LineSink | None = None,
-           overrides: list[str] | None = None, packages: list[Path] | None = None) -> SubmitResult:
+           overrides: list[str] | None = None, packages: list[Path] | None = None,
+           cold: bool = False) -> SubmitResult:
     """Run the job on ``target`` and return its typed result (see the module docstring)."""
     spec_path = Path(spec_path)
     if not spec_path.is_file():
         raise OpsError(f"no such spec file: {spec_path}")
     request = DriverRequest(spec_path, run_id or new_run_id(), resume, dict(conf or {}), list(overrides or []),
-                            [Path(p) for p in packages or []])
+                            [Path(p) for p in packages or []], cold)
     target.before_submit(request)  # e.g. NoClusterError, before any log is written
     state = target.state
     state.record_launch(request.run_id, spec_fingerprint(spec_path, request.overrides), str(spec_path.resolve()))

@@ -535,12 +535,15 @@ class LocalTarget(Target):
         return stopped
 
     def down(self, purge: bool = False) -> list[str]:
-        stopped = self._stop_spark()
+        from hyperspark_ops import warm
+
+        stopped = ["warm"] if warm.stop(self) else []  # the warm driver first: it is a client of the master
+        stopped += self._stop_spark()
         hdfs = self._hdfs_cluster()
         if hdfs is not None:
             stopped += hdfs.stop()
         if purge:
-            for sub in ("storage", "work", "logs", "conf", "hdfs", "pids"):
+            for sub in ("storage", "work", "logs", "conf", "hdfs", "pids", "warm"):
                 shutil.rmtree(self.state.root / sub, ignore_errors=True)
             for f in ("state.json", "runs.json"):
                 (self.state.root / f).unlink(missing_ok=True)
@@ -568,6 +571,9 @@ class LocalTarget(Target):
         if self.state.owned_alive("mlflow"):
             status.urls["mlflow"] = self.mlflow_url
         status.storage = self._storage_status()
+        from hyperspark_ops import warm
+
+        status.warm_driver = warm.status(self)
         hdfs = self._saved().get("hdfs")
         if hdfs:
             status.urls["namenode"] = f"http://{HOST}:{hdfs['http_port']}"
@@ -592,13 +598,22 @@ class LocalTarget(Target):
             raise NoClusterError(self.name)
 
     def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
-        argv = self.submit_argv(request)
-        output.note("$ " + " ".join(argv))
+        from hyperspark_ops import warm
+
         with _sigterm_as_interrupt():
+            code = warm.launch(self, request, output)  # None: no warm driver (or --cold): a fresh one
+            if code is not None:
+                return code
+            argv = self.submit_argv(request)
+            output.note("$ " + " ".join(argv))
             return _run_driver(argv, self._env(), output)
 
     def submit_argv(self, request: DriverRequest) -> list[str]:
         """The spark-submit command line: driver on loopback, this interpreter everywhere."""
+        return self.spark_submit_argv(request.conf, tune_script(), request.job_args(str(request.spec_path)))
+
+    def spark_submit_argv(self, conf: dict[str, str], script: Path, args: list[str]) -> list[str]:
+        """``spark-submit`` of ``script`` with every driver's conf (+ ``conf``): a submit or the warm driver."""
         confs = {
             "spark.driver.host": HOST,
             "spark.driver.bindAddress": HOST,
@@ -616,16 +631,16 @@ class LocalTarget(Target):
         hdfs = self._hdfs_cluster()
         if hdfs is not None:
             confs.update(hdfs.spark_conf())
-        confs.update(request.conf)
+        confs.update(conf)
         argv = [str(spark_home() / "bin" / "spark-submit"), "--master", self.master_url]
         for k, v in confs.items():
             argv += ["--conf", f"{k}={v}"]
-        return argv + [str(tune_script()), *request.job_args(str(request.spec_path))]
+        return argv + [str(script), *args]
 
     def logs(self, component: str) -> str:
         if component == "driver":
             path = self.state.log_file("driver")
-        elif component in ("master", "history", "mlflow") or re.fullmatch(r"worker-\d+", component):
+        elif component in ("master", "history", "mlflow", "warm") or re.fullmatch(r"worker-\d+", component):
             path = self.state.log_file(component)
         else:
             path = self._hdfs_log(component)
@@ -646,7 +661,7 @@ class LocalTarget(Target):
                 (p.stem for p in self.state.logs_dir.glob("worker-*.log")), key=lambda n: int(n.split("-")[1])
             )
         names.append("driver")
-        for daemon in ("history", "mlflow"):
+        for daemon in ("history", "mlflow", "warm"):
             if self.state.log_file(daemon).exists():
                 names.append(daemon)
         hdfs = self._hdfs_cluster()

@@ -35,14 +35,20 @@ EXPECTED_EXECUTORS = "spark.hyperspark.expectedExecutors"
 
 # --------------------------------------------------------------------------- session and slots
 def build_session(spec: Spec, master: str | None = None, app_name: str | None = None):
+    return start_session(app_name or f"hyperspark-{spec.name}", spec.threads_per_trial, master)
+
+
+def start_session(app_name: str, threads_per_trial: int = 1, master: str | None = None):
+    """The job's SparkSession: one trial per slot of ``threads_per_trial`` cores. The warm driver
+    (``server.py``) starts it once, with no spec yet, and serves every run with it."""
     from pyspark.sql import SparkSession
 
-    b = SparkSession.builder.appName(app_name or f"hyperspark-{spec.name}")
+    b = SparkSession.builder.appName(app_name)
     if master:
         b = b.master(master)
     elif not _submitted_with_master():
         b = b.master("local[*]")
-    t = str(spec.threads_per_trial)
+    t = str(threads_per_trial)
     conf = {
         # one trial per slot; the model's own threads = the slot's cores (no nested oversubscription)
         "spark.task.cpus": t,
@@ -67,20 +73,29 @@ def _submitted_with_master() -> bool:
     return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
 
 
-def wait_for_executors(spark, timeout_s: float = 90.0) -> int:
+def wait_for_executors(spark, timeout_s: float = 90.0, expected: int | None = None) -> int:
     """Executors register after getOrCreate returns: wait before timing or dispatching.
 
-    Waits for ``spark.hyperspark.expectedExecutors`` when the launcher sets it, else for the count to be
-    >= 1 and stable for 2 s. Returns the number of executors (0 for local[N]).
+    Waits for ``expected`` executors (default: ``spark.hyperspark.expectedExecutors`` when the launcher
+    sets it), else for the count to be >= 1 and stable for 2 s. Returns the number of executors (0 for
+    local[N]).
     """
     sc = spark.sparkContext
     if sc.master.startswith("local"):
         return 0
-    expected = int(sc.getConf().get(EXPECTED_EXECUTORS, "0"))
+    if expected is None:
+        expected = int(sc.getConf().get(EXPECTED_EXECUTORS, "0"))
+    if dynamic_allocation(sc):
+        # The warm driver runs with dynamic allocation: executors idle for executorIdleTimeout go back
+        # to the cluster, and Spark asks for new ones only once tasks are pending. Here no task is
+        # pending yet, but the slot count (and the warm-up's one task per slot) is decided now: waiting
+        # alone would see 0 executors until the timeout. So ask the cluster manager for them first; once
+        # the search's tasks flow, the allocation manager owns the count again (and gives idle ones back).
+        request_executors(sc, max(expected, 1))
     deadline = time.monotonic() + timeout_s
     last, stable_since = -1, time.monotonic()
     while time.monotonic() < deadline:
-        n = sc._jsc.sc().getExecutorMemoryStatus().size() - 1
+        n = registered_executors(sc)
         if expected and n >= expected:
             return n
         if n != last:
@@ -91,6 +106,21 @@ def wait_for_executors(spark, timeout_s: float = 90.0) -> int:
     if last < 1:
         raise RuntimeError(f"no executor registered within {timeout_s:.0f} s: does the cluster have free cores?")
     return last
+
+
+def registered_executors(sc) -> int:
+    return sc._jsc.sc().getExecutorMemoryStatus().size() - 1  # minus the driver's block manager
+
+
+def dynamic_allocation(sc) -> bool:
+    return sc.getConf().get("spark.dynamicAllocation.enabled", "false").lower() == "true"
+
+
+def request_executors(sc, total: int) -> None:
+    """Ask the cluster manager for ``total`` executors now (developer API; standalone honours it)."""
+    missing = total - registered_executors(sc)
+    if missing > 0:
+        sc._jsc.sc().requestExecutors(missing)
 
 
 def total_cores(spark) -> int:
@@ -311,7 +341,7 @@ def search_stage(scheduler: Scheduler, executor, slots: int, spec: Spec, problem
 def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=print,
         progress_live: bool | None = None, timings: dict | None = None, n_jobs: int = 1, *,
         frame=None, artifacts: dict | None = None, progress_lines: bool = True,
-        data_input: str | None = None) -> RunSummary:
+        data_input: str | None = None, expected_executors: int | None = None) -> RunSummary:
     """load -> split -> search -> refit -> write; returns the summary (also written as summary.json).
 
     ``spark=None`` runs the same pipeline without Spark: ``n_jobs`` local processes (joblib's executor),
@@ -320,7 +350,8 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
     ``frame``: a pandas DataFrame to use instead of reading ``dataset.uri`` (the Python API);
     ``artifacts``: a dict that receives ``estimator`` (the refit model, None for objectives), ``store``;
     ``progress_lines``: print ``HYPERSPARK_PROGRESS`` lines (the API turns them off);
-    ``data_input``: how the data reached the job, recorded in the summary (``data.input``).
+    ``data_input``: how the data reached the job, recorded in the summary (``data.input``);
+    ``expected_executors``: wait for that many executors (default: ``spark.hyperspark.expectedExecutors``).
     """
     timings = dict(timings or {})
     t0 = time.monotonic()
@@ -340,7 +371,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, log=
 
     if spark is None and spec.strategy == "mllib":
         raise JobInputError(f"model {spec.model} needs Spark (MLlib); there is no one-process equivalent")
-    n_exec = wait_for_executors(spark) if spark is not None else 0
+    n_exec = wait_for_executors(spark, expected=expected_executors) if spark is not None else 0
     cores = total_cores(spark) if spark is not None else n_jobs * spec.threads_per_trial
     slots = cores // spec.threads_per_trial
     if slots < 1:
@@ -690,7 +721,18 @@ def err(msg: str) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return run_request(None, sys.argv[1:] if argv is None else argv)
+
+
+def run_request(spark, argv, expected_executors: int | None = None) -> int:
+    """One ``tune.py`` command line: parse, validate, run, print the RESULT or error line; the exit code.
+
+    ``spark=None`` (``main``, a cold submit): build the session from the spec and stop it at the end.
+    A session given (the warm driver, ``server.py``) is used and kept; ``--master`` is then ignored.
+    Everything goes to ``sys.stdout``/``sys.stderr`` as they are when called (the warm driver points
+    them at its client). A bad command line raises SystemExit(2), as argparse does.
+    """
+    args = parse_args(argv)
     overrides = list(args.set) + ([f"output={args.output}"] if args.output else [])
     try:
         from . import package
@@ -701,6 +743,8 @@ def main(argv=None) -> int:
             raise SpecError("--resume needs --run-id (the run to resume)")
         if args.run_id is not None and not _valid_run_id(args.run_id):
             raise SpecError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_' or '-'")
+        if spark is not None:
+            check_session_fits(spark, spec)
     except SpecError as e:
         err(str(e))
         return 2
@@ -708,12 +752,14 @@ def main(argv=None) -> int:
         print(json.dumps({"valid": True, "model": spec.target, "strategy": spec.strategy}))
         return 0
     t0 = time.monotonic()
-    spark = None
+    own_session = spark is None
     try:
-        spark = build_session(spec, args.master)
+        if own_session:
+            spark = build_session(spec, args.master)
         package.ship(spark, zips)
         timings = {"session": round(time.monotonic() - t0, 3)}
-        summary = run(spark, spec, args.run_id, args.resume, log=lambda s: print(s, flush=True), timings=timings)
+        summary = run(spark, spec, args.run_id, args.resume, log=lambda s: print(s, flush=True), timings=timings,
+                      expected_executors=expected_executors)
         print(RESULT_PREFIX + summary.result_line().model_dump_json(exclude_none=True), flush=True)
         return 0
     except JobInputError as e:
@@ -733,8 +779,17 @@ def main(argv=None) -> int:
         print(f"{FAILED_PREFIX}{first[:300]}", file=sys.stderr, flush=True)
         return 1
     finally:
-        if spark is not None:
+        if own_session and spark is not None:
             spark.stop()
+
+
+def check_session_fits(spark, spec: Spec) -> None:
+    """A session made before the spec (the warm driver's) must run trials of the spec's size: its
+    ``spark.task.cpus`` cannot change after start."""
+    cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    if spec.threads_per_trial != cpus:
+        raise SpecError(f"threads_per_trial={spec.threads_per_trial}: this driver runs {cpus}-core trials; "
+                        "run it with a fresh driver (hyperspark submit --cold)")
 
 
 def _valid_run_id(run_id: str) -> bool:

@@ -235,3 +235,42 @@ def better(a: float | None, b: float | None, greater_is_better: bool) -> bool:
     if b is None or b != b:
         return True
     return a > b if greater_is_better else a < b
+
+
+# --------------------------------------------------------------------------- the warm driver (server.py)
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WarmRunRequest(_Strict):
+    """One run for the warm driver: what ``tune.py``'s command line carries (and how many executors the
+    cluster has now, so the driver knows what to wait for). Sent as JSON, one message per connection."""
+
+    spec: str  # the spec file's absolute path (the warm driver runs on the same machine)
+    run_id: str | None = None
+    resume: bool = False
+    overrides: list[str] = Field(default_factory=list)  # --set KEY=VALUE
+    packages: list[str] = Field(default_factory=list)  # --package ZIP_OR_DIR
+    executors: int | None = Field(None, ge=1)  # the cluster's ALIVE workers: wait for that many executors
+
+    def argv(self) -> list[str]:
+        """The same arguments a cold ``spark-submit jobs/tune.py`` gets."""
+        args = [self.spec]
+        if self.run_id is not None:
+            args += ["--run-id", self.run_id]
+        if self.resume:
+            args.append("--resume")
+        for item in self.overrides:
+            args += ["--set", item]
+        for p in self.packages:
+            args += ["--package", p]
+        return args
+
+
+class WarmMessage(_Strict):
+    """Server -> client: every line the job prints (``line``), then its exit code (``exit``), last."""
+
+    kind: Literal["line", "exit"]
+    stream: Literal["stdout", "stderr"] | None = None
+    text: str | None = None
+    code: int | None = None
