@@ -46,7 +46,8 @@ class WebHdfsStorage(Storage):
         self.user = user or _default_user()
         self.replication = replication
         self.permission = permission
-        self.client = InsecureClient(self.webhdfs_url, user=self.user, timeout=timeout_s, session=session)
+        extra = {"session": session} if session is not None else {}  # InsecureClient needs one, not None
+        self.client = InsecureClient(self.webhdfs_url, user=self.user, timeout=timeout_s, **extra)
 
     def _path_of_uri(self, uri: str) -> str:
         return path_of_uri(uri, self.fs_uri)
