@@ -395,6 +395,7 @@ class HdfsCluster:
         timeout_s = self.ready_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
         status = None
+        pause = 0.05  # backs off to 0.5 s: a DataNode that has just registered is seen at once
         while True:
             for d in self._daemons():
                 if self._recorded_pid(d) is None:
@@ -404,7 +405,8 @@ class HdfsCluster:
                 return status
             if time.monotonic() > deadline:
                 break
-            time.sleep(0.5)
+            time.sleep(pause)
+            pause = min(0.5, pause * 2)
         raise OpsError(
             f"HDFS not ready after {timeout_s:.0f} s (live DataNodes {status.live_datanodes or 0}/"
             f"{self.datanodes}, safe mode {status.safemode}): read {self.log_path('namenode')}"

@@ -5,7 +5,7 @@ import os
 import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from hyperspark_ops.hdfs.paths import path_of_uri
 from hyperspark_ops.model import OpsError
@@ -30,7 +30,12 @@ class WebHdfsStorage(Storage):
         user: str | None = None,
         replication: int | None = None,
         timeout_s: float = 60.0,
+        session: Any = None,
+        permission: str | None = None,
     ) -> None:
+        """``session``: the ``requests.Session`` every WebHDFS call goes through (e.g. one that sends
+        DataNode redirects to published ports); a plain one by default. ``permission``: octal mode of
+        uploaded files (WebHDFS's default is 755)."""
         from hdfs import InsecureClient  # imported here: `--help` stays fast
 
         parsed = urllib.parse.urlparse(fs_uri)
@@ -40,7 +45,9 @@ class WebHdfsStorage(Storage):
         self.webhdfs_url = webhdfs_url.rstrip("/")
         self.user = user or _default_user()
         self.replication = replication
-        self.client = InsecureClient(self.webhdfs_url, user=self.user, timeout=timeout_s)
+        self.permission = permission
+        extra = {"session": session} if session is not None else {}  # InsecureClient needs one, not None
+        self.client = InsecureClient(self.webhdfs_url, user=self.user, timeout=timeout_s, **extra)
 
     def _path_of_uri(self, uri: str) -> str:
         return path_of_uri(uri, self.fs_uri)
@@ -102,7 +109,8 @@ class WebHdfsStorage(Storage):
 
     def _put(self, src: Path, path: str) -> None:
         with self._errors(f"write {path}"), open(src, "rb") as f:
-            self.client.write(path, data=f, overwrite=False, replication=self.replication)
+            self.client.write(path, data=f, overwrite=False, replication=self.replication,
+                              permission=self.permission)
 
     def _digest(self, path: str) -> tuple[str, int]:
         with self._errors(f"read {path}"), self.client.read(path, chunk_size=CHUNK) as reader:

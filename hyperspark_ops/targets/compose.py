@@ -27,6 +27,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,6 +67,8 @@ HDFS_URI = "hdfs://namenode:8020"
 JOB_SCRIPT = "/opt/hyperspark/jobs/tune.py"
 SPEC_DIR = "/opt/hyperspark/work/specs"
 DEFAULT_OUTPUT = HDFS_URI + "/hyperspark/runs"
+#: the DataNode HTTP (WebHDFS) port inside the containers; compose.yaml publishes it on 127.0.0.1
+DATANODE_HTTP = 9864
 
 
 def _var(name: str, env: str) -> Any:
@@ -503,18 +506,61 @@ class ComposeTarget(Target):
 
     # -- data --------------------------------------------------------------------------
     def upload(self, src: Path, dest: str | None = None, force: bool = False) -> UploadResult:
+        """Over WebHDFS from the host (no JVM started): NameNode and DataNodes through their ports published
+        on 127.0.0.1; temporary name, sha256 read back, rename (:meth:`Storage.upload`). When a DataNode's
+        port is not published, the older way: a ``hdfs dfs`` script inside the NameNode container."""
         src = Path(src)
         if not src.is_file():
             raise OpsError(f"no such file: {src}")
         path = upload_path(src.name, dest, HDFS_URI)
         namenode = self._one("namenode")
-        started = time.monotonic()
-        checksum = sha256_file(src)
-        size = src.stat().st_size
         live = self.live_datanodes() or 0
         if live < 1:
             raise OpsError("HDFS has no live DataNode: wait for the datanode containers (hyperspark status)")
         replication = max(1, min(int(self._saved().get("HS_HDFS_REPLICATION", "1")), live))
+        storage = self._webhdfs(replication)
+        if storage is None:
+            return self._upload_by_exec(namenode, src, path, force, replication)
+        return storage.upload(src, path, force)
+
+    def _webhdfs(self, replication: int) -> Any:
+        """WebHdfsStorage on the NameNode's published UI port, writing as the HDFS superuser (the owner of
+        ``/``, as ``hdfs dfs`` in the NameNode container does); None when a DataNode is not reachable."""
+        from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
+
+        ui = self.namenode_ui()
+        routes = self._datanode_routes()
+        if ui is None or routes is None:
+            return None
+        session = _DataNodeRedirects(routes)
+        try:
+            root = session.get(f"{ui}/webhdfs/v1/?op=GETFILESTATUS", timeout=30)
+            owner = root.json()["FileStatus"]["owner"]
+        except Exception:  # noqa: BLE001 - no WebHDFS answer: the exec path reports what is wrong
+            return None
+        return WebHdfsStorage(ui, HDFS_URI, user=owner, replication=replication, session=session, permission="644")
+
+    def _datanode_routes(self) -> dict[tuple[str, int], int] | None:
+        """(name the NameNode redirects to, DataNode HTTP port) -> published host port, for every running
+        DataNode container under every name it may be given (hostname, IP, container name); None when one
+        has no published port."""
+        routes: dict[tuple[str, int], int] = {}
+        for c in self.containers("datanode"):
+            bindings = (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{DATANODE_HTTP}/tcp") or []
+            host_port = next((int(b["HostPort"]) for b in bindings if b.get("HostPort")), None)
+            if host_port is None:
+                return None
+            nets = c.attrs.get("NetworkSettings", {}).get("Networks") or {}
+            names = {c.attrs.get("Config", {}).get("Hostname"), c.name, c.id[:12]}
+            names |= {n.get("IPAddress") for n in nets.values()}
+            for name in names - {None, ""}:
+                routes[(name, DATANODE_HTTP)] = host_port
+        return routes or None
+
+    def _upload_by_exec(self, namenode: Any, src: Path, path: str, force: bool, replication: int) -> UploadResult:
+        started = time.monotonic()
+        checksum = sha256_file(src)
+        size = src.stat().st_size
         staging = f"hyperspark-upload-{secrets.token_hex(4)}"
         with tar_single_file(f"{staging}/{src.name}", src=src, uid=1000) as stream:
             if not namenode.put_archive("/tmp", stream):
@@ -635,6 +681,26 @@ class ComposeTarget(Target):
             versions[c.name] = res.stdout.strip()
         same = len(set(versions.values())) == 1
         return Check(CheckName.PYTHON, same and bool(versions), ", ".join(f"{k}={v}" for k, v in versions.items()) or "none")
+
+
+def _DataNodeRedirects(routes: dict[tuple[str, int], int]) -> Any:
+    """A ``requests.Session`` that sends what WebHDFS redirects to a DataNode (``http://<container
+    hostname>:9864/...``, a name only the compose network resolves) to that DataNode's port published on
+    127.0.0.1. A redirect to a DataNode it does not know is one clear error, not a retry."""
+    import requests
+
+    class Session(requests.Session):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            parts = urllib.parse.urlsplit(request.url)
+            if parts.hostname not in ("127.0.0.1", "localhost"):
+                host_port = routes.get((parts.hostname or "", parts.port or 80))
+                if host_port is None:
+                    raise OpsError(f"WebHDFS redirected to {parts.hostname}:{parts.port}, which is not a "
+                                   "DataNode published on 127.0.0.1 (is a datanode container restarting?)")
+                request.url = urllib.parse.urlunsplit(parts._replace(netloc=f"127.0.0.1:{host_port}"))
+            return super().send(request, **kwargs)
+
+    return Session()
 
 
 def _spec_output_is_hdfs(spec_path: Path) -> bool:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pydantic import Field
 from hyperspark_ops import spark_api
@@ -43,7 +43,7 @@ from hyperspark_ops.targets.base import Target
 from hyperspark_ops.targets.driver import DriverOutput, DriverRequest
 from hyperspark_ops.util.files import write_atomic
 from hyperspark_ops.util.java import check_java, java_binary
-from hyperspark_ops.util.net import port_free
+from hyperspark_ops.util.net import port_free, port_open
 from hyperspark_ops.util.poll import poll_until
 from hyperspark_ops.util.proc import own_session_dying_with_parent, pid_alive, terminate
 
@@ -86,6 +86,11 @@ PORT_LABELS = {
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 START_TIMEOUT = float(os.environ.get("HYPERSPARK_START_TIMEOUT", "120"))
+#: JVM flags for the master, worker and history server JVMs (SPARK_DAEMON_JAVA_OPTS; a user's own
+#: SPARK_DAEMON_JAVA_OPTS come after them and win). These daemons mostly wait on sockets, so the C1
+#: compiler alone is enough and C2 compiling only burns start-up CPU; one serial GC thread per small
+#: daemon heap likewise. Executors are launched by the worker with the application's options, not these.
+DAEMON_JVM_FLAGS = os.environ.get("HYPERSPARK_DAEMON_JVM_FLAGS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 #: how long `scale` waits for a decommissioned worker's running trials before stopping it anyway
 DECOMMISSION_TIMEOUT = float(os.environ.get("HYPERSPARK_DECOMMISSION_TIMEOUT", "300"))
 
@@ -170,6 +175,7 @@ class LocalTarget(Target):
             PYSPARK_PYTHON=sys.executable,
             PYSPARK_DRIVER_PYTHON=sys.executable,
             PYTHONWARNINGS="ignore::FutureWarning",
+            SPARK_DAEMON_JAVA_OPTS=f"{DAEMON_JVM_FLAGS} {os.environ.get('SPARK_DAEMON_JAVA_OPTS', '')}".strip(),
         )
         java = java_binary()
         if java and "JAVA_HOME" not in env:
@@ -218,7 +224,7 @@ class LocalTarget(Target):
             return f"{name} exited during start-up; last log line: {_tail(log) or '(empty)'} (log: {log})"
         return None
 
-    def _start_master(self, conf: Path) -> None:
+    def _spawn_master(self, conf: Path) -> None:
         argv = [
             self._spark_class(), MASTER_CLASS,
             "--host", HOST,
@@ -228,14 +234,22 @@ class LocalTarget(Target):
         ]
         self.state.spawn("master", argv, self._env())
 
+    def _wait_master_rpc(self) -> None:
+        """Until the master accepts connections on its RPC port (it binds that before its UI).
+
+        Workers started earlier would fail to register and retry only after 5-15 s (Spark's fuzzed
+        registration interval), so they start the moment the port opens: their JVMs then boot while
+        the master finishes its own start-up.
+        """
+        port = int(self._setting("master_port"))
+
         def ready() -> bool:
             reason = self._died("master")
             if reason:
                 raise OpsError(reason)
-            data = spark_api.master_json(self.master_ui)
-            return bool(data and data.get("status") == "ALIVE")
+            return port_open(port, HOST)
 
-        spark_api.wait_for(ready, START_TIMEOUT, f"the Spark master UI at {self.master_ui}")
+        spark_api.wait_for(ready, START_TIMEOUT, f"the Spark master RPC port {HOST}:{port}", interval=0.2)
 
     def _start_history(self) -> None:
         """The Spark history server beside the master: a finished search's stages and executors stay
@@ -404,19 +418,31 @@ class LocalTarget(Target):
             worker_memory=worker_memory,
             hdfs=self._saved().get("hdfs") if hdfs_wanted else None,
         )
+        hdfs_start: _Background | None = None
         try:
             conf = self._write_conf()
-            self._start_master(conf)
-            self._start_history()  # not waited for: it comes up while the workers do
-            if hdfs_wanted:
-                self._save(hdfs=self._start_hdfs())
-            status = self._scale_to(workers, worker_cores, worker_memory)
+            self._spawn_master(conf)
+            if hdfs_wanted:  # NameNode and DataNodes come up beside the Spark daemons
+                hdfs_start = _Background(self._start_hdfs, "hdfs-start")
+            self._wait_master_rpc()
+            status = self._scale_to(workers, worker_cores, worker_memory)  # waits for N ALIVE per /json
+            # the history server is not needed for `up` to be done: it finishes starting in the background
+            # (status lists it from its pid at once; it answers a few seconds later)
+            self._start_history()
+            if hdfs_start is not None:
+                self._save(hdfs=hdfs_start.result())
+                hdfs_start = None
+                status = self.status()  # storage: the HDFS that is now ready
+            status.urls["history"] = self.history_ui
             if self._overrides.get("mlflow"):
                 self._start_mlflow()
                 status.urls["mlflow"] = self.mlflow_url
             return status
         except BaseException:
             # a half-started cluster is worse than none: stop what we started, by pid
+            if hdfs_start is not None:
+                with contextlib.suppress(BaseException):
+                    self._save(hdfs=hdfs_start.result())
             self._stop_spark()
             hdfs = self._hdfs_cluster()
             if hdfs is not None:
@@ -458,7 +484,7 @@ class LocalTarget(Target):
             conf = self._write_conf()
             for i in new:
                 self._start_worker(i, cores, memory, conf)
-            names = [f"worker-{i}" for i in new]
+            names = ["master"] + [f"worker-{i}" for i in new]
             spark_api.wait_alive_workers(
                 self.master_ui, workers, START_TIMEOUT, lambda: self._any_worker_died(names)
             )
@@ -725,6 +751,29 @@ class LocalTarget(Target):
             return [Check(CheckName.STORAGE, ok, f"{d} {'writable' if ok else 'not writable'}")]
         return [Check(CheckName.STORAGE, bool(st.writable), f"HDFS {st.uri} {st.detail}".strip()),
                 *nn_jmx.hdfs_checks(st)]
+
+
+class _Background:
+    """Run ``fn`` in a thread now; ``result()`` joins it and returns its value or raises its exception."""
+
+    def __init__(self, fn: Callable[[], Any], name: str) -> None:
+        self._fn = fn
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _check(fn, name: str) -> Check:

@@ -206,6 +206,61 @@ def test_down_leaves_no_process_behind(fresh_local_target) -> None:
     assert status.exit_code == 1 and "run `hyperspark up` first" in status.output
 
 
+def test_up_returns_with_every_worker_alive_and_the_history_server_coming_up(fresh_local_target) -> None:
+    """Workers start beside the master and the history server after them, not waited for: when `up`
+    returns, the master's own /json already lists every worker ALIVE, no worker had to retry its
+    registration, status and doctor are right at once, and the history server answers soon after."""
+    target = fresh_local_target
+    ports = target._overrides
+    up = hs(target, "up", "--workers", "2", "--no-hdfs", "--master-port", str(ports["master_port"]),
+            "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]),
+            "--history-ui-port", str(ports["history_ui_port"]), "--json")
+    assert up.exit_code == 0, up.output
+    data = spark_api.master_json(target.master_ui)  # at once: no waiting after `up` returned
+    assert data is not None and data["status"] == "ALIVE"
+    alive = [w for w in data["workers"] if w["state"] == "ALIVE"]
+    assert sorted(spark_api.worker_ui_port(spark_api.parse_worker(w)) for w in alive) == \
+        [ports["worker_ui_port"], ports["worker_ui_port"] + 1]
+    assert json.loads(up.stdout)["urls"]["history"] == target.history_ui
+    for i in (1, 2):
+        log = target.state.log_file(f"worker-{i}").read_text()
+        assert "Successfully registered with master" in log
+        assert "Failed to connect to master" not in log, f"worker-{i} started before the master listened"
+
+    st = hs(target, "status", "--json")
+    assert st.exit_code == 0, st.output
+    status = json.loads(st.stdout)
+    assert status["urls"]["history"] == target.history_ui
+    assert len([w for w in status["workers"] if w["state"] == "ALIVE"]) == 2
+    doctor = hs(target, "doctor")
+    assert doctor.exit_code == 0, doctor.output
+
+    deadline = time.monotonic() + 120
+    while True:  # the history server finishes starting in the background
+        try:
+            with urllib.request.urlopen(f"{target.history_ui}/api/v1/applications", timeout=5) as r:
+                assert r.status == 200
+                break
+        except OSError:
+            assert time.monotonic() < deadline, "the history server never answered"
+            time.sleep(0.5)
+
+
+def test_master_dying_during_up_is_one_line_and_leaves_nothing_running(fresh_local_target) -> None:
+    """A daemon JVM that cannot start (here: a heap too small to boot) fails `up` at once with the
+    master's reason and log, stops what was started (workers are started early now), exit 1."""
+    target = fresh_local_target
+    ports = target._overrides
+    up = hs(target, "up", "--workers", "2", "--no-hdfs", "--master-port", str(ports["master_port"]),
+            "--ui-port", str(ports["ui_port"]), "--worker-ui-port", str(ports["worker_ui_port"]),
+            "--history-ui-port", str(ports["history_ui_port"]), env_extra={"SPARK_DAEMON_MEMORY": "1k"})
+    assert up.exit_code == 1, up.output
+    assert "Traceback" not in up.output and len(up.output.strip().splitlines()) == 1, up.output
+    assert "master exited during start-up" in up.output
+    assert target.state.recorded() == {}
+    assert spark_api.master_json(target.master_ui, timeout=1) is None
+
+
 def test_up_mlflow_runs_a_managed_tracking_server(fresh_local_target) -> None:
     pytest.importorskip("mlflow", reason="mlflow is not installed (the tracking extra)")
     target = fresh_local_target

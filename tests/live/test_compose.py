@@ -121,6 +121,52 @@ def test_uploaded_file_is_read_back_by_spark_from_hdfs(compose_stack, tmp_path):
     assert digest == hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+def _hdfs_listing(target, directory: str) -> dict[str, tuple[str, str, str]]:
+    """name -> (mode, replication, owner) as the NameNode container's own `hdfs dfs -ls` shows them."""
+    run = target.exec(target.containers("namenode")[0], ["hdfs", "dfs", "-ls", directory])
+    assert run.exit_code == 0, run.output
+    rows = [ln.split() for ln in run.stdout.splitlines() if ln.startswith("-")]
+    return {r[-1].rsplit("/", 1)[1]: (r[0], r[1], r[2]) for r in rows}
+
+
+def _hdfs_sha256(target, path: str) -> str:
+    run = target.exec(target.containers("namenode")[0], ["bash", "-c", f"hdfs dfs -cat {path} | sha256sum"])
+    assert run.exit_code == 0, run.output
+    return run.stdout.split()[0]
+
+
+@live
+@pytest.mark.parametrize("way", ["webhdfs", "exec"])
+def test_upload_lands_byte_exact_under_the_final_name_and_leaves_no_temporary_file(
+        compose_stack, tmp_path, monkeypatch, way):
+    """Upload goes over WebHDFS from the host (DataNode redirects to their published ports); without a
+    published DataNode port it falls back to the hdfs dfs script in the NameNode. Either way: the bytes
+    read back by HDFS's own client, mode 644, the stack's replication, the superuser as owner, no temporary
+    sibling left, --force replaces, and '..' is refused before anything is written."""
+    if way == "exec":
+        monkeypatch.setattr(type(compose_stack), "_datanode_routes", lambda self: None)
+    first = tmp_path / "one.bin"
+    first.write_bytes(random.Random(11).randbytes(123_457))
+    up = compose_stack.upload(first, f"/live/exact-{way}/")
+    assert up.dest == f"hdfs://namenode:8020/live/exact-{way}/one.bin"
+    assert (up.bytes, up.checksum) == (123_457, hashlib.sha256(first.read_bytes()).hexdigest())
+    assert _hdfs_sha256(compose_stack, f"/live/exact-{way}/one.bin") == up.checksum
+    assert _hdfs_listing(compose_stack, f"/live/exact-{way}") == {"one.bin": ("-rw-r--r--", "2", "hadoop")}
+
+    with pytest.raises(OpsError, match="exists"):
+        compose_stack.upload(first, f"/live/exact-{way}/one.bin")
+    second = tmp_path / "two.bin"
+    second.write_bytes(random.Random(12).randbytes(5_000))
+    again = compose_stack.upload(second, f"/live/exact-{way}/one.bin", force=True)
+    assert again.bytes == 5_000
+    assert _hdfs_sha256(compose_stack, f"/live/exact-{way}/one.bin") == hashlib.sha256(second.read_bytes()).hexdigest()
+    assert list(_hdfs_listing(compose_stack, f"/live/exact-{way}")) == ["one.bin"]
+
+    with pytest.raises(OpsError, match=r"'\.\.' is not allowed"):
+        compose_stack.upload(first, f"/live/exact-{way}/../escape.bin")
+    assert "escape.bin" not in _hdfs_listing(compose_stack, "/live")
+
+
 FOREIGN = """
 # A plain PySpark program that knows nothing about HyperSpark.
 from operator import add
