@@ -6,7 +6,7 @@ Trials that only sleep (``null.sleep``) need no core, so this 2-core machine can
 slot count S one fresh local cluster is started (``workers`` x ``S / workers`` cores: 2 workers up to 4
 slots, 4 workers above, as ``hyperspark up --workers 4 --worker-cores 16`` would), and for each trial
 length T one ``hyperspark bench --null-trials N --trial-seconds T`` runs on it, with
-N = ``--waves`` x S trials (at least ``--min-trials``). Per point it records, from the run's summary:
+N = ``--waves`` x S trials (at least ``--min-trials``, rounded up to whole waves). Per point it records, from the run's summary:
 
 * efficiency = ideal / search wall, ideal = N x T / S (every slot busy every moment);
 * overhead per trial per slot = (search wall x S - sum of fit seconds) / N;
@@ -65,7 +65,8 @@ def main(argv=None) -> int:
                 target.up(workers, worker_cores=cores, worker_memory="2g")
                 up_s = time.monotonic() - t0
                 for secs in seconds_list:
-                    n = max(a.min_trials, a.waves * slots)
+                    # whole waves: a half-full last wave would count as overhead what is only arithmetic
+                    n = max(a.waves, -(-a.min_trials // slots)) * slots
                     print(f"scale_curve: {slots} slots ({workers}x{cores}), {n} trials of {secs:g}s", flush=True)
                     rep = run_null_bench(target, n, secs, a.out / f"s{slots}", overrides=list(a.set))
                     rep.update(workers=workers, cores_per_worker=cores, up_s=round(up_s, 1))

@@ -649,6 +649,8 @@ class LocalTarget(Target):
             "spark.local.dir": str(self.state.work_dir / "tmp"),
             # executors of a decommissioned worker (scale-down) finish their trials and exit
             "spark.decommission.enabled": "true",
+            # executors run this interpreter, which has hyperspark_job: fork workers with the libraries loaded
+            "spark.python.daemon.module": "hyperspark_job.daemon",
             # event logs on by default, for the history server (`status` lists its URL)
             "spark.eventLog.enabled": "true",
             "spark.eventLog.dir": self.events_dir.as_uri(),

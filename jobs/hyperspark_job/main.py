@@ -512,7 +512,11 @@ def _executor(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Clus
             ex = JoblibExecutor(ctx, X, y, folds, cluster.parallelism)
             ex.warm()
         elif spec.data_shipping == "broadcast":
-            if spec.trial_tasks == "pull":
+            pull = spec.trial_tasks == "pull" and _pull_allowed(spark)
+            if spec.trial_tasks == "pull" and not pull:
+                print("hyperspark: spark.network.crypto.enabled is on and the trial tasks' own connection is "
+                      "authenticated but not encrypted: using trial_tasks: per_trial", flush=True)
+            if pull:
                 from .pull import PullExecutor
 
                 ex = PullExecutor(spark, ctx, X, y, folds, cluster.slots, 2 * cluster.parallelism,
@@ -537,6 +541,12 @@ def _executor(spark, spec: Spec, problem: Problem, splits: Splits, cluster: Clus
     ex = MLlibExecutor(spark, spec.model, prep.task, problem.metric, prep.n_classes, spec.seed, prep.label,
                        splits.folds, par, resource)
     return ex, {"strategy": "mllib", "note": "data stays distributed; folds cached on executors"}
+
+
+def _pull_allowed(spark) -> bool:
+    """Long-lived trial tasks talk to the driver on their own connection (HMAC-authenticated, not
+    encrypted). Where the user asked Spark to encrypt its traffic, trials go through Spark instead."""
+    return spark.sparkContext.getConf().get("spark.network.crypto.enabled", "false").lower() != "true"
 
 
 def best_params_for_refit(spec: Spec, best: TrialResult) -> dict:

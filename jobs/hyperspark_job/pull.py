@@ -16,9 +16,15 @@ on a random per-search key that travels only inside the task closure. The driver
 the driver, on ``spark.hyperspark.pullPort`` (default 0: any free port; Kubernetes pins 7080 so its
 NetworkPolicy can allow it).
 
+Pipelining: a busy task is sent its NEXT trial while the current one runs (``spark.hyperspark.prefetch``,
+default 1; 0 turns it off), so it starts the next the moment it sends a row, without waiting for the
+driver. Only when no idle task is waiting for work: a free slot is never starved to fill a busy one's
+pipeline. At the very end of a search a prefetched trial may wait up to one trial length behind the
+running one while another slot is already idle; with equal trials there is no such wait.
+
 Leases (exactly-once results):
 
-* A trial handed to a task is leased to that connection. The task sends a heartbeat every
+* A trial handed to a task (running or prefetched) is leased to that connection. The task sends a heartbeat every
   ``lease / 6`` seconds while the trial runs. If the connection drops (the executor or its Python worker
   died, the host went away) or no message arrives within ``spark.hyperspark.leaseSeconds`` (default 60;
   a hung or stopped process), the driver closes that connection and puts the trial back at the FRONT of
@@ -53,6 +59,7 @@ log = logging.getLogger(__name__)
 
 LEASE_CONF = "spark.hyperspark.leaseSeconds"
 PORT_CONF = "spark.hyperspark.pullPort"
+PREFETCH_CONF = "spark.hyperspark.prefetch"
 DEFAULT_LEASE_S = 60.0
 #: how long close() waits for idle tasks to end before it cancels what is left
 STOP_GRACE_S = 30.0
@@ -147,6 +154,8 @@ class PullExecutor(BroadcastExecutor):
         self._tasks: dict[tuple[int, int], _Task] = {}
         self._leased: dict[int, tuple[Job, Future]] = {}
         self._lease_no = 0
+        self._idle = 0  # connection threads waiting in _take for a trial
+        self.prefetch = int(conf.get(PREFETCH_CONF, "1"))  # trials sent ahead to a busy task
         self._job_no = 0
         self._closed = False
         self._failure: BaseException | None = None
@@ -303,7 +312,7 @@ class PullExecutor(BroadcastExecutor):
 
     def _serve(self, conn: Connection) -> None:
         task: _Task | None = None
-        lease: tuple[int, Job, Future] | None = None
+        leases: dict[int, tuple[Job, Future]] = {}  # sent on this connection, no row yet (in send order)
         try:
             if not conn.poll(self.lease_s):
                 return
@@ -320,25 +329,30 @@ class PullExecutor(BroadcastExecutor):
                 task.state, task.executor_id, task.host = "connected", eid, host
                 self._cv.notify_all()
             while True:
-                lease = self._take(task)
-                if lease is None:
-                    conn.send(("stop",))
-                    with self._cv:
-                        task.state = "done"
-                        self._cv.notify_all()
-                    return
-                n, job, fut = lease
-                conn.send(("trial", n, job.config.params, job.budget))
-                while True:
-                    if not conn.poll(self.lease_s):
-                        raise TimeoutError(f"no heartbeat for {self.lease_s:g} s")
-                    msg = conn.recv()
-                    if msg[0] == "result" and msg[1] == n:
-                        break
-                row = msg[2]
+                if not leases:
+                    lease = self._take(task)  # blocks until there is work (None: stop)
+                    if lease is None:
+                        conn.send(("stop",))
+                        with self._cv:
+                            task.state = "done"
+                            self._cv.notify_all()
+                        return
+                    self._send(conn, leases, lease)
+                if len(leases) < 1 + self.prefetch:
+                    # pipelining: the task's next trial waits in its socket, so it starts the moment
+                    # the current one ends, without a round trip through this driver
+                    spare = self._take_spare(task)
+                    if spare is not None:
+                        self._send(conn, leases, spare)
+                if not conn.poll(self.lease_s):
+                    raise TimeoutError(f"no heartbeat for {self.lease_s:g} s")
+                msg = conn.recv()
+                if msg[0] != "result" or msg[1] not in leases:
+                    continue  # a heartbeat
+                n, row = msg[1], msg[2]
+                _job, fut = leases.pop(n)
                 with self._cv:
                     self._leased.pop(n, None)
-                    lease = None
                     self.slots_seen.add(f"{row.get('host')}/{row.get('executor_id')}")
                     self._cv.notify_all()
                 if not fut.done():
@@ -348,8 +362,7 @@ class PullExecutor(BroadcastExecutor):
                 if task is not None and task.state == "connected":
                     # Spark retries it if its executor was lost, unless its job has ended
                     task.state = "done" if task.job_no in self._ended_jobs else "lost"
-                if lease is not None:  # take the trial back; the next free task runs it
-                    n, job, fut = lease
+                for n, (job, fut) in reversed(list(leases.items())):  # take them back, in their order
                     self._leased.pop(n, None)
                     if not fut.done() and not self._closed:
                         self._queue.appendleft((job, fut))
@@ -363,6 +376,12 @@ class PullExecutor(BroadcastExecutor):
         finally:
             conn.close()
 
+    @staticmethod
+    def _send(conn: Connection, leases: dict, lease: tuple[int, Job, Future]) -> None:
+        n, job, fut = lease
+        leases[n] = (job, fut)
+        conn.send(("trial", n, job.config.params, job.budget))
+
     def _mark(self, job_no: int, part: int, state: str) -> None:
         t = self._tasks.setdefault((job_no, part), _Task(job_no, part))
         t.state = state
@@ -370,16 +389,36 @@ class PullExecutor(BroadcastExecutor):
     def _take(self, task: _Task) -> tuple[int, Job, Future] | None:
         """Block until there is a trial for this task; None = stop (closed, or its executor drains)."""
         with self._cv:
-            while True:
-                if self._closed or self._failure is not None or task.executor_id in self._decommissioning:
-                    return None
-                while self._queue:
-                    job, fut = self._queue.popleft()
-                    if fut.running() or fut.set_running_or_notify_cancel():
-                        self._lease_no += 1
-                        self._leased[self._lease_no] = (job, fut)
-                        return self._lease_no, job, fut
-                self._cv.wait(1.0)  # woken by submit/close; the timeout re-checks decommissioning
+            self._idle += 1
+            try:
+                while True:
+                    if self._closed or self._failure is not None or task.executor_id in self._decommissioning:
+                        return None
+                    lease = self._pop()
+                    if lease is not None:
+                        return lease
+                    self._cv.wait(1.0)  # woken by submit/close; the timeout re-checks decommissioning
+            finally:
+                self._idle -= 1
+
+    def _take_spare(self, task: _Task) -> tuple[int, Job, Future] | None:
+        """A second trial for a busy task, only when no idle task is waiting for one (never starve a
+        free slot to fill a busy one's pipeline) and its executor is not draining."""
+        with self._cv:
+            if (self._closed or self._failure is not None or task.executor_id in self._decommissioning
+                    or len(self._queue) <= self._idle):
+                return None
+            return self._pop()
+
+    def _pop(self) -> tuple[int, Job, Future] | None:
+        """Under the lock: the next live queued trial, leased."""
+        while self._queue:
+            job, fut = self._queue.popleft()
+            if fut.running() or fut.set_running_or_notify_cancel():
+                self._lease_no += 1
+                self._leased[self._lease_no] = (job, fut)
+                return self._lease_no, job, fut
+        return None
 
     # -- the Executor interface ----------------------------------------------
     def submit(self, job: Job) -> Future:

@@ -24,13 +24,25 @@ from tests.integration.test_faults import (assert_every_trial_once, null_spec, r
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 
 
-def python_workers(work_dir: Path) -> list[psutil.Process]:
-    """Python workers (children of a pyspark daemon) of executors under this cluster's work dir."""
+def python_daemons(work_dir: Path) -> list[psutil.Process]:
+    """The Python daemons (one per executor) of executors under this cluster's work dir."""
     out = []
     for p in psutil.process_iter(["cmdline"]):
         try:
-            if "pyspark.daemon" in " ".join(p.info["cmdline"] or []) and str(work_dir) in p.cwd():
-                out += p.children()
+            cmd = " ".join(p.info["cmdline"] or [])
+            if ("pyspark.daemon" in cmd or "hyperspark_job.daemon" in cmd) and str(work_dir) in p.cwd():
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def python_workers(work_dir: Path) -> list[psutil.Process]:
+    """Python workers (children of a daemon) of executors under this cluster's work dir."""
+    out = []
+    for d in python_daemons(work_dir):
+        try:
+            out += d.children()
         except psutil.Error:
             continue
     return out
@@ -45,6 +57,10 @@ def test_a_hung_trial_task_loses_its_lease_and_the_trial_runs_once_elsewhere(loc
     try:
         wait_for(lambda: len(rows_of(run_dir)) >= 1 and python_workers(target.state.work_dir), 240,
                  "the search to be running")
+        # the local target forks workers from hyperspark_job.daemon (libraries imported before the fork)
+        daemons = python_daemons(target.state.work_dir)
+        assert daemons and all("hyperspark_job.daemon" in " ".join(d.cmdline()) for d in daemons), \
+            [d.cmdline() for d in daemons]
         victim = python_workers(target.state.work_dir)[0]
         victim.send_signal(signal.SIGSTOP)
         stopped.append(victim)

@@ -62,11 +62,11 @@ def _job(i: int, seconds: float) -> Job:
 def test_close_mid_search_cancels_running_trials(spark):
     ex = _null_executor(spark)
     ex.warm()
-    futs = [ex.submit(_job(i, 120.0)) for i in range(4)]  # two run (one per slot), two wait in the queue
+    futs = [ex.submit(_job(i, 120.0)) for i in range(4)]  # two run (one per slot), two are prefetched
     deadline = time.monotonic() + 60
-    while len(ex._leased) < 2 and time.monotonic() < deadline:
+    while len(ex._leased) < 2 and time.monotonic() < deadline:  # running or prefetched
         time.sleep(0.1)
-    assert len(ex._leased) == 2, "the trials did not start"
+    assert len(ex._leased) >= 2, "the trials did not start"
     t0 = time.monotonic()
     ex.close()
     closed_in = time.monotonic() - t0
