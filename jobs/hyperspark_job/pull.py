@@ -45,12 +45,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import AuthenticationError, Client, Connection, Listener
+from multiprocessing.connection import wait as mp_wait
 
 from .executors import BroadcastExecutor, TrialContext, evaluate, executor_identity, preload, raise_import_problems
 from .scheduler import Job
@@ -110,6 +112,15 @@ def _pull_task(address, authkey: bytes, ctx: TrialContext, bc, job_no: int, beat
     return [done]
 
 
+def _drain(sock: socket.socket) -> None:
+    sock.setblocking(False)
+    try:
+        while sock.recv(4096):
+            pass
+    except (BlockingIOError, OSError):
+        pass
+
+
 def _gateway_gone(e: BaseException) -> bool:
     """True when a py4j call failed because the JVM is unreachable (not a transient scheduler error)."""
     return isinstance(e, (ConnectionError, OSError)) or type(e).__name__ in ("Py4JNetworkError",)
@@ -155,6 +166,7 @@ class PullExecutor(BroadcastExecutor):
         self._leased: dict[int, tuple[Job, Future]] = {}
         self._lease_no = 0
         self._idle = 0  # connection threads waiting in _take for a trial
+        self._hungry: set[socket.socket] = set()  # wake sockets of busy tasks with room in their pipeline
         self.prefetch = int(conf.get(PREFETCH_CONF, "1"))  # trials sent ahead to a busy task
         self._job_no = 0
         self._closed = False
@@ -311,6 +323,7 @@ class PullExecutor(BroadcastExecutor):
             self._spawn(self._serve, "pull-conn", conn)
 
     def _serve(self, conn: Connection) -> None:
+        wake_r, wake_w = socket.socketpair()  # submit() wakes this thread when its pipeline has room
         task: _Task | None = None
         leases: dict[int, tuple[Job, Future]] = {}  # sent on this connection, no row yet (in send order)
         try:
@@ -341,10 +354,15 @@ class PullExecutor(BroadcastExecutor):
                 if len(leases) < 1 + self.prefetch:
                     # pipelining: the task's next trial waits in its socket, so it starts the moment
                     # the current one ends, without a round trip through this driver
-                    spare = self._take_spare(task)
+                    spare = self._take_spare(task, wake_w)
                     if spare is not None:
                         self._send(conn, leases, spare)
-                if not conn.poll(self.lease_s):
+                ready = mp_wait([conn, wake_r], self.lease_s)
+                if wake_r in ready:  # new work was queued: try the pipeline again
+                    _drain(wake_r)
+                if conn not in ready:
+                    if ready:
+                        continue
                     raise TimeoutError(f"no heartbeat for {self.lease_s:g} s")
                 msg = conn.recv()
                 if msg[0] != "result" or msg[1] not in leases:
@@ -374,7 +392,10 @@ class PullExecutor(BroadcastExecutor):
                 self._check_dead()
                 self._cv.notify_all()
         finally:
-            conn.close()
+            with self._cv:
+                self._hungry.discard(wake_w)
+            for c in (conn, wake_r, wake_w):
+                c.close()
 
     @staticmethod
     def _send(conn: Connection, leases: dict, lease: tuple[int, Job, Future]) -> None:
@@ -401,13 +422,17 @@ class PullExecutor(BroadcastExecutor):
             finally:
                 self._idle -= 1
 
-    def _take_spare(self, task: _Task) -> tuple[int, Job, Future] | None:
+    def _take_spare(self, task: _Task, wake_w: socket.socket) -> tuple[int, Job, Future] | None:
         """A second trial for a busy task, only when no idle task is waiting for one (never starve a
-        free slot to fill a busy one's pipeline) and its executor is not draining."""
+        free slot to fill a busy one's pipeline) and its executor is not draining. None: nothing now,
+        and the next submit() wakes this connection's thread through ``wake_w``."""
         with self._cv:
-            if (self._closed or self._failure is not None or task.executor_id in self._decommissioning
-                    or len(self._queue) <= self._idle):
+            if self._closed or self._failure is not None or task.executor_id in self._decommissioning:
                 return None
+            if len(self._queue) <= self._idle:
+                self._hungry.add(wake_w)
+                return None
+            self._hungry.discard(wake_w)
             return self._pop()
 
     def _pop(self) -> tuple[int, Job, Future] | None:
@@ -430,6 +455,12 @@ class PullExecutor(BroadcastExecutor):
             self.jobs += 1
             self._queue.append((job, fut))
             self._cv.notify_all()
+            if self._hungry and len(self._queue) > self._idle:  # a busy task has room in its pipeline
+                w = self._hungry.pop()
+                try:
+                    w.send(b"!")
+                except OSError:
+                    pass
         return fut
 
     def close(self) -> None:
