@@ -1,5 +1,6 @@
 """The root conftest: the fixture modules every test can use, registered once.
 
+* ``tests.spark_fixtures``: ``spark``, one local[2] SparkSession (session);
 * ``tests.integration.cluster_fixtures``: ``local_cluster`` (session) and ``fresh_local_target``;
 * ``tests.integration.hdfs_fixtures``: ``hadoop_home`` and ``hdfs_cluster`` (session);
 * ``tests.live.compose_fixtures``: ``docker_engine`` and ``compose_stack`` (session).
@@ -10,6 +11,7 @@ run, how many tests of each marker ran, failed and skipped (with the skip reason
 """
 pytest_plugins = [
     "tests.marker_report",
+    "tests.spark_fixtures",
     "tests.integration.cluster_fixtures",
     "tests.integration.hdfs_fixtures",
     "tests.live.compose_fixtures",

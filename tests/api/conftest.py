@@ -5,8 +5,6 @@ driver's path (``testpkg``) and ships it to executors (``py_files``/``--package`
 """
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,24 +13,6 @@ REPO = Path(__file__).resolve().parents[2]
 PKGS = Path(__file__).resolve().parent / "pkgs"
 TESTPKG = PKGS / "hs_testpkg"
 BREAST_CANCER = REPO / "examples" / "data" / "breast_cancer.csv"
-
-
-@pytest.fixture(scope="session")
-def spark():
-    """The user's session: already running before hyperspark is called (reused if the job tests made it)."""
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
-
-    s = (SparkSession.builder.master("local[2]").appName("hyperspark-api-tests")
-         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-         .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-         .config("spark.sql.shuffle.partitions", "4")
-         .config("spark.hadoop.fs.defaultFS", "file:///")
-         .getOrCreate())
-    s.sparkContext.setLogLevel("ERROR")
-    yield s  # stopped by whichever session fixture made it (the job tests' one stops it too)
 
 
 @pytest.fixture(scope="session")
