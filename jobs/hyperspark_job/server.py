@@ -140,6 +140,14 @@ def serve_one(conn: Connection, spark, log=print, guard: PackageGuard | None = N
     out, err = LineWriter(conn, "stdout", lock), LineWriter(conn, "stderr", lock)
     log(f"run: tune.py {' '.join(req.argv())} (executors: {req.executors})")
     started = time.monotonic()
+    done = threading.Event()
+
+    def client_gone() -> None:  # Ctrl-C or a killed client: cancel NOW, not at the run's next line
+        out.gone = err.gone = True
+        log("the client went away: cancelling the run's Spark jobs")
+        _cancel_all(spark, log)  # the trial tasks die with them; the run then ends
+
+    threading.Thread(target=_watch_client, args=(conn, done, client_gone), name="client-watch", daemon=True).start()
     try:
         with redirect_stdout(out), redirect_stderr(err):
             try:
@@ -155,13 +163,42 @@ def serve_one(conn: Connection, spark, log=print, guard: PackageGuard | None = N
     except Exception:  # noqa: BLE001 - run_request handles the job's errors; this is the server's own
         log(traceback.format_exc())
         code = 1
+    finally:
+        done.set()
     if out.gone or err.gone:
-        spark.sparkContext.cancelAllJobs()  # nobody waits for this run: free the cluster
+        _cancel_all(spark, log)  # nobody waits for this run: free the cluster
     release_executors(spark)
     log(f"run: exit {code} after {time.monotonic() - started:.1f} s")
     if not (out.gone or err.gone):
         _send(conn, WarmMessage(kind="exit", code=code))
     return code
+
+
+def _cancel_all(spark, log) -> None:
+    try:
+        spark.sparkContext.cancelAllJobs()
+    except Exception as exc:  # noqa: BLE001 - a stopped context: main() sees it and exits
+        log(f"could not cancel the run's jobs: {str(exc).splitlines()[0][:200]}")
+
+
+def session_stopped(spark) -> bool:
+    """The session's JVM context is gone (the JVM was signalled): nothing more can be served."""
+    try:
+        return bool(spark.sparkContext._jsc.sc().isStopped())
+    except Exception:  # noqa: BLE001 - the gateway itself is gone
+        return True
+
+
+def _watch_client(conn: Connection, done: threading.Event, on_gone) -> None:
+    """The client sends nothing after its request, so a readable connection means it hung up."""
+    while not done.is_set():
+        try:
+            if conn.poll(0.5):
+                conn.recv_bytes()
+        except (EOFError, OSError):
+            if not done.is_set():
+                on_gone()
+            return
 
 
 def release_executors(spark) -> None:
@@ -243,6 +280,9 @@ def main(argv=None) -> int:
                 continue
             with conn:
                 serve_one(conn, spark, log, guard)
+            if session_stopped(spark):
+                log("the Spark context is stopped: exiting (`hyperspark up --warm` starts a new one)")
+                return 1
         return 0
     except KeyboardInterrupt:
         return 0

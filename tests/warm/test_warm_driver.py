@@ -132,6 +132,58 @@ def test_bad_input_is_one_line_and_the_driver_serves_on(cluster, tmp_path: Path)
     assert warm.status(cluster).pid == pid
 
 
+def test_a_client_killed_mid_search_cancels_its_trials_and_the_driver_serves_on(cluster, tmp_path: Path) -> None:
+    """Ctrl-C / kill of `hyperspark submit` on the warm driver: the server notices the hang-up at once
+    (not at the run's next output line), cancels the run's Spark jobs, whose Python workers running the
+    40 s trials are killed, and the next submit is served."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+    import yaml
+
+    from tests.integration.test_pull_faults import python_workers
+
+    pid = ensure_warm(cluster)
+    out = tmp_path / "out"
+    spec = tmp_path / "long.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "long", "dataset": {"uri": str(REPO / "examples" / "data" / "breast_cancer.csv"), "label": "target"},
+        "model": "null.sleep", "search": {"type": "grid"}, "space": {"seconds": [20.0], "trial": [0, 1, 2, 3]},
+        "metric": "accuracy", "cv_folds": 2, "output": str(out)}))
+    cli_bin = str(Path(sys.executable).parent / "hyperspark")
+    proc = subprocess.Popen([cli_bin, "--target", "local", "--state-dir", str(cluster.state.root), "submit", str(spec),
+                             "--run-id", "long"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "--run-id long " not in cluster.logs(warm.NAME) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert "--run-id long " in cluster.logs(warm.NAME), "the run did not reach the warm driver"
+        time.sleep(12)  # load, warm-up (a few s on the warm session), then inside the 40 s trials
+        busy = python_workers(cluster.state.work_dir)  # one per slot, each running a trial now
+        assert len(busy) >= 2, "the trials did not start"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        killed_at = time.monotonic()
+        gone, alive = psutil.wait_procs(busy, timeout=30)
+        # well before the 40 s trials could have ended by themselves: they were cancelled
+        assert not alive, f"trial workers still running {time.monotonic() - killed_at:.0f} s after the client died"
+        assert not (out / "long" / "trials.jsonl").exists() or not parse_trials(
+            (out / "long" / "trials.jsonl").read_text()), "a cancelled trial was recorded"
+        assert "the client went away" in cluster.logs(warm.NAME)
+        after = submit(cluster, "warm-after-cancel")
+        assert warm.status(cluster).pid == pid
+        assert len(trials(after)) == 12
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+
 def test_down_stops_the_warm_driver(cluster) -> None:
     pid = ensure_warm(cluster)
     down = hs(cluster, "down", "--json")
