@@ -478,17 +478,25 @@ class PullExecutor(BroadcastExecutor):
                 end = time.monotonic() + STOP_GRACE_S
                 while any(t.state == "connected" for t in self._tasks.values()) and time.monotonic() < end:
                     self._cv.wait(0.2)
+            # tasks that never connected (waiting for a slot) or whose connection dropped (a retry may
+            # be waiting) keep their job open: those jobs are cancelled; the others end by themselves,
+            # so a normal end kills no task (no "Lost task ... TaskKilled" in the log)
+            waiting = any(t.state in ("launched", "lost") for t in self._tasks.values())
         try:
             self._listener.close()
         except OSError:
             pass
-        try:
-            self.sc.cancelJobGroup(self.group)  # tasks still waiting for a slot, or running an abandoned trial
-        except Exception as e:  # noqa: BLE001 - the JVM may be gone already (that is why we are closing)
-            log.warning("could not cancel the trial tasks: %s", e)
-        for t in self._threads:
-            if t.name.startswith("pull-job-"):
-                t.join(30)
+        jobs = [t for t in self._threads if t.name.startswith("pull-job-")]
+        if not running and not waiting:
+            for t in jobs:
+                t.join(10)
+        if any(t.is_alive() for t in jobs):
+            try:
+                self.sc.cancelJobGroup(self.group)  # waiting tasks, or trials of an interrupted search
+            except Exception as e:  # noqa: BLE001 - the JVM may be gone already (that is why we are closing)
+                log.warning("could not cancel the trial tasks: %s", e)
+        for t in jobs:
+            t.join(30)
         super().close()
 
     def report(self):
