@@ -107,14 +107,16 @@ def submit_in_thread(target, spec: Path, run_id: str, **kw):
     return t, box
 
 
-def stop_driver(target, run_id: str) -> None:
-    """Stop a driver a failed test may have left (by pid: processes whose command line has the run id)."""
+def stop_driver(target, run_id: str, spec: Path) -> None:
+    """Stop a driver a failed test may have left (by pid: processes whose command line has this test's
+    spec file, unique to the test, and the run id; never another session's driver of the same run id)."""
     for p in psutil.process_iter(["cmdline"]):
         try:
             cmd = " ".join(p.info["cmdline"] or [])
         except psutil.Error:
             continue
-        if run_id in cmd and ("tune.py" in cmd or "SparkSubmit" in cmd) and p.pid != os.getpid():
+        if (str(spec) in cmd and f"--run-id {run_id}" in cmd and ("tune.py" in cmd or "SparkSubmit" in cmd)
+                and p.pid != os.getpid()):
             try:
                 p.kill()
             except psutil.Error:
@@ -164,7 +166,7 @@ def test_a_worker_killed_with_its_executor_mid_search_loses_no_trial(fresh_local
         summary = RunSummary.model_validate_json((run_dir / "summary.json").read_text())
         assert summary.search.ok == 12
     finally:
-        stop_driver(target, "wdies")
+        stop_driver(target, "wdies", spec)
         thread.join(30)
 
 
@@ -208,7 +210,7 @@ def test_a_killed_driver_is_resumed_running_only_the_missing_trials(local_cluste
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
-        stop_driver(local_cluster, "ddies")
+        stop_driver(local_cluster, "ddies", spec)
 
 
 def _driver_pids(run_id: str) -> list[int]:
@@ -253,7 +255,7 @@ def test_scale_down_during_a_search_loses_no_trial(fresh_local_target, tmp_path:
         log = (target.state.logs_dir / "driver-scaledown.log").read_text(errors="replace")
         assert "Lost task" not in log, [ln for ln in log.splitlines() if "Lost task" in ln][:3]
     finally:
-        stop_driver(target, "scaledown")
+        stop_driver(target, "scaledown", spec)
         thread.join(30)
 
 

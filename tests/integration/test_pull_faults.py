@@ -84,5 +84,5 @@ def test_a_hung_trial_task_loses_its_lease_and_the_trial_runs_once_elsewhere(loc
                 os.kill(p.pid, signal.SIGKILL)
             except (psutil.Error, ProcessLookupError):
                 pass
-        stop_driver(target, "lease")
+        stop_driver(target, "lease", spec)
         thread.join(30)
