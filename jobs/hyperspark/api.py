@@ -210,9 +210,14 @@ def _is_spark_df(x) -> bool:
 def _active_session(spark):
     if spark is not None:
         return spark
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    return SparkSession.getActiveSession()
+    session = SparkSession.getActiveSession()  # active in THIS thread
+    if session is None and SparkContext._active_spark_context is not None:
+        # a session this process made elsewhere (another thread): the caller's, used and never stopped
+        session = SparkSession.builder.getOrCreate()
+    return session
 
 
 def _task_cpus(spark) -> int:

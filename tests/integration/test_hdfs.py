@@ -9,7 +9,6 @@ import hashlib
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -146,28 +145,11 @@ def test_reading_a_missing_file_is_one_line(storage: WebHdfsStorage, hdfs_dir: s
 
 # -- Spark --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def spark_session(hdfs_cluster: HdfsCluster):
-    pytest.importorskip("pyspark")
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
-
-    owned = SparkSession.getActiveSession() is None
-    builder = SparkSession.builder.master("local[1]").appName("hyperspark-hdfs-tests")
-    # fs.defaultFS and, above all, dfs.replication: the client decides the
-    # replication of what it writes (Spark's default 3 > our 2 DataNodes)
-    for key, value in hdfs_cluster.spark_conf().items():
-        builder = builder.config(key, value)
-    spark = (
-        builder
-        .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    # a session made earlier in this process (e.g. the API tests' user session) is reused by getOrCreate
-    # and ignores the builder's options: set the HDFS client options on its Hadoop conf, then put them back
+def spark_session(spark, hdfs_cluster: HdfsCluster):
+    """The session-wide local[2] session (tests/spark_fixtures.py) pointed at this HDFS: its Hadoop conf gets
+    the HDFS client options (fs.defaultFS and, above all, dfs.replication: the client decides the
+    replication of what it writes, and Spark's default 3 > our 2 DataNodes), put back afterwards. The
+    session is shared, so it is never stopped here."""
     hconf = spark.sparkContext._jsc.hadoopConfiguration()
     before = {}
     for key, value in hdfs_cluster.spark_conf().items():
@@ -178,14 +160,11 @@ def spark_session(hdfs_cluster: HdfsCluster):
     try:
         yield spark
     finally:
-        if owned:
-            spark.stop()
-        else:
-            for name, old in before.items():
-                if old is None:
-                    hconf.unset(name)
-                else:
-                    hconf.set(name, old)
+        for name, old in before.items():
+            if old is None:
+                hconf.unset(name)
+            else:
+                hconf.set(name, old)
 
 
 def test_spark_reads_uploaded_csv_and_writes_parquet(

@@ -2,8 +2,6 @@
 single-machine libraries through ``mlflow.sklearn``, a ``pyspark.ml`` model through ``mlflow.spark``."""
 from __future__ import annotations
 
-import os
-import sys
 import uuid
 
 import numpy as np
@@ -45,38 +43,29 @@ def test_boosting_models_log_as_sklearn_and_predict(mlflow_server: str, library:
 
 
 @pytest.mark.spark
-def test_spark_ml_model_logs_with_the_spark_flavour(mlflow_server: str, tmp_path) -> None:
+def test_spark_ml_model_logs_with_the_spark_flavour(spark, mlflow_server: str, tmp_path) -> None:
     import mlflow.pyfunc
     import pandas as pd
 
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ["PYSPARK_PYTHON"] = sys.executable
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.feature import VectorAssembler
-    from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master("local[1]").appName("hyperspark-tracking-test")
-             .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-             .config("spark.driver.bindAddress", "127.0.0.1").config("spark.hadoop.fs.defaultFS", "file:///")
-             .config("spark.sql.shuffle.partitions", "2").getOrCreate())
-    try:
-        X, y = _data()
-        cols = [f"f{i}" for i in range(5)]
-        pdf = pd.DataFrame(X[:, :5], columns=cols).assign(label=y.astype(float))
-        df = spark.createDataFrame(pdf)
-        # as the job refits: the bare MLlib model on an assembled "features" column
-        assembled = VectorAssembler(inputCols=cols, outputCol="features").transform(df)
-        model = LogisticRegression(maxIter=20).fit(assembled)
-        t = MlflowTracker(mlflow_server, f"exp-{uuid.uuid4().hex[:8]}", "run-spark", SPEC, {})
-        t.start()
-        s = summary("run-spark", rows(2)[1])
-        s.data.features = cols
-        info = t.finish(s, model=model, X_sample=df.select(*cols).limit(5))
-        assert info["ok"] is True and info["flavor"] == "spark", info
-        loaded = mlflow.pyfunc.load_model(info["model_uri"])
-        assert loaded.metadata.signature is not None
-        got = np.asarray(loaded.predict(pdf[cols].head(20))).ravel()
-        want = np.array([r.prediction for r in model.transform(assembled.limit(20)).select("prediction").collect()])
-        np.testing.assert_array_equal(got, want)
-    finally:
-        spark.stop()
+    # the session-wide local[2] session (tests/spark_fixtures.py), never stopped here
+    X, y = _data()
+    cols = [f"f{i}" for i in range(5)]
+    pdf = pd.DataFrame(X[:, :5], columns=cols).assign(label=y.astype(float))
+    df = spark.createDataFrame(pdf)
+    # as the job refits: the bare MLlib model on an assembled "features" column
+    assembled = VectorAssembler(inputCols=cols, outputCol="features").transform(df)
+    model = LogisticRegression(maxIter=20).fit(assembled)
+    t = MlflowTracker(mlflow_server, f"exp-{uuid.uuid4().hex[:8]}", "run-spark", SPEC, {})
+    t.start()
+    s = summary("run-spark", rows(2)[1])
+    s.data.features = cols
+    info = t.finish(s, model=model, X_sample=df.select(*cols).limit(5))
+    assert info["ok"] is True and info["flavor"] == "spark", info
+    loaded = mlflow.pyfunc.load_model(info["model_uri"])
+    assert loaded.metadata.signature is not None
+    got = np.asarray(loaded.predict(pdf[cols].head(20))).ravel()
+    want = np.array([r.prediction for r in model.transform(assembled.limit(20)).select("prediction").collect()])
+    np.testing.assert_array_equal(got, want)
