@@ -76,8 +76,10 @@ def test_finished_run_resumed_is_a_no_op(spark, base_spec):
 
 def test_kill_and_resume_a_tpe_run_repeats_nothing(tmp_path, base_spec):
     """A real driver process is killed (whole process group) mid-search; the rerun finishes the rest."""
+    # trials of ~1 s (3 folds of 150-300 trees): the search must still be running when 3 rows have landed
+    # (trials.jsonl is flushed once a second; 20-60 trees finished all 10 trials before the first flush)
     spec = dict(base_spec, name="kr", search={"type": "tpe", "trials": 10, "seed": 1},
-                space={"n_estimators": {"int": [20, 60]}, "max_depth": {"int": [2, 8]}})
+                space={"n_estimators": {"int": [150, 300]}, "max_depth": {"int": [2, 8]}})
     spec_path = tmp_path / "kr.yaml"
     spec_path.write_text(yaml.safe_dump(spec))
     out = Path(base_spec["output"])
