@@ -2,7 +2,7 @@
 
 compose.yaml, the k8s/ tree, the example and benchmark specs, the Hadoop stand-in build script and the
 job's spark-submit entry point live at the repository root (users and CI use them there); a wheel
-carries copies under ``hyperspark_ops/_data/``, where :mod:`hyperspark_ops.resources` finds them.
+carries copies under ``hyperspark/ops/_data/``, where :mod:`hyperspark.ops.resources` finds them.
 Everything else is in pyproject.toml.
 """
 import shutil
@@ -19,9 +19,11 @@ SHIPPED = ["compose.yaml", "k8s", "examples", "benchmarks/specs", "scripts/hadoo
 class BuildWithData(build_py):
     def run(self) -> None:
         super().run()
-        data = Path(self.build_lib) / "hyperspark_ops" / "_data"
+        data = Path(self.build_lib) / "hyperspark" / "ops" / "_data"
         for rel in SHIPPED:
             src, dest = ROOT / rel, data / rel
+            if not src.exists():  # an image build's context carries only the code (.dockerignore)
+                continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             if src.is_dir():
                 shutil.copytree(src, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))

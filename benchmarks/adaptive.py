@@ -5,7 +5,7 @@ and HyperSpark vs Optuna in one process. Run by hand; figures go to docs/bench/a
     .venv/bin/python benchmarks/adaptive.py dispatch [--trials 48] [--rows 10000]   # needs `hyperspark up --workers 2`
     .venv/bin/python benchmarks/adaptive.py optuna   [--trials 48] [--rows 10000]   # needs the same cluster
 
-``quality`` runs the job's own pipeline (``hyperspark_job.main.run``) with the joblib executor (2 local
+``quality`` runs the job's own pipeline (``hyperspark.job.run.run``) with the joblib executor (2 local
 processes, no Spark): the searchers, the ASHA scheduler and the in-flight loop are the very code that runs
 on a cluster; only the executor differs, and scores and trial counts do not depend on it.
 ``dispatch`` and ``optuna`` submit to the running local cluster through the `hyperspark` CLI.
@@ -73,9 +73,9 @@ def spec(data: Path, out: Path, search: dict, asha: bool) -> dict:
 
 
 def _local_run(d: dict, n_jobs: int, run_id: str):
-    from hyperspark_job.main import run
-    from hyperspark_job.protocol import parse_trials
-    from hyperspark_job.spec import parse_spec
+    from hyperspark.job.run import run
+    from hyperspark.job.protocol import parse_trials
+    from hyperspark.job.spec import parse_spec
 
     s = run(None, parse_spec(d), run_id=run_id, log=lambda _m: None, progress_live=False, n_jobs=n_jobs)
     rows = parse_trials((Path(d["output"]) / run_id / "trials.jsonl").read_text())
@@ -132,7 +132,7 @@ def _cli(*a, check=True) -> subprocess.CompletedProcess:
 
 
 def _submit(d: dict, tmp: Path, run_id: str):
-    from hyperspark_job.protocol import RunSummary, parse_trials
+    from hyperspark.job.protocol import RunSummary, parse_trials
 
     f = tmp / f"{run_id}.yaml"
     f.write_text(yaml.safe_dump(d))
@@ -170,7 +170,7 @@ def optuna_vs(args) -> dict:
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
-    from hyperspark_job import data as D
+    from hyperspark.job import data as D
 
     data = dataset(args.rows)
     res = {}

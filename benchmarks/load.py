@@ -85,7 +85,7 @@ class DriverSampler(threading.Thread):
 
 
 def one_run(target, n: int, model: str, work: Path) -> dict:
-    from hyperspark_job.protocol import RunSummary, parse_trials
+    from hyperspark.job.protocol import RunSummary, parse_trials
 
     spec_path = work / f"load-{n}.yaml"
     spec_path.write_text(yaml.safe_dump(spec_for(n, model, work / "runs")))
@@ -128,7 +128,7 @@ def main() -> int:
     args = ap.parse_args()
     counts = [int(x) for x in args.trials.split(",") if x.strip()]
 
-    from hyperspark_ops.targets.local import LocalTarget
+    from hyperspark.ops.targets.local import LocalTarget
 
     from tests.integration.cluster_fixtures import cluster_ports
 

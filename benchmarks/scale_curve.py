@@ -40,8 +40,8 @@ def layout(slots: int) -> tuple[int, int]:
 
 
 def main(argv=None) -> int:
-    from hyperspark_ops.bench import run_null_bench
-    from hyperspark_ops.targets.local import LocalTarget
+    from hyperspark.ops.bench import run_null_bench
+    from hyperspark.ops.targets.local import LocalTarget
     from tests.integration.cluster_fixtures import cluster_ports
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -2,11 +2,11 @@
 
     spark-submit --master spark://HOST:7077 [--conf ...] jobs/warm_server.py --authkey-file F --ready-file R
 
-See ``hyperspark_job/server.py``.
+See ``hyperspark/job/warm_server.py``.
 """
 import sys
 
-from hyperspark_job.server import main
+from hyperspark.job.warm_server import main
 
 if __name__ == "__main__":
     sys.exit(main())

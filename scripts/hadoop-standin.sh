@@ -34,7 +34,7 @@ PYSPARK_SDIST_VERSION=3.0.2
 JERSEY_DEBS="libjsr311-api-java libjersey1-core-java libjersey1-server-java libjersey1-servlet-java"
 MARKER=.hyperspark-standin
 # Bump when the layout or the launchers change: older caches are then rebuilt.
-# (hyperspark_ops/hadoop_dist.py checks the same value.)
+# (src/hyperspark/ops/hadoop_dist.py checks the same value.)
 LAYOUT=2
 PYTHON=${PYTHON:-python3}
 

@@ -2,14 +2,14 @@
 
 Ports come from ``HYPERSPARK_TEST_PORT_RANGE=LO-HI`` (default 20000-29999): shared machines hand
 each developer a range. A block is checked free with the same rule the tool uses
-(:func:`hyperspark_ops.util.net.port_free`).
+(:func:`hyperspark.ops.util.net.port_free`).
 """
 from __future__ import annotations
 
 import os
 import random
 
-from hyperspark_ops.util.net import port_free
+from hyperspark.ops.util.net import port_free
 
 
 def port_range() -> tuple[int, int]:

@@ -54,8 +54,8 @@ write_conf() {
     echo "spark.pyspark.driver.python ${PYSPARK_DRIVER_PYTHON}"
     echo "spark.hadoop.dfs.replication ${HDFS_REPLICATION:-1}"
     echo "spark.hadoop.dfs.client.use.datanode.hostname false"
-    # the image has hyperspark_job: Python workers fork with numpy/pandas/scikit-learn already imported
-    echo "spark.python.daemon.module hyperspark_job.daemon"
+    # the image has hyperspark.job: Python workers fork with numpy/pandas/scikit-learn already imported
+    echo "spark.python.daemon.module hyperspark.job.daemon"
     [ -n "${HDFS_URI:-}" ] && echo "spark.hadoop.fs.defaultFS ${HDFS_URI}"
     [ -n "${SPARK_MASTER_URL:-}" ] && echo "spark.master ${SPARK_MASTER_URL}"
     if truthy "${SPARK_RPC_AUTHENTICATION_ENABLED:-no}"; then

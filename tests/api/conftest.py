@@ -18,7 +18,7 @@ BREAST_CANCER = REPO / "examples" / "data" / "breast_cancer.csv"
 @pytest.fixture(scope="session")
 def testpkg(spark):
     """hs_testpkg importable on the driver and shipped to local[2]'s Python workers (once per session)."""
-    from hyperspark_job import package
+    from hyperspark.job import package
 
     spark.sparkContext.addPyFile(package.prepare(str(TESTPKG)))
     return TESTPKG

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import hyperspark
-from hyperspark_job.spec import parse_spec
+from hyperspark.job.spec import parse_spec
 
 pytestmark = pytest.mark.spark
 

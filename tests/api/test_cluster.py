@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from hyperspark_job.protocol import RunSummary, parse_trials
+from hyperspark.job.protocol import RunSummary, parse_trials
 
 from .conftest import BREAST_CANCER, PKGS, REPO, TESTPKG
 
@@ -78,7 +78,7 @@ def test_custom_estimator_shipped_with_package_matches_gridsearchcv(local_cluste
 
 
 def test_objective_shipped_with_py_files(local_cluster, tmp_path):
-    from hyperspark_job.package import zip_package
+    from hyperspark.job.package import zip_package
 
     zipped = zip_package(TESTPKG, tmp_path / "dist")
     spec = _spec(tmp_path, model=None, objective="hs_testpkg.train:quadratic", direction="minimize",
@@ -114,7 +114,7 @@ def test_hyperspark_submit_package_ships_it(local_cluster, tmp_path):
     """The CLI's `submit --package DIR`: zipped once, validated against it here, shipped to executors."""
     from click.testing import CliRunner
 
-    from hyperspark_ops.cli import cli
+    from hyperspark.ops.cli import cli
 
     spec_path = tmp_path / "cli-pkg.yaml"
     spec_path.write_text(yaml.safe_dump(_spec(tmp_path, space={"shrink": [0.0, 0.5], "power": [1.0]})))

@@ -37,7 +37,7 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     reason = spark_missing()
     if reason:
         pytest.skip(reason)
-    from hyperspark_ops.targets.local import LocalTarget
+    from hyperspark.ops.targets.local import LocalTarget
 
     target = LocalTarget(tmp_path_factory.mktemp("hs-local"), hdfs=False, **cluster_ports())
     try:
@@ -53,7 +53,7 @@ def fresh_local_target(tmp_path: Path) -> Iterator:
     reason = spark_missing()
     if reason:
         pytest.skip(reason)
-    from hyperspark_ops.targets.local import LocalTarget
+    from hyperspark.ops.targets.local import LocalTarget
 
     target = LocalTarget(tmp_path / "state", hdfs=False, **cluster_ports())
     try:

@@ -15,8 +15,8 @@ from typing import Iterator
 
 import pytest
 
-from hyperspark_ops.hdfs.cluster import DN_PORT_STRIDE, HdfsCluster
-from hyperspark_ops.model import OpsError
+from hyperspark.ops.hdfs.cluster import DN_PORT_STRIDE, HdfsCluster
+from hyperspark.ops.model import OpsError
 from tests.ports import free_port_block
 
 HDFS_TEST_DATANODES = 2
@@ -41,7 +41,7 @@ def hadoop_home_or_skip():
     reason = hdfs_missing()
     if reason:
         pytest.skip(reason)
-    from hyperspark_ops.hdfs.dist import ensure_hadoop_home
+    from hyperspark.ops.hdfs.dist import ensure_hadoop_home
 
     try:
         return ensure_hadoop_home()

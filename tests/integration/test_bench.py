@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from hyperspark_ops.cli import cli
+from hyperspark.ops.cli import cli
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 

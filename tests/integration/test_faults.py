@@ -24,7 +24,7 @@ import psutil
 import pytest
 import yaml
 
-from hyperspark_job.protocol import RunSummary, parse_trials
+from hyperspark.job.protocol import RunSummary, parse_trials
 from tests.tmpfs import mount_tmpfs, unmount
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,9 +262,9 @@ def test_scale_down_during_a_search_loses_no_trial(fresh_local_target, tmp_path:
 # -- the NameNode restarts during an upload ------------------------------------------------------
 @pytest.mark.hdfs
 def test_namenode_restart_during_upload_retries_or_fails_in_one_line(private_hdfs, tmp_path: Path, monkeypatch):
-    from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
-    from hyperspark_ops.model import OpsError
-    from hyperspark_ops.util.files import file_digest
+    from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
+    from hyperspark.ops.model import OpsError
+    from hyperspark.ops.util.files import file_digest
 
     monkeypatch.setenv("HYPERSPARK_UPLOAD_RETRY_S", "120")
     src = tmp_path / "big.bin"

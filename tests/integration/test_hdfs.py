@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from hyperspark_ops.hdfs.cluster import HdfsCluster
-from hyperspark_ops.hdfs import jmx as nn_jmx
-from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
-from hyperspark_ops.storage import storage_for_uri
-from hyperspark_ops.model import OpsError
+from hyperspark.ops.hdfs.cluster import HdfsCluster
+from hyperspark.ops.hdfs import jmx as nn_jmx
+from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
+from hyperspark.ops.storage import storage_for_uri
+from hyperspark.ops.model import OpsError
 from tests.integration.hdfs_fixtures import hdfs_port_plan
 
 pytestmark = pytest.mark.hdfs
@@ -298,7 +298,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_standin_build_is_cached_and_idempotent(hadoop_home: Path) -> None:
-    from hyperspark_ops.hdfs.dist import is_standin_complete
+    from hyperspark.ops.hdfs.dist import is_standin_complete
 
     if not is_standin_complete(hadoop_home):
         pytest.skip(f"HADOOP_HOME={hadoop_home} is a real distribution, not the stand-in")
@@ -313,7 +313,7 @@ def test_standin_build_is_cached_and_idempotent(hadoop_home: Path) -> None:
 
 
 def test_standin_launcher_rejects_unknown_verbs(hadoop_home: Path) -> None:
-    from hyperspark_ops.hdfs.dist import is_standin_complete
+    from hyperspark.ops.hdfs.dist import is_standin_complete
 
     if not is_standin_complete(hadoop_home):
         pytest.skip(f"HADOOP_HOME={hadoop_home} is a real distribution, not the stand-in")
@@ -325,7 +325,7 @@ def test_standin_launcher_rejects_unknown_verbs(hadoop_home: Path) -> None:
 
 
 def test_broken_hadoop_home_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hyperspark_ops.hdfs.dist import ensure_hadoop_home
+    from hyperspark.ops.hdfs.dist import ensure_hadoop_home
 
     monkeypatch.setenv("HADOOP_HOME", str(tmp_path))
     with pytest.raises(OpsError, match=r"HADOOP_HOME=.* has no executable bin/hdfs") as err:

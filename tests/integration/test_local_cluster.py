@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hyperspark_ops import spark_api
-from hyperspark_ops.cli import cli
-from hyperspark_ops.util.proc import group_members, pid_alive
+from hyperspark.ops import spark_api
+from hyperspark.ops.cli import cli
+from hyperspark.ops.util.proc import group_members, pid_alive
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]

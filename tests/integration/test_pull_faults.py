@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hyperspark_job.protocol import RunSummary
+from hyperspark.job.protocol import RunSummary
 from tests.integration.test_faults import (assert_every_trial_once, null_spec, rows_of, stop_driver,
                                            submit_in_thread, wait_for)
 
@@ -30,7 +30,7 @@ def python_daemons(work_dir: Path) -> list[psutil.Process]:
     for p in psutil.process_iter(["cmdline"]):
         try:
             cmd = " ".join(p.info["cmdline"] or [])
-            if ("pyspark.daemon" in cmd or "hyperspark_job.daemon" in cmd) and str(work_dir) in p.cwd():
+            if ("pyspark.daemon" in cmd or "hyperspark.job.daemon" in cmd) and str(work_dir) in p.cwd():
                 out.append(p)
         except psutil.Error:
             continue
@@ -57,9 +57,9 @@ def test_a_hung_trial_task_loses_its_lease_and_the_trial_runs_once_elsewhere(loc
     try:
         wait_for(lambda: len(rows_of(run_dir)) >= 1 and python_workers(target.state.work_dir), 240,
                  "the search to be running")
-        # the local target forks workers from hyperspark_job.daemon (libraries imported before the fork)
+        # the local target forks workers from hyperspark.job.daemon (libraries imported before the fork)
         daemons = python_daemons(target.state.work_dir)
-        assert daemons and all("hyperspark_job.daemon" in " ".join(d.cmdline()) for d in daemons), \
+        assert daemons and all("hyperspark.job.daemon" in " ".join(d.cmdline()) for d in daemons), \
             [d.cmdline() for d in daemons]
         victim = python_workers(target.state.work_dir)[0]
         victim.send_signal(signal.SIGSTOP)

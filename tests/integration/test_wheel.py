@@ -4,7 +4,7 @@ outside the checkout.
 
 The fresh venv gets the wheel only; its third-party dependencies (pyspark, scikit-learn ...) come
 from this environment's site-packages through a ``.pth`` path line, which adds the directory to
-``sys.path`` without running the editable install's hooks: ``hyperspark_ops`` and ``hyperspark_job``
+``sys.path`` without running the editable install's hooks: ``hyperspark.ops`` and ``hyperspark.job``
 are importable only from the wheel.
 """
 from __future__ import annotations
@@ -51,8 +51,8 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_up_submit_down_outside_the_checkout(wheel_venv: Path, tmp_path: Path) -> None:
     py, cli = str(wheel_venv / "bin" / "python"), str(wheel_venv / "bin" / "hyperspark")
-    where = _run([py, "-c", "import hyperspark_ops, hyperspark_job; from hyperspark_ops import resources;"
-                  "print(hyperspark_ops.__file__); print(hyperspark_job.__file__);"
+    where = _run([py, "-c", "import hyperspark.ops, hyperspark.job; from hyperspark.ops import resources;"
+                  "print(hyperspark.ops.__file__); print(hyperspark.job.__file__);"
                   "print(resources.find('examples/breast_cancer_sklearn.yaml'))"], cwd=tmp_path)
     assert where.returncode == 0, where.stderr
     ops_file, job_file, example = where.stdout.split()

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperspark_job.main import run
-from hyperspark_job.protocol import RunSummary, parse_trials
-from hyperspark_job.spec import parse_spec
+from hyperspark.job.run import run
+from hyperspark.job.protocol import RunSummary, parse_trials
+from hyperspark.job.spec import parse_spec
 
 from .conftest import REPO
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperspark_job.errors import JobInputError
-from hyperspark_job.main import run
-from hyperspark_job.spec import parse_spec
+from hyperspark.errors import JobInputError
+from hyperspark.job.run import run
+from hyperspark.job.spec import parse_spec
 
 from .conftest import BREAST_CANCER
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperspark_job.main import run
-from hyperspark_job.protocol import parse_trials
-from hyperspark_job.spec import parse_spec
+from hyperspark.job.run import run
+from hyperspark.job.protocol import parse_trials
+from hyperspark.job.spec import parse_spec
 
 from .conftest import REPO
 from tests.tmpfs import mount_tmpfs, unmount

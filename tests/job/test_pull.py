@@ -14,11 +14,11 @@ import time
 import numpy as np
 import pytest
 
-from hyperspark_job.main import run
-from hyperspark_job.protocol import parse_trials
-from hyperspark_job.scheduler import Job
-from hyperspark_job.searcher import Config
-from hyperspark_job.spec import parse_spec
+from hyperspark.job.run import run
+from hyperspark.job.protocol import parse_trials
+from hyperspark.job.search.scheduler import Job
+from hyperspark.job.search.searcher import Config
+from hyperspark.job.spec import parse_spec
 
 pytestmark = pytest.mark.spark
 
@@ -45,8 +45,8 @@ def test_pull_and_per_trial_give_the_same_rows(spark, base_spec, tmp_path):
 
 
 def _null_executor(spark, slots: int = 2):
-    from hyperspark_job.executors import TrialContext
-    from hyperspark_job.pull import PullExecutor
+    from hyperspark.job.executors.trials import TrialContext
+    from hyperspark.job.executors.pull import PullExecutor
 
     ctx = TrialContext("null.sleep", "classification", "accuracy", 1, 1, 2)
     X = np.arange(40, dtype=float).reshape(20, 2)
@@ -98,9 +98,9 @@ def test_every_submitted_trial_returns_exactly_one_row(spark):
 
 
 def test_an_unimportable_model_on_the_executors_is_one_line_before_any_trial(spark):
-    from hyperspark_job.errors import JobInputError
-    from hyperspark_job.executors import TrialContext
-    from hyperspark_job.pull import PullExecutor
+    from hyperspark.errors import JobInputError
+    from hyperspark.job.executors.trials import TrialContext
+    from hyperspark.job.executors.pull import PullExecutor
 
     ctx = TrialContext("no_such_pkg_xyz.models:Model", "classification", "accuracy", 1, 1, 2)
     ex = PullExecutor(spark, ctx, np.zeros((4, 1)), np.array([0, 1, 0, 1]), [], 2, 4)

@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hyperspark_job.dispatch import StopRules, run_loop
-from hyperspark_job.errors import SpecError
-from hyperspark_job.protocol import TrialResult
-from hyperspark_job.scheduler import ASHA, Job, Scheduler, rung_budgets
-from hyperspark_job.searcher import Config, GridSearcher, RandomSearcher, TPESearcher
-from hyperspark_job.space import grid, sample
-from hyperspark_job.spec import parse_spec
+from hyperspark.job.search.loop import StopRules, run_loop
+from hyperspark.errors import SpecError
+from hyperspark.job.protocol import TrialResult
+from hyperspark.job.search.scheduler import ASHA, Job, Scheduler, rung_budgets
+from hyperspark.job.search.searcher import Config, GridSearcher, RandomSearcher, TPESearcher
+from hyperspark.space import grid, sample
+from hyperspark.job.spec import parse_spec
 
 SPACE = {"x": {"uniform": [-3.0, 3.0]}, "k": {"int": [1, 8]}, "c": ["a", "b", None]}
 
@@ -71,7 +71,7 @@ def test_tpe_proposes_inside_the_space_and_learns():
 
 def test_tpe_replay_gives_the_same_next_proposals():
     """Resume: tell a fresh searcher the first 15 outcomes, then it proposes what the uninterrupted run did."""
-    from hyperspark_job.searcher import Restored
+    from hyperspark.job.search.searcher import Restored
 
     _s, full = _tpe_run(seed=3, n=25)
     fresh = TPESearcher("m", SPACE, 25, 3, True)
@@ -290,7 +290,7 @@ def test_durations_and_fingerprint(base_spec):
 
 
 def test_valid_resources_by_family(base_spec):
-    from hyperspark_job.models import resource_params
+    from hyperspark.job.models import resource_params
 
     assert resource_params("sklearn.random_forest", "classification") == ("n_estimators",)
     assert resource_params("sklearn.hist_gradient_boosting", "classification") == ("max_iter",)

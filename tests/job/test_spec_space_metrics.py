@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from hyperspark_job import metrics as M
-from hyperspark_job.errors import SpecError
-from hyperspark_job.space import expand, grid, sample, trial_id
-from hyperspark_job.spec import load_spec, parse_spec
+from hyperspark.job import metrics as M
+from hyperspark.errors import SpecError
+from hyperspark.space import expand, grid, sample, trial_id
+from hyperspark.job.spec import load_spec, parse_spec
 
 from .conftest import REPO
 

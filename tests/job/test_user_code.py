@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hyperspark_job.errors import JobInputError, SpecError
-from hyperspark_job.main import run
-from hyperspark_job.protocol import RunSummary, parse_trials
-from hyperspark_job.spec import parse_spec
+from hyperspark.errors import JobInputError, SpecError
+from hyperspark.job.run import run
+from hyperspark.job.protocol import RunSummary, parse_trials
+from hyperspark.job.spec import parse_spec
 
 from .conftest import BREAST_CANCER, REPO
 
@@ -26,7 +26,7 @@ TESTPKG = REPO / "tests" / "api" / "pkgs" / "hs_testpkg"
 
 @pytest.fixture(scope="module")
 def testpkg(spark):
-    from hyperspark_job import package
+    from hyperspark.job import package
 
     spark.sparkContext.addPyFile(package.prepare(str(TESTPKG)))
     return TESTPKG
@@ -107,7 +107,7 @@ def test_cli_bad_import_path_and_package_exit_2_in_one_line(tmp_path, base_spec)
 def test_package_zip_is_deterministic(tmp_path):
     import zipfile
 
-    from hyperspark_job.package import zip_package
+    from hyperspark.job.package import zip_package
 
     a, b = zip_package(TESTPKG, tmp_path / "a"), zip_package(TESTPKG, tmp_path / "b")
     assert a.name == b.name and a.read_bytes() == b.read_bytes() and a.name.startswith("hs_testpkg-")

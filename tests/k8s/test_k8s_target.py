@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from hyperspark_ops import k8s_render
-from hyperspark_ops.model import Check, OpsError
-from hyperspark_ops.targets.k8s import K8sTarget, connect
+from hyperspark.ops import k8s_render
+from hyperspark.ops.model import Check, OpsError
+from hyperspark.ops.targets.k8s import K8sTarget, connect
 from tests.ports import free_port
 
 pytestmark = pytest.mark.k8s

@@ -10,8 +10,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from hyperspark_ops import k8s_render
-from hyperspark_ops.model import OpsError
+from hyperspark.ops import k8s_render
+from hyperspark.ops.model import OpsError
 
 pytestmark = pytest.mark.k8s
 
@@ -463,7 +463,7 @@ def test_policies_select_real_pods_and_open_only_declared_ports(rendered, name):
     (driver,) = pod_spec(pods["spark-driver"])["containers"]
     conf = dict(a.split("=", 1) for a in driver["args"] if a.startswith("spark.") and "=" in a)
     assert conf["spark.driver.port"] == "7078" and conf["spark.blockManager.port"] == "7079"
-    assert conf["spark.hyperspark.pullPort"] == "7080"  # the trial tasks' port (jobs/hyperspark_job/pull.py)
+    assert conf["spark.hyperspark.pullPort"] == "7080"  # the trial tasks' port (src/hyperspark/job/executors/pull.py)
     (start, end), = [k for k in EXPECTED_INGRESS["spark-worker"] if k[1]]
     assert start == int(conf["spark.blockManager.port"]) and end - start == 16  # spark.port.maxRetries
 

@@ -72,7 +72,7 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
     container. The yielded ComposeTarget drives that same project."""
     from testcontainers.compose import DockerCompose
 
-    from hyperspark_ops.targets.compose import ComposeTarget
+    from hyperspark.ops.targets.compose import ComposeTarget
 
     project = f"hyperspark-test-{os.getpid()}"
     state = tmp_path_factory.mktemp("compose-state")

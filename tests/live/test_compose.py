@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from hyperspark_ops.model import OpsError
+from hyperspark.ops.model import OpsError
 from tests.live.compose_fixtures import REPO
 
 live = pytest.mark.docker  # needs the real engine (the fixtures skip with the reason when absent)
@@ -305,7 +305,7 @@ def test_mlflow_tracking_profile_runs_a_real_server_on_loopback(compose_stack):
     and from inside the network (http://mlflow:5000), and keeps its sqlite store on a volume."""
     import subprocess
 
-    from hyperspark_ops.targets.compose import compose_command
+    from hyperspark.ops.targets.compose import compose_command
 
     env = {**os.environ, "HS_SPARK_SECRET": "unused-by-mlflow", "DOCKER_BUILDKIT": "0"}  # secret-scan: ignore
     argv = compose_command() + ["-p", compose_stack.project, "-f", str(REPO / "compose.yaml"), "--profile", "tracking",
@@ -406,21 +406,21 @@ def test_namenode_refuses_a_name_dir_of_another_cluster(compose_stack):
     ("bench/x.csv", "/bench/x.csv"),
 ])
 def test_hdfs_paths_are_normalised(uri, path):
-    from hyperspark_ops.targets.compose import parse_hdfs_path
+    from hyperspark.ops.targets.compose import parse_hdfs_path
 
     assert parse_hdfs_path(uri) == path
 
 
 @pytest.mark.parametrize("uri", ["s3://bucket/x", "file:///tmp/x", "hdfs://namenode:8020/", "/a/../../b"])
 def test_non_hdfs_or_empty_paths_are_refused(uri):
-    from hyperspark_ops.targets.compose import parse_hdfs_path
+    from hyperspark.ops.targets.compose import parse_hdfs_path
 
     with pytest.raises(OpsError):
         parse_hdfs_path(uri)
 
 
 def test_settings_precedence_and_secret_kept_private(tmp_path, monkeypatch):
-    from hyperspark_ops.targets.compose import ComposeTarget
+    from hyperspark.ops.targets.compose import ComposeTarget
 
     monkeypatch.delenv("HS_SPARK_SECRET", raising=False)
     monkeypatch.setenv("HS_MASTER_UI_PORT", "19555")
@@ -443,7 +443,7 @@ def test_settings_precedence_and_secret_kept_private(tmp_path, monkeypatch):
 
 
 def test_bad_project_name_is_one_clear_error(tmp_path):
-    from hyperspark_ops.targets.compose import ComposeTarget
+    from hyperspark.ops.targets.compose import ComposeTarget
 
     with pytest.raises(OpsError, match="compose project name"):
         ComposeTarget(tmp_path, project="Bad Name")

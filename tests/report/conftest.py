@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from hyperspark_job.protocol import RunSummary, TrialResult
+from hyperspark.job.protocol import RunSummary, TrialResult
 
 T0 = 1_790_000_000.0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperspark_ops.report import build_report
+from hyperspark.ops.report import build_report
 
 CHROMIUM = Path(os.environ.get("HYPERSPARK_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("HYPERSPARK_CHROMEDRIVER", "/usr/bin/chromedriver"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperspark_job.protocol import TrialResult
-from hyperspark_ops.report import build_report, build_study, timeline_data
+from hyperspark.job.protocol import TrialResult
+from hyperspark.ops.report import build_report, build_study, timeline_data
 from tests.report.conftest import T0, make_rows, make_summary
 
 
@@ -177,7 +177,7 @@ def test_study_and_importance_find_the_parameter_that_matters(tmp_path: Path) ->
     res = build_report(rows, summary, tmp_path)
     imp = res.data["importance"]
     assert imp["a"] > 0.9 > imp["b"]
-    from hyperspark_ops.report import param_kinds
+    from hyperspark.ops.report import param_kinds
 
     study = build_study(rows, True, param_kinds(rows))
     states = [t.state.name for t in study.trials]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hyperspark_ops.cli import Context, cli
-from hyperspark_job.protocol import RunSummary
-from hyperspark_ops.model import SubmitResult
+from hyperspark.ops.cli import Context, cli
+from hyperspark.job.protocol import RunSummary
+from hyperspark.ops.model import SubmitResult
 from tests.report.conftest import make_rows, make_summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def test_report_of_a_running_run_without_summary(run, tmp_path: Path) -> None:
 
 
 def test_report_of_a_known_run_id(run, tmp_path: Path) -> None:
-    from hyperspark_ops.state import StateDir
+    from hyperspark.ops.state import StateDir
 
     run_dir = tmp_path / "runs" / "run-a"
     write_run(run_dir)

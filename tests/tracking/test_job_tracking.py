@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hyperspark_job.main import run
-from hyperspark_job.spec import parse_spec
+from hyperspark.job.run import run
+from hyperspark.job.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "examples" / "data" / "breast_cancer.csv"

@@ -8,8 +8,8 @@ import uuid
 import numpy as np
 import pytest
 
-from hyperspark_job.protocol import RunSummary, TrialResult
-from hyperspark_job.tracking import ROW_TAG, RUN_TAG, MlflowTracker
+from hyperspark.job.protocol import RunSummary, TrialResult
+from hyperspark.job.tracking import ROW_TAG, RUN_TAG, MlflowTracker
 
 pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e .[tracking] or .[dev])")
 

@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 import pytest
 
-from hyperspark_job.tracking import MlflowTracker
+from hyperspark.job.tracking import MlflowTracker
 from tests.tracking.test_tracking import SPEC, rows, summary
 
 pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e .[tracking] or .[dev])")

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from hyperspark_ops import bench as B
+from hyperspark.ops import bench as B
 
 
 def test_speedup_efficiency_karp_flatt():

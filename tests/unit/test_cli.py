@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hyperspark_ops.cli import cli
-from hyperspark_job.protocol import TrialResult
+from hyperspark.ops.cli import cli
+from hyperspark.job.protocol import TrialResult
 
-from hyperspark_ops.render import rank_trials
-from hyperspark_ops.util.java import parse_java_major
+from hyperspark.ops.render import rank_trials
+from hyperspark.ops.util.java import parse_java_major
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "breast_cancer_sklearn.yaml"
@@ -69,7 +69,7 @@ def test_help_does_not_import_heavy_modules() -> None:
     import subprocess
 
     code = (
-        "import sys; from click.testing import CliRunner; from hyperspark_ops.cli import cli;"
+        "import sys; from click.testing import CliRunner; from hyperspark.ops.cli import cli;"
         "CliRunner().invoke(cli, ['--help']);"
         "print(sorted(m for m in ('pyspark','docker','kubernetes','matplotlib','sklearn') if m in sys.modules))"
     )
@@ -128,8 +128,8 @@ def test_resume_without_run_id_and_no_earlier_run_is_one_line(run) -> None:
 
 
 def test_resume_without_run_id_picks_the_latest_run_of_the_same_spec(tmp_path) -> None:
-    from hyperspark_ops.state import StateDir
-    from hyperspark_ops.targets.driver import spec_fingerprint
+    from hyperspark.ops.state import StateDir
+    from hyperspark.ops.targets.driver import spec_fingerprint
 
     st = StateDir(tmp_path)
     fp = spec_fingerprint(EXAMPLE)
@@ -145,7 +145,7 @@ def test_resume_without_run_id_picks_the_latest_run_of_the_same_spec(tmp_path) -
 
 
 def test_unexpected_errors_are_one_line_with_a_log(run, monkeypatch, tmp_path) -> None:
-    from hyperspark_ops import cli as cli_mod
+    from hyperspark.ops import cli as cli_mod
 
     monkeypatch.setenv("HYPERSPARK_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("HYPERSPARK_DEBUG", raising=False)
@@ -162,7 +162,7 @@ def test_unexpected_errors_are_one_line_with_a_log(run, monkeypatch, tmp_path) -
 
 
 def test_unexpected_error_output(capsys, monkeypatch, tmp_path) -> None:
-    from hyperspark_ops import cli as cli_mod
+    from hyperspark.ops import cli as cli_mod
 
     monkeypatch.setenv("HYPERSPARK_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(cli_mod.Context, "target", lambda *_a: 1 / 0)
@@ -325,7 +325,7 @@ def test_logs_of_unknown_component(run) -> None:
 
 
 def test_bench_without_bench_module(run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "hyperspark_ops.bench", None)
+    monkeypatch.setitem(sys.modules, "hyperspark.ops.bench", None)
     result = run("bench")
     assert result.exit_code == 1
     assert only_error_line(result).startswith("Error: bench is not available")

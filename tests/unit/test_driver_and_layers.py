@@ -7,15 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-from hyperspark_job.protocol import RunSummary, parse_trials
+from hyperspark.job.protocol import RunSummary, parse_trials
 
-from hyperspark_ops import render
-from hyperspark_ops.model import NoClusterError, OpsError
-from hyperspark_ops.targets.base import Target
-from hyperspark_ops.targets.driver import DriverOutput, DriverRequest, new_run_id
+from hyperspark.ops import render
+from hyperspark.ops.model import NoClusterError, OpsError
+from hyperspark.ops.targets.base import Target
+from hyperspark.ops.targets.driver import DriverOutput, DriverRequest, new_run_id
 
 DATA = Path(__file__).parent / "data"
-PACKAGE = Path(__file__).resolve().parents[2] / "hyperspark_ops"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "hyperspark" / "ops"
 
 
 class ScriptedTarget(Target):
@@ -115,4 +115,4 @@ def test_lower_layers_never_import_targets(module: str) -> None:
         for node in ast.walk(ast.parse(f.read_text())):
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
                 [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            assert not any(n.startswith("hyperspark_ops.targets") for n in names), f"{f.name} imports {names}"
+            assert not any(n.startswith("hyperspark.ops.targets") for n in names), f"{f.name} imports {names}"

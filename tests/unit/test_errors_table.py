@@ -28,7 +28,7 @@ from typing import Callable
 import pytest
 from click.testing import CliRunner
 
-from hyperspark_ops.cli import cli
+from hyperspark.ops.cli import cli
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "errors.md"
@@ -323,7 +323,7 @@ def _(tmp: Path) -> Case:
     src = _write(tmp / "x.csv", "a,b\n1,2\n")
 
     def call(hdfs_cluster) -> None:
-        from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
+        from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
 
         storage = WebHdfsStorage(hdfs_cluster.webhdfs_url, hdfs_cluster.fs_uri)
         storage.upload(src, "/errors-table/x.csv")
@@ -399,7 +399,7 @@ def test_row(row: Row, tmp_path: Path, request: pytest.FixtureRequest) -> None:
         else:
             request.getfixturevalue("monkeypatch").setenv("HYPERSPARK_UPLOAD_RETRY_S", "3")
             cluster = request.getfixturevalue("hdfs_cluster")
-            from hyperspark_ops.model import OpsError
+            from hyperspark.ops.model import OpsError
 
             from tests.integration.test_hdfs import hdfs_cli
 
@@ -425,6 +425,6 @@ def test_row(row: Row, tmp_path: Path, request: pytest.FixtureRequest) -> None:
 
 
 def cluster_has(cluster, path: str) -> bool:
-    from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
+    from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
 
     return WebHdfsStorage(cluster.webhdfs_url, cluster.fs_uri).exists(path)

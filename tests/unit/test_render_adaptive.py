@@ -5,8 +5,8 @@ import json
 
 from click.testing import CliRunner
 
-from hyperspark_job.protocol import EarlyStoppingInfo, ProgressEvent, RunSummary, TrialResult
-from hyperspark_ops import render
+from hyperspark.job.protocol import EarlyStoppingInfo, ProgressEvent, RunSummary, TrialResult
+from hyperspark.ops import render
 
 
 def _row(tid, rung, budget, mean, decision, params=None):

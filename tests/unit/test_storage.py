@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hyperspark_ops.hdfs.cluster import HdfsCluster
-from hyperspark_ops.hdfs.webhdfs import WebHdfsStorage
-from hyperspark_ops.storage import LocalDirStorage, storage_for_uri
-from hyperspark_ops.model import OpsError
+from hyperspark.ops.hdfs.cluster import HdfsCluster
+from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
+from hyperspark.ops.storage import LocalDirStorage, storage_for_uri
+from hyperspark.ops.model import OpsError
 
 
 @pytest.fixture

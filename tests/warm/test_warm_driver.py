@@ -13,10 +13,10 @@ from typing import Iterator
 import pytest
 from click.testing import CliRunner
 
-from hyperspark_job.protocol import parse_trials
-from hyperspark_ops import spark_api, warm
-from hyperspark_ops.cli import cli
-from hyperspark_ops.util.proc import group_members, pid_alive, terminate
+from hyperspark.job.protocol import parse_trials
+from hyperspark.ops import spark_api, warm
+from hyperspark.ops.cli import cli
+from hyperspark.ops.util.proc import group_members, pid_alive, terminate
 from tests.integration.cluster_fixtures import cluster_ports, spark_missing
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
@@ -35,7 +35,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     reason = spark_missing()
     if reason:
         pytest.skip(reason)
-    from hyperspark_ops.targets.local import LocalTarget
+    from hyperspark.ops.targets.local import LocalTarget
 
     target = LocalTarget(tmp_path_factory.mktemp("hs-warm"), hdfs=False, **cluster_ports())
     try:

@@ -1,2 +1,0 @@
-"""Small shared helpers, each idea once: files (atomic write, sha256, cache dir), processes (psutil),
-polling, free ports. They import only :mod:`hyperspark_ops.model` (for OpsError)."""

@@ -1,0 +1,306 @@
+"""``hyperspark.tune``: the spec, built from keyword arguments, run with the caller's SparkSession.
+
+The same validated :class:`~hyperspark.job.spec.Spec` as a YAML file, and the job's own stages
+(:func:`hyperspark.job.run.run`); what is particular to the API:
+
+* objects: ``estimator=obj`` / ``objective=fn`` are registered and shipped to executors as cloudpickle bytes
+  (a class or function defined in a notebook works); import paths work as in a spec file;
+* data: a pandas DataFrame is passed in memory; a Spark DataFrame is collected ONCE when its estimated size
+  is at most ``collect_limit_bytes``, else written once as Parquet under the run (``<run>/input.parquet``)
+  and read from there (``summary.data.input`` says which); a path/URI is read as in a spec file;
+* the session: used as it is. Nothing static can change on a running session, so ``threads_per_trial``
+  must equal its ``spark.task.cpus`` (the default); runtime SQL confs and this thread's job description are
+  restored afterwards; a session the API had to create is stopped again;
+* progress: a live bar in notebooks (rich), nothing in scripts (``progress=True/False`` overrides);
+* errors: :class:`SpecError` (the spec) or :class:`JobError` (the run), with the CLI's one-line messages.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hyperspark.job import usercode as U
+from hyperspark.errors import JobError, JobInputError, SpecError
+from hyperspark.job.protocol import RunSummary
+from hyperspark.job.spec import Spec, parse_spec
+
+log = logging.getLogger("hyperspark")
+
+DEFAULT_COLLECT_LIMIT_BYTES = 256 * 1024 * 1024  # a Spark DataFrame up to this estimated size is collected
+
+
+@dataclass
+class Result:
+    """What ``tune`` returns: the run's summary, its trials (``trials.jsonl`` as a DataFrame), the refit model."""
+
+    summary: RunSummary
+    spec: Spec
+    trials: Any  # pandas DataFrame, one row per line of trials.jsonl
+    best_model: Any = None  # refit on the train split; None for objectives
+
+    @property
+    def best_params(self) -> dict:
+        return self.summary.best_params
+
+    @property
+    def best_score(self) -> float:
+        return self.summary.cv_score
+
+    @property
+    def test_metrics(self) -> dict:
+        return self.summary.test_metrics
+
+    @property
+    def run_id(self) -> str:
+        return self.summary.run_id
+
+    @property
+    def output_uri(self) -> str:
+        return self.summary.output_uri
+
+    def spec_yaml(self) -> str:
+        """The spec as YAML: ``hyperspark.job.spec.parse_spec(yaml.safe_load(text))`` gives ``self.spec``."""
+        import yaml
+
+        return yaml.safe_dump(self.spec.model_dump(mode="json", exclude_unset=True), sort_keys=False)
+
+    def __repr__(self) -> str:
+        return (f"Result(run_id={self.run_id!r}, {self.summary.metric}={self.best_score:.6g}, "
+                f"best_params={self.best_params}, trials={len(self.trials)})")
+
+
+# --------------------------------------------------------------------------------------------------
+def tune(model: str | None = None, *, estimator=None, objective=None, space: dict, data=None,
+         label: str | None = None, search: str | dict = "tpe", trials: int = 40, metric: str | None = None,
+         spark=None, output: str | None = None, early_stopping: dict | None = None, direction: str | None = None,
+         run_id: str | None = None, progress: bool | None = None,
+         collect_limit_bytes: int = DEFAULT_COLLECT_LIMIT_BYTES, py_files: list | tuple = (),
+         **spec_keys) -> Result:
+    """Tune a model (registry key or ``module:Class``), an ``estimator`` object or an ``objective``.
+
+    ``search``: ``"grid"``, ``"random"``, ``"tpe"`` or the spec's mapping; ``trials`` applies to random/tpe.
+    ``data``: a pandas or Spark DataFrame, or a path/URI (CSV/Parquet; with an objective and no ``label``,
+    the URI itself is the objective's ``data``). ``output``: where runs go (default: a temp dir).
+    ``py_files``: package directories, zips or .py files to ship to executors (``addPyFile``).
+    Every other keyword is a spec key (``cv_folds=5``, ``test_fraction=0.25``, ``name="x"``, ``seed=1``...).
+    """
+    try:
+        spec_dict, frame_src = _spec_dict(model, estimator, objective, space, data, label, search, trials, metric,
+                                          early_stopping, direction, output, spec_keys)
+    except SpecError as e:
+        raise SpecError(str(e)) from None
+    active = _active_session(spark)
+    if active is not None and "threads_per_trial" not in spec_dict:
+        spec_dict["threads_per_trial"] = _task_cpus(active)
+    try:
+        spec = parse_spec(spec_dict)
+    except SpecError as e:
+        raise SpecError(str(e)) from None
+    if active is not None and spec.threads_per_trial != _task_cpus(active):
+        raise SpecError(f"invalid spec: threads_per_trial: the session runs {_task_cpus(active)} core(s) per task "
+                        f"(spark.task.cpus), not {spec.threads_per_trial}; build the session with "
+                        f"spark.task.cpus={spec.threads_per_trial}, or leave threads_per_trial out")
+    run_id = run_id or _new_run_id(spec.name)
+
+    from hyperspark.job import run as J
+    from hyperspark.job.session import build_session
+
+    owned = active is None
+    session = active if active is not None else build_session(spec)
+    saved = _Saved(session)
+    try:
+        if py_files:
+            _ship(session, py_files)
+        frame, data_input = _materialize(session, spec, frame_src, run_id, collect_limit_bytes)
+        session.sparkContext.setLocalProperty("spark.job.description", f"hyperspark tune {spec.name} ({run_id})")
+        artifacts: dict = {}
+        live = _in_notebook() if progress is None else bool(progress)
+        try:
+            summary = J.run(session, spec, run_id, log=log.info, progress_live=live, frame=frame,
+                            artifacts=artifacts, progress_lines=False, data_input=data_input)
+        except SpecError as e:
+            raise SpecError(str(e)) from None
+        except JobInputError as e:
+            raise JobError(str(e)) from None
+        except JobError:
+            raise
+        except Exception as e:  # noqa: BLE001 - every trial failed, a Spark error...: the CLI's one line
+            raise JobError(_first_line(e)) from None
+        store = artifacts["store"]
+        return Result(summary=summary, spec=spec, trials=_trials_frame(store), best_model=artifacts.get("estimator"))
+    finally:
+        if owned:
+            session.stop()
+        else:
+            saved.restore()
+
+
+# --------------------------------------------------------------------------------------------------
+def _spec_dict(model, estimator, objective, space, data, label, search, trials, metric, early_stopping,
+               direction, output, extra: dict):
+    given = [n for n, v in (("model", model), ("estimator", estimator), ("objective", objective)) if v is not None]
+    if len(given) != 1:
+        raise SpecError("invalid spec: give exactly one of model=, estimator= or objective= "
+                        f"(got {', '.join(given) if given else 'none'})")
+    d: dict[str, Any] = {}
+    if model is not None and not isinstance(model, str):  # tune(MyEstimator()) reads naturally too
+        estimator, model = model, None
+    if model is not None:
+        d["model"] = model
+    elif estimator is not None:
+        if not U.is_estimator(estimator):
+            raise SpecError(f"invalid spec: estimator: {U.describe(estimator)} is not a scikit-learn estimator "
+                            "(it needs fit, get_params and set_params)")
+        d["model"] = U.register(estimator, "estimator")
+    elif isinstance(objective, str):
+        d["objective"] = objective
+    else:
+        if not callable(objective) or isinstance(objective, type):
+            raise SpecError(f"invalid spec: objective: {U.describe(objective)} is not a function "
+                            "(an objective is objective(params, data, budget) -> score)")
+        d["objective"] = U.register(objective, "objective")
+    d["space"] = space
+    if isinstance(search, dict):
+        d["search"] = dict(search)
+    else:
+        d["search"] = {"type": search}
+        if search != "grid":
+            d["search"]["trials"] = trials
+    if metric is not None:
+        d["metric"] = metric
+    if early_stopping is not None:
+        d["early_stopping"] = early_stopping
+    if direction is not None:
+        d["direction"] = direction
+    d["output"] = output if output is not None else tempfile.mkdtemp(prefix="hyperspark-runs-")
+    frame_src = None
+    if "dataset" in extra:
+        d["dataset"] = extra.pop("dataset")
+    elif data is None:
+        raise SpecError("invalid spec: data: required (a pandas DataFrame, a Spark DataFrame, or a path/URI)")
+    elif isinstance(data, (str, Path)):
+        uri = str(data)
+        if objective is not None and label is None:
+            d["dataset"] = {"uri": uri, "load": "none"}
+        else:
+            d["dataset"] = {"uri": uri, "label": label}
+    elif _is_pandas(data) or _is_spark_df(data):
+        frame_src = data
+        d["dataset"] = {"uri": "memory://dataframe", "label": label}
+    else:
+        raise SpecError(f"invalid spec: data: expected a pandas DataFrame, a Spark DataFrame or a path/URI, "
+                        f"got {type(data).__name__}")
+    d.update(extra)
+    return d, frame_src
+
+
+def _is_pandas(x) -> bool:
+    return type(x).__module__.startswith("pandas.") and type(x).__name__ == "DataFrame"
+
+
+def _is_spark_df(x) -> bool:
+    return type(x).__module__.startswith("pyspark.") and type(x).__name__ == "DataFrame"
+
+
+def _active_session(spark):
+    if spark is not None:
+        return spark
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()  # active in THIS thread
+    if session is None and SparkContext._active_spark_context is not None:
+        # a session this process made elsewhere (another thread): the caller's, used and never stopped
+        session = SparkSession.builder.getOrCreate()
+    return session
+
+
+def _task_cpus(spark) -> int:
+    return int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+
+
+def _new_run_id(name: str) -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{name}-{stamp}-{secrets.token_hex(2)}"
+
+
+def _ship(spark, py_files) -> None:
+    from hyperspark.job import package
+
+    for f in py_files:
+        p = Path(f)
+        spark.sparkContext.addPyFile(str(p) if p.suffix == ".py" else package.prepare(str(p)))
+
+
+def estimate_bytes(df) -> int | None:
+    """Catalyst's size estimate of a Spark DataFrame (None when the plan cannot tell, e.g. Spark Connect)."""
+    try:
+        return int(str(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+    except Exception:  # noqa: BLE001 - an internal API
+        return None
+
+
+def _materialize(spark, spec: Spec, src, run_id: str, limit: int):
+    """-> (pandas frame or None, how the data came in); a large Spark DataFrame goes to Parquet, once."""
+    if src is None:
+        return None, "file"
+    if _is_pandas(src):
+        return src, "memory"
+    size = estimate_bytes(src)
+    if size is not None and size <= limit:
+        return src.toPandas(), "collected"
+    uri = f"{spec.output.rstrip('/')}/{run_id}/input.parquet"
+    src.write.mode("overwrite").parquet(uri)
+    spec.dataset.uri, spec.dataset.format = uri, "parquet"
+    log.info("data: %s bytes (estimated) > collect_limit_bytes %s: written once to %s", size, limit, uri)
+    return None, "parquet"
+
+
+def _trials_frame(store):
+    import pandas as pd
+
+    raw = store.fs.read_bytes(store.rel("trials.jsonl")) or b""
+    return pd.DataFrame([json.loads(line) for line in raw.decode().splitlines() if line.strip()])
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:300]
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and type(ip).__name__ != "TerminalInteractiveShell"
+
+
+class _Saved:
+    """The session's runtime confs and this thread's job description, put back as they were."""
+
+    def __init__(self, spark):
+        self.spark = spark
+        self.confs = dict(spark.conf.getAll)
+        self.description = spark.sparkContext.getLocalProperty("spark.job.description")
+
+    def restore(self) -> None:
+        conf = self.spark.conf
+        now = dict(conf.getAll)
+        for k, v in now.items():
+            try:
+                if k not in self.confs:
+                    conf.unset(k)
+                elif self.confs[k] != v:
+                    conf.set(k, self.confs[k])
+            except Exception:  # noqa: BLE001 - a static conf cannot have changed; nothing to put back
+                pass
+        self.spark.sparkContext.setLocalProperty("spark.job.description", self.description)
+

@@ -1,0 +1,153 @@
+"""The job's SparkSession and its slots: start it, wait for executors, count cores, versions.
+
+One trial runs per slot of ``threads_per_trial`` cores; the warm driver (``warm_server.py``) starts its
+session once, with no spec yet, and serves every run with it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+EXPECTED_EXECUTORS = "spark.hyperspark.expectedExecutors"
+
+
+# --------------------------------------------------------------------------- session and slots
+def build_session(spec: Spec, master: str | None = None, app_name: str | None = None):
+    return start_session(app_name or f"hyperspark-{spec.name}", spec.threads_per_trial, master)
+
+
+def start_session(app_name: str, threads_per_trial: int = 1, master: str | None = None):
+    """The job's SparkSession: one trial per slot of ``threads_per_trial`` cores. The warm driver
+    (``server.py``) starts it once, with no spec yet, and serves every run with it."""
+    from pyspark.sql import SparkSession
+
+    b = SparkSession.builder.appName(app_name)
+    if master:
+        b = b.master(master)
+    elif not _submitted_with_master():
+        b = b.master("local[*]")
+    t = str(threads_per_trial)
+    conf = {
+        # one trial per slot; the model's own threads = the slot's cores (no nested oversubscription)
+        "spark.task.cpus": t,
+        "spark.executorEnv.OMP_NUM_THREADS": t,
+        "spark.executorEnv.OPENBLAS_NUM_THREADS": t,
+        "spark.executorEnv.MKL_NUM_THREADS": t,
+        "spark.ui.showConsoleProgress": "false",
+        "spark.python.worker.reuse": "true",  # keeps imports and the unpickled broadcast across trials
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.pandas.inferPandasDictAsMap": "false",
+    }
+    for k, v in conf.items():
+        b = b.config(k, v)
+    spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("HYPERSPARK_SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def _submitted_with_master() -> bool:
+    # spark-submit starts the JVM first and hands it to Python through PYSPARK_GATEWAY_PORT (its --master
+    # is then already set); plain `python tune.py` has no gateway yet and gets local[*].
+    return bool(os.environ.get("PYSPARK_GATEWAY_PORT"))
+
+
+def wait_for_executors(spark, timeout_s: float = 90.0, expected: int | None = None) -> int:
+    """Executors register after getOrCreate returns: wait before timing or dispatching.
+
+    Waits for ``expected`` executors (default: ``spark.hyperspark.expectedExecutors`` when the launcher
+    sets it), else for the count to be >= 1 and stable for 2 s. Returns the number of executors (0 for
+    local[N]).
+    """
+    sc = spark.sparkContext
+    if sc.master.startswith("local"):
+        return 0
+    if expected is None:
+        expected = int(sc.getConf().get(EXPECTED_EXECUTORS, "0"))
+    if dynamic_allocation(sc):
+        # The warm driver runs with dynamic allocation: executors idle for executorIdleTimeout go back
+        # to the cluster, and Spark asks for new ones only once tasks are pending. Here no task is
+        # pending yet, but the slot count (and the warm-up's one task per slot) is decided now: waiting
+        # alone would see 0 executors until the timeout. So ask the cluster manager for them first; once
+        # the search's tasks flow, the allocation manager owns the count again (and gives idle ones back).
+        request_executors(sc, max(expected, 1))
+    deadline = time.monotonic() + timeout_s
+    last, stable_since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        n = registered_executors(sc)
+        if expected and n >= expected:
+            return n
+        if n != last:
+            last, stable_since = n, time.monotonic()
+        if not expected and n >= 1 and time.monotonic() - stable_since >= 2.0:
+            return n
+        time.sleep(0.2)
+    if last < 1:
+        raise RuntimeError(f"no executor registered within {timeout_s:.0f} s: does the cluster have free cores?")
+    return last
+
+
+def registered_executors(sc) -> int:
+    return sc._jsc.sc().getExecutorMemoryStatus().size() - 1  # minus the driver's block manager
+
+
+def dynamic_allocation(sc) -> bool:
+    return sc.getConf().get("spark.dynamicAllocation.enabled", "false").lower() == "true"
+
+
+def request_executors(sc, total: int) -> None:
+    """Ask the cluster manager for ``total`` executors now (developer API; standalone honours it)."""
+    missing = total - registered_executors(sc)
+    if missing > 0:
+        sc._jsc.sc().requestExecutors(missing)
+
+
+def total_cores(spark) -> int:
+    """Cores of the registered executors, from Spark's status store (defaultParallelism is max(cores, 2),
+    which would count a 1-core cluster as 2 slots)."""
+    sc = spark.sparkContext
+    if sc.master.startswith("local"):
+        return int(sc.defaultParallelism)
+    try:
+        execs = sc._jsc.sc().statusStore().executorList(True)
+        cores = sum(int(execs.apply(i).totalCores()) for i in range(execs.size()) if execs.apply(i).id() != "driver")
+        if cores > 0:
+            return cores
+    except Exception:  # noqa: BLE001 - an internal API: fall back to the public one
+        pass
+    return int(sc.defaultParallelism)
+
+
+
+def versions(spark=None) -> dict:
+    out = {"python": platform.python_version()}
+    for mod in ("pyspark", "numpy", "pandas", "pyarrow", "sklearn", "xgboost", "lightgbm", "optuna"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - not installed
+            pass
+    if spark is not None:
+        out["spark"] = spark.version
+        out["java"] = spark.sparkContext._jvm.System.getProperty("java.version")
+    from hyperspark.job import __version__
+
+    out["hyperspark"] = __version__
+    return out
+
+
+def driver_cpu_seconds(spark) -> float:
+    """CPU seconds used so far by this Python driver and, on Spark, by the driver JVM it talks to."""
+    cpu = time.process_time()
+    if spark is None:
+        return cpu
+    try:
+        import psutil
+
+        me = psutil.Process()
+        jvm = [p for p in [me.parent(), *me.children()] if p and "java" in p.name().lower()]
+        if jvm:
+            t = jvm[0].cpu_times()
+            cpu += t.user + t.system
+    except Exception:  # noqa: BLE001 - psutil missing or the JVM elsewhere: Python's own CPU only
+        pass
+    return cpu

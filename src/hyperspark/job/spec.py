@@ -1,0 +1,440 @@
+"""The tuning spec: a YAML/JSON file validated by pydantic before any Spark work starts.
+
+Every mistake becomes ONE line naming the key (``SpecError``). Relative paths in the spec resolve
+against the spec file's own folder (as docker compose does), so a spec and its data travel together.
+
+Example::
+
+    name: rf-grid
+    dataset: {uri: data/breast_cancer.csv, label: target}
+    model: sklearn.random_forest
+    search: {type: grid}
+    space: {max_depth: [3, 6, 9], n_estimators: [50, 100]}
+    metric: roc_auc
+
+``model:`` is a registry key or any scikit-learn-compatible estimator by import path (``module:Class`` or a
+factory ``module:make_pipeline``). Instead of ``model:``, ``objective: module:function`` tunes a training
+function ``objective(params, data, budget, report=None) -> score | {"score": ..., ...}`` (``direction``
+says which way is better; ``cv_folds`` does not apply: the function does its own validation).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hyperspark.errors import SpecError
+from hyperspark.job.metrics import METRICS
+from hyperspark.job import usercode as U
+from hyperspark.job.models import MLLIB, UnknownModel, get_model, resource_params, valid_params
+
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Dataset(_Strict):
+    uri: str = Field(min_length=1)
+    label: str | None = Field(default=None, min_length=1)  # required unless load: none
+    features: list[str] | None = None  # default: every other numeric column
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    nan_policy: Literal["fail", "drop"] = "fail"
+    # table: read CSV/Parquet (X, y); none: an objective gets the URI itself and reads its own data
+    load: Literal["table", "none"] = "table"
+
+    @model_validator(mode="after")
+    def _label(self):
+        if self.load == "table" and self.label is None:
+            raise ValueError("dataset.label: required key is missing")
+        return self
+
+    @property
+    def resolved_format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        return "parquet" if self.uri.rstrip("/").endswith((".parquet", ".pq")) else "csv"
+
+
+SEARCH_TYPES = ("grid", "random", "tpe")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(v) -> float:
+    """``90``, ``90s``, ``30m``, ``2h`` -> seconds."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        secs = float(v)
+    else:
+        m = _DURATION.match(str(v))
+        if not m:
+            raise ValueError(f"expected a duration like 90s, 30m or 2h, got {v!r}")
+        secs = float(m.group(1)) * _UNIT_S[m.group(2)]
+    if secs <= 0:
+        raise ValueError(f"must be positive, got {v!r}")
+    return secs
+
+
+class Search(_Strict):
+    type: str = "grid"  # grid | random | tpe
+    trials: int | None = Field(default=None, ge=1)  # random/tpe: how many configurations
+    seed: int = 42
+    timeout: float | None = None  # seconds (the spec may say 90s, 30m, 2h): stop dispatching after this
+    target: float | None = None  # stop once the best final CV score reaches this
+    # async (default): a slot gets new work the moment it frees. batch: ask one job per slot, wait for
+    # the whole batch, then tell (the pattern of Optuna's Spark example), kept for comparison in benchmarks
+    dispatch: Literal["async", "batch"] = "async"
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v):
+        if v not in SEARCH_TYPES:
+            raise ValueError(f"unknown search type {v!r}; valid: {', '.join(SEARCH_TYPES)}")
+        return v
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, v):
+        return None if v is None else parse_duration(v)
+
+    @model_validator(mode="after")
+    def _trials(self):
+        if self.type in ("random", "tpe") and self.trials is None:
+            raise ValueError(f"search.trials is required for a {self.type} search")
+        return self
+
+
+class EarlyStopping(_Strict):
+    """ASHA: asynchronous successive halving over a budget parameter of the model (``resource``)."""
+
+    type: Literal["asha"] = "asha"
+    resource: str = Field(min_length=1)
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+    reduction: int = Field(default=3, ge=2)
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.min >= self.max:
+            raise ValueError(f"early_stopping.min ({self.min}) must be below early_stopping.max ({self.max})")
+        return self
+
+
+class MlflowTracking(_Strict):
+    uri: str = Field(min_length=1)
+    experiment: str = Field(default="hyperspark", min_length=1)
+
+
+class Tracking(_Strict):
+    mlflow: MlflowTracking | None = None
+
+
+Dim = Union[list, dict, int, float, str, bool]
+
+
+class Spec(_Strict):
+    name: str = Field(default="tuning", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    dataset: Dataset
+    task: Literal["classification", "regression"] | None = None  # inferred from the label when absent
+    model: str | None = None  # registry key, or an estimator by import path (module:Class / module:factory)
+    objective: str | None = None  # instead of model: a training function by import path (module:function)
+    direction: Literal["maximize", "minimize"] | None = None  # objectives: which way is better (maximize)
+    search: Search = Search()
+    space: dict[str, Dim]
+    metric: str | None = None  # default: roc_auc (binary), f1 (multiclass), rmse (regression)
+    cv_folds: int = Field(default=3, ge=2, le=100)
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    output: str = "runs"
+    parallelism: int | Literal["auto"] = "auto"  # concurrent trials; auto = every executor slot
+    threads_per_trial: int = Field(default=1, ge=1, le=64)  # spark.task.cpus and the model's n_jobs
+    data_shipping: Literal["broadcast", "replicate"] = "broadcast"
+    # pull (default): one long-lived task per slot pulls trials from the driver (pull.py);
+    # per_trial: one Spark job per trial (the earlier executor, kept for comparison and as a fallback)
+    trial_tasks: Literal["pull", "per_trial"] = "pull"
+    seed: int = 42
+    max_trial_failures: int | None = Field(default=None, ge=0)  # stop early past this many failed trials
+    max_failed_fraction: float | None = Field(default=None, gt=0.0, le=1.0)  # stop past this failed fraction
+    early_stopping: EarlyStopping | None = None
+    tracking: Tracking | None = None
+
+    @field_validator("cv_folds", mode="before")
+    @classmethod
+    def _folds(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool) and v < 2:
+            raise ValueError(f"must be at least 2 (got {v})")
+        return v
+
+    @field_validator("parallelism")
+    @classmethod
+    def _par(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be >= 1 or 'auto'")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v):
+        if v is None:
+            return v
+        try:
+            get_model(v)
+        except UnknownModel as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, v):
+        if v is None:
+            return v
+        if not U.is_user_code(v):
+            raise ValueError(f"{v!r} is not an import path; write module:function (e.g. mypkg.train:objective)")
+        try:
+            U.objective_function(v)
+        except U.UserCodeError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, v):
+        if not v:
+            raise ValueError("search space is empty: give at least one parameter")
+        for name, dim in v.items():
+            _check_dim(name, dim)
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self):
+        if self.model is None and self.objective is None:
+            raise ValueError("model: required key is missing (or give objective: module:function)")
+        if self.model is not None and self.objective is not None:
+            raise ValueError("objective: give model or objective, not both")
+        if self.objective is not None:
+            return self._cross_objective()
+        if self.direction is not None:
+            raise ValueError("direction: applies to objectives; a model's metric decides (rmse and mae minimize)")
+        if self.dataset.load == "none":
+            raise ValueError("dataset.load: none applies to objectives; a model trains on a table")
+        m = get_model(self.model)
+        if self.task is not None and self.task not in m.tasks():
+            raise ValueError(f"model: {self.model} supports {', '.join(m.tasks())}, not {self.task}")
+        tasks = [self.task] if self.task else m.tasks()
+        known = set().union(*(valid_params(self.model, t) for t in tasks))
+        for name in self.space:
+            if name not in known:
+                raise ValueError(
+                    f"space.{name}: unknown parameter for {self.model}; valid: {', '.join(sorted(known))}"
+                )
+        if self.metric is not None:
+            allowed = set().union(*(METRICS[t] for t in tasks))
+            if self.metric not in allowed:
+                raise ValueError(f"metric: unknown metric {self.metric!r}; valid: {', '.join(sorted(allowed))}")
+        es = self.early_stopping
+        if es is not None:
+            valid = sorted(set().union(*(resource_params(self.model, t) for t in tasks)))
+            if es.resource not in valid:
+                raise ValueError(
+                    f"early_stopping.resource: {self.model} has no budget parameter {es.resource!r}; "
+                    f"valid: {', '.join(valid) if valid else 'none (this model cannot be stopped early)'}"
+                )
+        self._check_search_space()
+        if m.library == MLLIB and self.data_shipping == "replicate":
+            raise ValueError("data_shipping: replicate applies to single-machine libraries, not mllib models")
+        return self
+
+    def _cross_objective(self):
+        if "cv_folds" in self.model_fields_set:
+            raise ValueError("cv_folds: does not apply to an objective (it does its own validation); remove it")
+        if self.data_shipping == "replicate":
+            raise ValueError("data_shipping: replicate applies to models; an objective's data is broadcast")
+        self._check_search_space()
+        return self
+
+    def _check_search_space(self) -> None:
+        """What the search type asks of the space, and the budget parameter kept out of it (models and
+        objectives alike)."""
+        if self.search.type == "grid":
+            for name, dim in self.space.items():
+                if isinstance(dim, dict):
+                    raise ValueError(
+                        f"space.{name}: a grid search takes a list of values, not a distribution "
+                        f"({next(iter(dim))}); use search.type: random"
+                    )
+        if self.search.type == "tpe" and not any(isinstance(d, dict) for d in self.space.values()):
+            raise ValueError(
+                "space: a tpe search needs at least one distribution (uniform, loguniform, int or choice); "
+                "a space of plain lists is a grid: use search.type: grid"
+            )
+        es = self.early_stopping
+        if es is not None and es.resource in self.space:
+            raise ValueError(
+                f"early_stopping.resource: {es.resource} is also in space; the scheduler sets it per rung, "
+                "remove it from space"
+            )
+
+    # -- derived ------------------------------------------------------------
+    @property
+    def is_objective(self) -> bool:
+        return self.objective is not None
+
+    @property
+    def target(self) -> str:
+        """What is tuned: the model key, or the objective's import path / object key."""
+        return self.objective if self.objective is not None else self.model
+
+    @property
+    def strategy(self) -> str:
+        return "objective" if self.is_objective else self.model_def.strategy
+
+    @property
+    def greater_is_better(self) -> bool | None:
+        """Objectives: from direction; models: None (the metric decides)."""
+        return (self.direction or "maximize") == "maximize" if self.is_objective else None
+
+    @property
+    def model_def(self):
+        return get_model(self.model)
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the trials and their scores (not output/parallelism)."""
+        keep = self.model_dump(mode="json", exclude={"output", "parallelism", "name", "max_trial_failures",
+                                                     "max_failed_fraction", "tracking", "trial_tasks"})
+        search = keep["search"]
+        for k in ("timeout", "target", "dispatch"):  # when to stop/dispatch does not change a trial's score
+            search.pop(k, None)
+        # keys added later are left out at their defaults, so older runs still resume
+        for k in ("objective", "direction"):
+            if keep.get(k) is None:
+                keep.pop(k, None)
+        if keep["dataset"].get("load") == "table":
+            keep["dataset"].pop("load")
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_dim(name: str, dim: Any) -> None:
+    where = f"space.{name}"
+    if isinstance(dim, list):
+        if not dim:
+            raise ValueError(f"{where}: empty list of values")
+        return
+    if isinstance(dim, dict):
+        if len(dim) != 1 or next(iter(dim)) not in DISTRIBUTIONS:
+            raise ValueError(f"{where}: a distribution is one of {{{', '.join(DISTRIBUTIONS)}: ...}}, got {dim}")
+        kind, arg = next(iter(dim.items()))
+        if kind == "choice":
+            if not isinstance(arg, list) or not arg:
+                raise ValueError(f"{where}: choice needs a non-empty list")
+            return
+        if not (isinstance(arg, list) and len(arg) == 2 and all(_is_num(a) for a in arg)):
+            raise ValueError(f"{where}: {kind} needs [low, high]")
+        lo, hi = arg
+        if lo > hi:
+            raise ValueError(f"{where}: {kind} low {lo} is above high {hi}")
+        if kind == "loguniform" and lo <= 0:
+            raise ValueError(f"{where}: loguniform needs low > 0")
+        if kind == "int" and not all(isinstance(a, int) for a in arg):
+            raise ValueError(f"{where}: int needs integer bounds")
+        return
+    # a scalar: a fixed value
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+# ---------------------------------------------------------------------------------------------
+def _format_error(err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif e["type"] == "missing":
+        msg = "required key is missing"
+    if msg.startswith(("space", "metric:", "model:", "data_shipping:", "search.", "early_stopping.", "objective:",
+                       "direction:", "dataset.", "cv_folds:")):
+        return msg
+    return f"{loc}: {msg}" if loc else msg
+
+
+def parse_spec(data: Any, base_dir: Path | None = None) -> Spec:
+    if not isinstance(data, dict):
+        raise SpecError("spec: the top level must be a mapping of keys")
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(f"invalid spec: {_format_error(e)}") from None
+    # plain paths always become file:// URIs: left bare, Spark would resolve them against fs.defaultFS
+    base = base_dir if base_dir is not None else Path.cwd()
+    spec.dataset.uri = resolve_uri(spec.dataset.uri, base)
+    spec.output = resolve_uri(spec.output, base)
+    return spec
+
+
+def resolve_uri(uri: str, base_dir: Path) -> str:
+    """``file:``/``hdfs:``/... URIs stay; plain paths become absolute ``file://`` URIs."""
+    if "://" in uri:
+        return uri
+    p = Path(uri).expanduser()
+    if not p.is_absolute():
+        p = (base_dir / p).resolve()
+    return p.as_uri()
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``--set a.b=value``: value parsed as YAML (so numbers/lists work), keys created as needed."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set {item!r}: expected KEY=VALUE")
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise SpecError(f"--set {key}: {p} is not a mapping")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def read_spec_data(path: Path) -> dict:
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {path}") from None
+    except IsADirectoryError:
+        raise SpecError(f"spec file {path} is a directory; give a YAML or JSON file") from None
+    except OSError as e:
+        raise SpecError(f"cannot read spec file {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"spec file {path} is not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); "
+                        "give a YAML or JSON file") from None
+    if not text.strip():
+        raise SpecError(f"spec file {path} is empty")
+    if "\x00" in text:
+        raise SpecError(f"spec file {path} is binary, not YAML/JSON text")
+    try:
+        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SpecError(f"spec file {path} is not valid YAML/JSON: {first}") from None
+    return data if data is not None else {}
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
+    path = Path(path)
+    data = read_spec_data(path)
+    if overrides:
+        if not isinstance(data, dict):
+            raise SpecError("spec: the top level must be a mapping of keys")
+        data = apply_overrides(data, overrides)
+    return parse_spec(data, base_dir=path.resolve().parent)

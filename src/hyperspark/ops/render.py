@@ -1,0 +1,223 @@
+"""Render target results for people (rich tables) or scripts (``--json`` on stdout).
+
+Every command produces one structured result; this module is the only place
+that decides how it looks. Rich consoles are created per call so that they
+write to whatever ``sys.stdout`` is at that moment (CliRunner swaps it).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from typing import Any, Iterable
+
+from hyperspark.job.protocol import LOWER_IS_BETTER, ProgressEvent, RunSummary, TrialResult
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from hyperspark.ops.model import Check, ClusterStatus, SubmitResult, UploadResult
+
+
+def console(stderr: bool = False) -> Console:
+    """A console on the current stdout/stderr; wide when piped, so tables are not cut to 80 columns."""
+    file = sys.stderr if stderr else sys.stdout
+    width = None if getattr(file, "isatty", lambda: False)() else 200
+    return Console(file=file, highlight=False, soft_wrap=True, width=width)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses and the job's pydantic models (at any depth) -> plain JSON values."""
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(o) for o in obj]
+    return obj
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, default=str) + "\n")
+
+
+# -- status --------------------------------------------------------------------
+def render_status(st: ClusterStatus) -> None:
+    c = console()
+    alive = len(st.alive_workers)
+    c.print(f"[bold]{st.target}[/] master {st.master_url}  state [bold]{st.master_state}[/]  "
+            f"workers ALIVE: {alive}/{len(st.workers)}")
+    if st.workers:
+        t = Table("worker", "host", "cores", "used", "memory MB", "state", "pid", "UI", title="Workers")
+        for w in st.workers:
+            t.add_row(w.id, w.host, str(w.cores), str(w.cores_used), str(w.memory_mb), w.state,
+                      str(w.pid or ""), w.ui_url or "")
+        c.print(t)
+    apps = [("running", a) for a in st.active_apps] + [("finished", a) for a in st.completed_apps]
+    if apps:
+        t = Table("app", "name", "state", "cores", "duration s", "", title="Applications")
+        for kind, a in apps:
+            dur = f"{a.duration_ms / 1000:.1f}" if a.duration_ms is not None else ""
+            t.add_row(a.id, a.name, a.state, str(a.cores), dur, kind)
+        c.print(t)
+    if st.storage is not None:
+        s = st.storage
+        bits = [f"{s.kind} {s.uri}"]
+        if s.live_datanodes is not None:
+            bits.append(f"live DataNodes {s.live_datanodes}")
+        if s.safemode is not None:
+            bits.append(f"safe mode {'ON' if s.safemode else 'off'}")
+        if s.replication is not None:
+            bits.append(f"replication {s.replication}")
+        if s.writable is not None:
+            bits.append("writable" if s.writable else "NOT writable")
+        if s.detail:
+            bits.append(s.detail)
+        c.print("storage: " + ", ".join(bits))
+    if st.warm_driver is not None:
+        w = st.warm_driver
+        c.print(f"warm driver: up, pid {w.pid}, {w.address}, app {w.app_id}" if w.running else
+                "warm driver: not running (submits start a fresh driver; `hyperspark up --warm` starts one)")
+    render_urls(st.urls)
+
+
+def render_urls(urls: dict[str, str]) -> None:
+    c = console()
+    for name, url in urls.items():
+        c.print(f"  {name:<10} {url}")
+
+
+# -- checks, down, upload ---------------------------------------------------------
+def render_checks(checks: Iterable[Check]) -> None:
+    c = console()
+    for ch in checks:
+        mark = "[green]OK  [/]" if ch.ok else "[red]FAIL[/]"
+        c.print(f"{mark} {ch.name:<16} {ch.detail}")
+
+
+def render_down(stopped: list[str], purged: bool) -> None:
+    c = console()
+    c.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purged:
+        c.print("state and data purged")
+
+
+def render_upload(r: UploadResult) -> None:
+    mb = r.bytes / 1e6
+    console().print(f"uploaded {r.src} -> {r.dest} ({mb:.2f} MB, sha256 {r.checksum[:12]}…, {r.seconds:.1f}s)")
+
+
+# -- submit ---------------------------------------------------------------------
+def progress_text(event: ProgressEvent) -> str:
+    if event.budget is not None:  # early stopping: evaluations outnumber configurations
+        parts = [f"trials {event.configs}/{event.total}", f"evaluations {event.done}",
+                 f"last rung {event.rung} (budget {event.budget})", f"pruned {event.pruned}"]
+    else:
+        parts = [f"trials {event.done}/{event.total}"]
+    if event.failed:
+        parts.append(f"failed {event.failed}")
+    if event.best is not None:
+        parts.append(f"best {_fmt(event.best)}")
+    if event.eta_s is not None:
+        parts.append(f"eta {event.eta_s:.0f}s")
+    return "  ".join(parts)
+
+
+def early_stopping_text(summary: RunSummary) -> str | None:
+    es = summary.early_stopping
+    if es is None:
+        return None
+    saved = ""
+    if es.core_seconds_saved is not None and es.full_budget_core_seconds_estimate:
+        pct = 100 * es.core_seconds_saved / es.full_budget_core_seconds_estimate
+        saved = f", {es.core_seconds_saved:.1f} core-s saved ({pct:.0f}%) against full budgets"
+    rungs = ", ".join(f"{b}: {n}" for b, n in zip(es.rungs, es.per_rung))
+    return (f"{es.type} on {es.resource}: evaluations per budget {{{rungs}}}, {es.pruned} pruned, "
+            f"{es.busy_core_seconds:.1f} busy core-s{saved}")
+
+
+def render_submit(r: SubmitResult) -> None:
+    c = console()
+    c.print(f"run [bold]{r.run_id}[/] finished in {r.seconds:.1f}s -> {r.output_uri}")
+    best = r.summary or r.result  # the summary when it could be read back, else the RESULT line
+    if best is None:
+        return
+    c.print(f"best CV {best.metric}: {_fmt(best.cv_score)}")
+    c.print("best params: " + json.dumps(best.best_params, sort_keys=True))
+    if best.test_metrics:
+        c.print("test metrics: " + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(best.test_metrics.items())))
+    if r.summary is not None and (text := early_stopping_text(r.summary)):
+        c.print(text)
+
+
+# -- results ------------------------------------------------------------------------
+class RankedTrial(TrialResult):
+    """A trial row with its place in the ranking: ``best`` marks exactly the winner."""
+
+    best: bool = False
+
+
+def rank_trials(trials: list[TrialResult], summary: RunSummary | None = None,
+                metric: str | None = None) -> list[RankedTrial]:
+    """Trials sorted best-first by mean CV score; ``best`` is True for exactly the winner.
+
+    The winner is the trial whose params equal the summary's ``best_params`` when there is a
+    summary, else the top of the sort. Failed trials (no mean) sink to the bottom. ``metric``
+    (default: the summary's) decides the direction.
+    """
+    metric = metric or (summary.metric if summary else "")
+    lower = (summary is not None and not summary.greater_is_better) or metric in LOWER_IS_BETTER
+
+    def key(t: TrialResult) -> tuple:
+        m = t.mean
+        if m is None or math.isnan(m):
+            return (1, 0.0)
+        return (0, m if lower else -m)
+
+    ranked = [RankedTrial(**t.model_dump()) for t in sorted(trials, key=key)]
+    best_params = summary.best_params if summary else None
+    # the summary names the winner: its trial at its (full) budget; older summaries only by params
+    winner = next((t for t in ranked if summary is not None and t.trial_id == summary.best.trial_id
+                   and t.budget == summary.best.budget), None)
+    if winner is None:
+        winner = next((t for t in ranked if best_params is not None and t.params == best_params), None)
+    if winner is None and ranked and key(ranked[0])[0] == 0:
+        winner = ranked[0]
+    if winner is not None:
+        winner.best = True
+    return ranked
+
+
+def render_results(run_id: str, ranked: list[RankedTrial], summary: RunSummary | None) -> None:
+    c = console()
+    metric = summary.metric if summary else "score"
+    rungs = any(tr.budget is not None for tr in ranked)
+    cols = ["", "trial", "params", f"mean {metric}", "std", "fit s", "executor", "status"]
+    if rungs:
+        cols[3:3] = ["rung", "budget", "decision"]
+    t = Table(*cols, title=f"Run {run_id}: {len(ranked)} {'evaluations' if rungs else 'trials'}")
+    for tr in ranked:
+        cells = ["*" if tr.best else "", tr.trial_id, json.dumps(tr.params, sort_keys=True, separators=(",", ":")),
+                 _fmt(tr.mean), _fmt(tr.std), _fmt(tr.fit_seconds), tr.executor_id or "", tr.status]
+        if rungs:
+            cells[3:3] = [str(tr.rung), _fmt(tr.budget), tr.decision or ""]
+        t.add_row(*cells)
+    c.print(t)
+    if summary is not None:
+        c.print(f"search: {summary.search.type}, {summary.search.configs} configurations, "
+                f"seed {summary.search.seed}" + (f", stopped by {summary.search.stopped}"
+                                                 if summary.search.stopped else ""))
+        if text := early_stopping_text(summary):
+            c.print(text)
+    if summary and summary.test_metrics:
+        c.print("test metrics of the best model: "
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary.test_metrics.items())))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "" if v is None else str(v)

@@ -1,0 +1,133 @@
+"""The one interface every target (local, compose, k8s, or one from another package) implements.
+
+The CLI only ever talks to a :class:`Target`. A target owns three things: how the Spark
+master/workers and HDFS are started and stopped, where cluster storage lives (HDFS or a plain
+directory), and where the driver runs so that executors can reach it. ``submit`` itself is shared
+(:mod:`hyperspark.ops.targets.driver`): a target only launches the driver and reads its storage.
+
+Results are the dataclasses of :mod:`hyperspark.ops.model`; settings are the target's declared
+:attr:`Target.settings_model`, resolved explicit > saved > env > default.
+"""
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any, ClassVar, Iterable
+
+from hyperspark.ops.model import (
+    Check,
+    ClusterStatus,
+    LineSink,
+    SubmitResult,
+    UploadResult,
+    check_worker_count,
+)
+from hyperspark.ops.settings import TargetSettings
+from hyperspark.ops.state import StateDir
+from hyperspark.ops.targets.driver import DriverOutput, DriverRequest
+
+
+class Target(abc.ABC):
+    """One cluster flavour. Registered under the ``hyperspark.targets`` entry-point group."""
+
+    name: ClassVar[str] = "?"
+
+    #: largest worker count this target accepts (``up``/``bench``/``scale`` check it)
+    max_workers: ClassVar[int] = 64
+
+    #: the settings this target accepts (CLI options such as ``--master-port`` map to its fields)
+    settings_model: ClassVar[type[TargetSettings]] = TargetSettings
+
+    def __init__(self, state_dir: Path, **settings: Any) -> None:
+        self.state = StateDir(Path(state_dir))
+        self._overrides: dict[str, Any] = {}
+        self.configure(**settings)
+
+    # -- settings ---------------------------------------------------------
+    def configure(self, **settings: Any) -> None:
+        """Explicit settings for the next commands (None = keep); unknown ones are refused."""
+        self.settings_model.check_explicit(self.name, settings)
+        self._overrides.update({k: v for k, v in settings.items() if v is not None})
+        self.settings_model.resolve(self._overrides, self.saved_settings())  # validate now, one line
+        self._settings_changed()
+
+    def settings(self, prefer_env: bool = False) -> Any:
+        """This target's settings model: explicit > saved > environment > default."""
+        return self.settings_model.resolve(self._overrides, self.saved_settings(), prefer_env=prefer_env)
+
+    def saved_settings(self) -> dict[str, Any]:
+        """Settings of the cluster that runs (from the state dir); none by default."""
+        return {}
+
+    def _settings_changed(self) -> None:
+        """Hook: drop anything cached from the previous settings."""
+
+    def check_workers(self, workers: int) -> int:
+        return check_worker_count(workers, self.name, self.max_workers)
+
+    # -- lifecycle -------------------------------------------------------
+    @abc.abstractmethod
+    def up(self, workers: int, worker_cores: int = 1, worker_memory: str = "1g") -> ClusterStatus:
+        """Start (or bring to ``workers``) and block until the master shows that many ALIVE."""
+
+    @abc.abstractmethod
+    def down(self, purge: bool = False) -> list[str]:
+        """Stop everything this target started; returns what was stopped. ``purge`` drops data."""
+
+    @abc.abstractmethod
+    def status(self) -> ClusterStatus:
+        """Raises NoClusterError when nothing runs."""
+
+    @abc.abstractmethod
+    def scale(self, workers: int) -> ClusterStatus:
+        """Add or remove workers (idle ones go first); block until the master agrees."""
+
+    # -- data and jobs ---------------------------------------------------
+    @abc.abstractmethod
+    def upload(self, src: Path, dest: str | None = None, force: bool = False) -> UploadResult:
+        """Copy a local file into cluster storage (temp name, rename, verify)."""
+
+    def submit(
+        self,
+        spec_path: Path,
+        run_id: str | None = None,
+        resume: bool = False,
+        conf: dict[str, str] | None = None,
+        on_line: LineSink | None = None,
+        overrides: list[str] | None = None,
+        packages: list[Path] | None = None,
+        cold: bool = False,
+    ) -> SubmitResult:
+        """Run the tuning job with the driver where executors can reach it (the shared path).
+
+        ``on_line`` receives each line the driver prints; ``overrides`` are ``key=value`` spec
+        overrides (``--set``); ``packages`` are zips of user code shipped to the driver and executors
+        (``--package``); ``cold`` asks for a fresh driver even where a warm one runs (``--cold``); the
+        run is recorded in the state dir's ``runs.json``.
+        """
+        from hyperspark.ops.targets import driver
+
+        return driver.submit(self, spec_path, run_id=run_id, resume=resume, conf=conf, on_line=on_line,
+                             overrides=overrides, packages=packages, cold=cold)
+
+    def before_submit(self, request: DriverRequest) -> None:
+        """Checks before a run starts (e.g. NoClusterError); nothing is logged yet."""
+
+    @abc.abstractmethod
+    def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
+        """Run the driver, feed every line it prints to ``output``, return its exit code."""
+
+    @abc.abstractmethod
+    def read_text(self, uri: str) -> str:
+        """Read a small text file (summary.json, trials.jsonl) from cluster storage."""
+
+    @abc.abstractmethod
+    def logs(self, component: str) -> str:
+        """Log text of ``master``, ``worker-N``, ``driver`` (last run), ``namenode``..."""
+
+    @abc.abstractmethod
+    def doctor(self) -> list[Check]:
+        """Readiness checks, one verdict each (names: see :mod:`hyperspark.ops.checks`)."""
+
+    def components(self) -> Iterable[str]:
+        return ["master", "driver"]
