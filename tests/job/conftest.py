@@ -1,11 +1,10 @@
 """Job test fixtures; the local[2] ``spark`` session is tests/spark_fixtures.py's (stages are testable without a cluster)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 BREAST_CANCER = REPO / "examples" / "data" / "breast_cancer.csv"
 
 

@@ -45,7 +45,7 @@ def test_pull_and_per_trial_give_the_same_rows(spark, base_spec, tmp_path):
 
 
 def _null_executor(spark, slots: int = 2):
-    from hyperspark.job.executors.trials import TrialContext
+    from hyperspark.job.executors.trial import TrialContext
     from hyperspark.job.executors.pull import PullExecutor
 
     ctx = TrialContext("null.sleep", "classification", "accuracy", 1, 1, 2)
@@ -99,7 +99,7 @@ def test_every_submitted_trial_returns_exactly_one_row(spark):
 
 def test_an_unimportable_model_on_the_executors_is_one_line_before_any_trial(spark):
     from hyperspark.errors import JobInputError
-    from hyperspark.job.executors.trials import TrialContext
+    from hyperspark.job.executors.trial import TrialContext
     from hyperspark.job.executors.pull import PullExecutor
 
     ctx = TrialContext("no_such_pkg_xyz.models:Model", "classification", "accuracy", 1, 1, 2)

@@ -12,7 +12,7 @@ from hyperspark.errors import SpecError
 from hyperspark.job.protocol import TrialResult
 from hyperspark.job.search.scheduler import ASHA, Job, Scheduler, rung_budgets
 from hyperspark.job.search.searcher import Config, GridSearcher, RandomSearcher, TPESearcher
-from hyperspark.space import grid, sample
+from hyperspark.space import Space
 from hyperspark.job.spec import parse_spec
 
 SPACE = {"x": {"uniform": [-3.0, 3.0]}, "k": {"int": [1, 8]}, "c": ["a", "b", None]}
@@ -32,7 +32,7 @@ def test_grid_exhausts_its_grid_in_full():
     assert s.total == 6 and len(asked) == 6
     assert sorted(c.number for c in asked) == list(range(6))
     assert sorted(map(lambda c: tuple(sorted(c.params.items())), asked)) == sorted(
-        tuple(sorted(p.items())) for p in grid({"a": [1, 2, 3], "b": [True, False]}))
+        tuple(sorted(p.items())) for p in Space.from_spec({"a": [1, 2, 3], "b": [True, False]}).grid())
     assert s.ask() is None
 
 
@@ -43,7 +43,7 @@ def test_random_is_reproducible_from_its_seed_and_differs_across_seeds():
 
     assert draw(7) == draw(7)
     assert draw(7) != draw(8)
-    assert draw(7) == [p for p in sample(SPACE, 12, 7)]  # the same draws as the random expansion
+    assert draw(7) == Space.from_spec(SPACE).sample(12, 7)  # the same draws as the space's own
 
 
 def _tpe_run(seed: int, n: int, stop_after: int | None = None):

@@ -1,4 +1,6 @@
-"""Pure parts of the job: spec validation, space expansion, trial ids, metrics. No Spark."""
+"""Pure parts of the job: spec validation (its space included), metrics. No Spark.
+
+The search-space model itself (sampling, grids, ids) is tested in tests/unit/test_space.py."""
 from __future__ import annotations
 
 import copy
@@ -7,13 +9,12 @@ import math
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import yaml
 
 from hyperspark.job import metrics as M
 from hyperspark.errors import SpecError
-from hyperspark.space import expand, grid, sample, trial_id
+from hyperspark.space import Int, Space
 from hyperspark.job.spec import load_spec, parse_spec
 
 from .conftest import REPO
@@ -122,39 +123,36 @@ def test_invalid_spec_exits_2_with_one_line_and_no_spark(tmp_path, base_spec):
     assert r.stderr.strip().splitlines() == ["hyperspark: error: invalid spec: cv_folds: must be at least 2 (got 1)"]
 
 
-# ------------------------------------------------------------------ spaces and ids
-def test_grid_is_the_cartesian_product_in_order():
-    g = grid({"b": ["x", "y", "z"], "a": [1, 2], "c": 7})  # names sorted, as ParameterGrid does
-    assert len(g) == 6 and g[0] == {"a": 1, "b": "x", "c": 7} and g[-1] == {"a": 2, "b": "z", "c": 7}
-
-
+# ------------------------------------------------------------------ the spec's space
 def test_seed_grid_has_24_sets():
     s = load_spec(REPO / "examples" / "mllib_rf_grid.yaml")
-    assert len(expand(s.model, s.space, "grid", None, 0)) == 24
+    assert len(s.search_space.grid()) == 24
 
 
-def test_random_sampling_is_reproducible_and_in_bounds():
-    space = {"lr": {"loguniform": [1e-3, 1e-1]}, "d": {"int": [2, 4]}, "u": {"uniform": [0.5, 0.6]},
-             "c": {"choice": ["a", "b"]}}
-    a, b = sample(space, 200, 5), sample(space, 200, 5)
-    assert a == b and sample(space, 200, 6) != a
-    assert all(1e-3 <= r["lr"] <= 1e-1 and r["d"] in (2, 3, 4) and 0.5 <= r["u"] <= 0.6 for r in a)
-    assert {r["d"] for r in a} == {2, 3, 4} and {r["c"] for r in a} == {"a", "b"}
-    logs = np.log10([r["lr"] for r in a])  # loguniform: roughly uniform in log space
-    assert -2.4 < logs.mean() < -1.6
+def test_spec_keeps_its_space_dict_and_models_it(base_spec):
+    space = {"n_estimators": {"int": [10, 50]}, "max_depth": [2, 4, None], "criterion": "gini"}
+    s = parse_spec(_with(_with(base_spec, "search", {"type": "random", "trials": 3}), "space", space))
+    assert s.space == space  # spec.json and the fingerprint keep the spec's own spelling
+    assert isinstance(s.search_space, Space) and s.search_space["n_estimators"] == Int(10, 50)
+    assert s.search_space.to_spec() == space
 
 
-def test_trial_ids_are_stable_and_order_free():
-    assert trial_id("m", {"a": 1, "b": 2}) == trial_id("m", {"b": 2, "a": 1})
-    assert trial_id("m", {"a": 1}) != trial_id("m", {"a": 2}) != trial_id("n", {"a": 2})
-    assert trial_id("m", {"a": np.int64(3)}) == trial_id("m", {"a": 3})
-    # pinned: resume across versions depends on ids never changing
-    assert trial_id("sklearn.random_forest", {"max_depth": 3}) == "c62eecc9422b"
+@pytest.mark.parametrize("dim,needle", [
+    ({"normal": [0, 1]},
+     "space.max_depth: a distribution is one of {choice, uniform, loguniform, int: ...}, got {'normal': [0, 1]}"),
+    ({"int": [2]}, "space.max_depth: int needs [low, high]"),
+    ({"int": [2.0, 5]}, "space.max_depth: int needs integer bounds"),
+    ({"choice": []}, "space.max_depth: choice needs a non-empty list"),
+])
+def test_bad_dimension_is_one_line_naming_the_parameter(base_spec, dim, needle):
+    s = _with(_with(base_spec, "search", {"type": "random", "trials": 3}), "space", {"max_depth": dim})
+    assert _err(s) == f"invalid spec: {needle}"
 
 
-def test_random_duplicates_are_dropped():
-    trials = expand("m", {"a": {"choice": [1, 2]}}, "random", 50, 1)
-    assert sorted(t.params["a"] for t in trials) == [1, 2]
+def test_grid_rejects_a_choice_distribution_too(base_spec):
+    s = _with(base_spec, "space", {"max_depth": {"choice": [2, 4]}})
+    assert _err(s) == ("invalid spec: space.max_depth: a grid search takes a list of values, not a distribution "
+                       "(choice); use search.type: random")
 
 
 # ------------------------------------------------------------------ metrics
@@ -172,5 +170,7 @@ def test_metrics_known_values():
 
 
 def test_metric_direction():
-    assert M.better(0.9, 0.8, "roc_auc") and M.better(0.8, 0.9, "rmse")
-    assert not M.better(float("nan"), 0.1, "f1") and M.better(0.1, float("nan"), "f1")
+    from hyperspark.job.protocol import better
+
+    assert better(0.9, 0.8, M.greater_is_better("roc_auc")) and better(0.8, 0.9, M.greater_is_better("rmse"))
+    assert not better(float("nan"), 0.1, True) and better(0.1, float("nan"), True)

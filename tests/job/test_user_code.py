@@ -18,18 +18,9 @@ from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.run import run
 from hyperspark.job.protocol import RunSummary, parse_trials
 from hyperspark.job.spec import parse_spec
+from tests.paths import TESTPKG
 
 from .conftest import BREAST_CANCER, REPO
-
-TESTPKG = REPO / "tests" / "api" / "pkgs" / "hs_testpkg"
-
-
-@pytest.fixture(scope="module")
-def testpkg(spark):
-    from hyperspark.job import package
-
-    spark.sparkContext.addPyFile(package.prepare(str(TESTPKG)))
-    return TESTPKG
 
 
 def _err(spec: dict) -> str:

@@ -12,7 +12,7 @@ import time
 import traceback
 
 from hyperspark.errors import JobInputError, SpecError
-from hyperspark.job.protocol import ERROR_PREFIX, FAILED_PREFIX, RESULT_PREFIX
+from hyperspark.job.protocol import ERROR_PREFIX, FAILED_PREFIX, RESULT_PREFIX, one_line, run_id_problem
 from hyperspark.job.run import run
 from hyperspark.job.session import build_session
 from hyperspark.job.spec import Spec, load_spec
@@ -57,8 +57,8 @@ def run_request(spark, argv, expected_executors: int | None = None) -> int:
         spec = load_spec(args.spec, overrides)
         if args.resume and not args.run_id:
             raise SpecError("--resume needs --run-id (the run to resume)")
-        if args.run_id is not None and not _valid_run_id(args.run_id):
-            raise SpecError(f"--run-id {args.run_id!r}: use letters, digits, '.', '_' or '-'")
+        if args.run_id is not None and run_id_problem(args.run_id):
+            raise SpecError(f"--run-id: {run_id_problem(args.run_id)}")
         if spark is not None:
             check_session_fits(spark, spec)
     except SpecError as e:
@@ -91,8 +91,7 @@ def run_request(spark, argv, expected_executors: int | None = None) -> int:
         return 1
     except Exception as e:  # noqa: BLE001 - a real failure: keep the traceback for the log, then one line
         traceback.print_exc(file=sys.stderr)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"{FAILED_PREFIX}{first[:300]}", file=sys.stderr, flush=True)
+        print(f"{FAILED_PREFIX}{one_line(e)}", file=sys.stderr, flush=True)
         return 1
     finally:
         if own_session and spark is not None:
@@ -106,9 +105,3 @@ def check_session_fits(spark, spec: Spec) -> None:
     if spec.threads_per_trial != cpus:
         raise SpecError(f"threads_per_trial={spec.threads_per_trial}: this driver runs {cpus}-core trials; "
                         "run it with a fresh driver (hyperspark submit --cold)")
-
-
-def _valid_run_id(run_id: str) -> bool:
-    import re
-
-    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", run_id))

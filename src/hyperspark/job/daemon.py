@@ -26,7 +26,7 @@ PRELOAD = (
     "sklearn.metrics",  # scoring, and what a first fit/predict imports lazily (~0.2 s per worker otherwise)
     "sklearn.preprocessing",
     "threadpoolctl",
-    "hyperspark.job.executors.trials",
+    "hyperspark.job.executors.trial",
     "hyperspark.job.executors.pull",
 )
 

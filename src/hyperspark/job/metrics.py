@@ -11,23 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hyperspark.job.protocol import LOWER_IS_BETTER, greater_is_better  # noqa: F401 - the one home: protocol
+
 CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION = ("rmse", "mae", "r2")
 METRICS = {"classification": CLASSIFICATION, "regression": REGRESSION}
-LOWER_IS_BETTER = frozenset({"rmse", "mae"})
-
-
-def greater_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
-
-
-def better(a: float, b: float, metric: str) -> bool:
-    """True when score ``a`` beats ``b`` under ``metric`` (NaN never wins)."""
-    if a != a:  # NaN
-        return False
-    if b != b:
-        return True
-    return a > b if greater_is_better(metric) else a < b
 
 
 def needs_scores(metric: str) -> bool:

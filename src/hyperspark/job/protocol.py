@@ -8,15 +8,29 @@ The job WRITES these; nobody reads its output as untyped dicts:
 * ``<output>/<run_id>/trials.jsonl``: one :class:`TrialResult` per line, one per (trial, rung).
 * ``<output>/<run_id>/summary.json``: one :class:`RunSummary`, written last (its presence = completed).
 
-Adding a summary field: add it to :class:`RunSummary` (with a default, so older summaries still parse) and
-fill it in ``main.summarize``. Readers get it typed; nothing else changes.
+It is also the one home of the run's rules that both sides apply:
 
-This module imports only pydantic: executors and the ops tool load it without Spark.
+* run ids: :func:`new_run_id` (one format) and :func:`run_id_problem` (one pattern, one length limit);
+* the job's command line: :class:`JobArgs` (``tune.py SPEC --run-id ...``), built once for every target,
+  the warm driver and the Kubernetes Job;
+* direction: :data:`LOWER_IS_BETTER`, :func:`greater_is_better`, :func:`better`;
+* ranking: :func:`rank_trials`, :func:`pick_best`, :func:`final_rows` (early stopping's last rung included);
+* one-line errors: :func:`one_line`.
+
+Adding a summary field: add it to :class:`RunSummary` (with a default, so older summaries still parse) and
+fill it where its value is known (a strategy's ``summary_data`` or ``job/summary.py``). Readers get it
+typed; nothing else changes.
+
+This module imports only pydantic and the standard library: executors and the ops tool load it without Spark.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
-from typing import Any, Literal
+import math
+import re
+import secrets
+from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,7 +39,44 @@ RESULT_PREFIX = "HYPERSPARK_RESULT "
 ERROR_PREFIX = "hyperspark: error: "
 FAILED_PREFIX = "hyperspark: failed: "
 
+#: metrics (and measured costs) where a smaller number wins; every other metric is maximized
 LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+
+#: a run id: letters, digits, '.', '_' or '-', starting with a letter or digit, at most RUN_ID_MAX chars
+RUN_ID_MAX = 128
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def new_run_id(name: str | None = None) -> str:
+    """``<name>-YYYYmmdd-HHMMSS-xxxx`` (UTC; ``xxxx`` random hex), or without the name: sortable by start
+    time within a name, unique enough for one user's runs, always valid for :func:`run_id_problem`."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]+", "-", name or "").strip("-._")
+    prefix = prefix[: RUN_ID_MAX - len(stamp) - 1]
+    return f"{prefix}-{stamp}" if prefix else stamp
+
+
+def run_id_problem(run_id: str) -> str | None:
+    """None for a valid run id, else the one line that says what is wrong with it."""
+    if not _RUN_ID.fullmatch(run_id or ""):
+        return f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (starting with a letter or digit)"
+    if len(run_id) > RUN_ID_MAX:
+        return f"run id {run_id[:20]!r}...: at most {RUN_ID_MAX} characters (it has {len(run_id)})"
+    return None
+
+
+def one_line(message: object, limit: int = 300) -> str:
+    """The first non-empty line of ``message`` (an exception: its text, else its type name), at most
+    ``limit`` characters: what every user-facing error line shows."""
+    text = str(message).strip() if message is not None else ""
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    if not first and isinstance(message, BaseException):
+        first = type(message).__name__
+    return first[:limit]
+
+
+def greater_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
 
 
 class _Model(BaseModel):
@@ -237,24 +288,57 @@ def better(a: float | None, b: float | None, greater_is_better: bool) -> bool:
     return a > b if greater_is_better else a < b
 
 
+# --------------------------------------------------------------------------- ranking (one rule for all)
+def _order(r: TrialResult) -> int:
+    return r.number if r.number is not None else 1 << 30
+
+
+def final_rows(rows: Iterable[TrialResult]) -> list[TrialResult]:
+    """One row per configuration: the one at the highest rung it reached (its last word)."""
+    last: dict[str, TrialResult] = {}
+    for r in rows:
+        cur = last.get(r.trial_id)
+        if cur is None or r.rung >= cur.rung:
+            last[r.trial_id] = r
+    return list(last.values())
+
+
+def rank_trials(rows: Iterable[TrialResult], greater_is_better: bool) -> list[TrialResult]:
+    """Rows best-first: higher rungs (more budget) before lower ones, then by score in the metric's
+    direction, ties to the earlier configuration (search order, as GridSearchCV); failed rows last."""
+    def key(r: TrialResult) -> tuple:
+        m = r.mean
+        if not r.ok or m is None or math.isnan(m):
+            return (1, 0, 0.0, _order(r))
+        return (0, -r.rung, -m if greater_is_better else m, _order(r))
+
+    return sorted(rows, key=key)
+
+
+def pick_best(rows: Iterable[TrialResult], greater_is_better: bool, final_rung: int = 0) -> TrialResult | None:
+    """The winner: the best mean score among successful rows at the final budget (``final_rung``: the
+    scheduler's last rung, 0 without early stopping); ties go to the earlier configuration."""
+    ranked = rank_trials((r for r in rows if r.ok and r.rung == final_rung), greater_is_better)
+    return ranked[0] if ranked else None
+
+
 # --------------------------------------------------------------------------- the warm driver (server.py)
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class WarmRunRequest(_Strict):
-    """One run for the warm driver: what ``tune.py``'s command line carries (and how many executors the
-    cluster has now, so the driver knows what to wait for). Sent as JSON, one message per connection."""
+class JobArgs(_Strict):
+    """The job's command line after ``tune.py`` -- the ONE builder every target, the warm driver and the
+    Kubernetes Job use: ``SPEC [--run-id ID] [--resume] [--set K=V]... [--package ZIP]...``.
+    ``hyperspark.job.cli.parse_args`` reads it back."""
 
-    spec: str  # the spec file's absolute path (the warm driver runs on the same machine)
+    spec: str  # the spec file's path as the driver sees it
     run_id: str | None = None
     resume: bool = False
     overrides: list[str] = Field(default_factory=list)  # --set KEY=VALUE
-    packages: list[str] = Field(default_factory=list)  # --package ZIP_OR_DIR
-    executors: int | None = Field(None, ge=1)  # the cluster's ALIVE workers: wait for that many executors
+    packages: list[str] = Field(default_factory=list)  # --package ZIP_OR_DIR, as the driver sees them
 
     def argv(self) -> list[str]:
-        """The same arguments a cold ``spark-submit jobs/tune.py`` gets."""
         args = [self.spec]
         if self.run_id is not None:
             args += ["--run-id", self.run_id]
@@ -265,6 +349,14 @@ class WarmRunRequest(_Strict):
         for p in self.packages:
             args += ["--package", p]
         return args
+
+
+class WarmRunRequest(JobArgs):
+    """One run for the warm driver: the job's command line (the spec file's absolute path: the warm driver
+    runs on the same machine) and how many executors the cluster has now, so the driver knows what to wait
+    for. Sent as JSON, one message per connection."""
+
+    executors: int | None = Field(None, ge=1)  # the cluster's ALIVE workers: wait for that many executors
 
 
 class WarmMessage(_Strict):

@@ -189,3 +189,18 @@ class RunStore:
         self.fs.write_bytes(self.rel("trials.jsonl"), data)
         self._last_flush = time.monotonic()
         self._dirty = False
+
+
+def save_model(store: RunStore, write) -> None:
+    """``write(tmp)`` writes the model under ``<run>/<tmp>/``, then it is renamed to ``model/``; a failure
+    leaves neither (nothing half-written)."""
+    tmp = f"model.tmp-{os.getpid()}"
+    try:
+        write(tmp)
+        store.fs.rename_dir(store.rel(tmp), store.rel("model"))
+    except BaseException:
+        try:
+            store.fs.delete(store.rel(tmp))
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+        raise

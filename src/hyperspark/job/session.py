@@ -8,6 +8,13 @@ from __future__ import annotations
 import os
 import platform
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hyperspark.errors import JobInputError
+
+if TYPE_CHECKING:
+    from hyperspark.job.spec import Spec
 
 EXPECTED_EXECUTORS = "spark.hyperspark.expectedExecutors"
 
@@ -151,3 +158,25 @@ def driver_cpu_seconds(spark) -> float:
     except Exception:  # noqa: BLE001 - psutil missing or the JVM elsewhere: Python's own CPU only
         pass
     return cpu
+
+
+@dataclass
+class Cluster:
+    """What the run has to work with: executors, their cores, trial slots, and concurrent trials."""
+
+    executors: int
+    cores: int
+    slots: int
+    parallelism: int
+
+
+def cluster_of(spark, threads_per_trial: int, parallelism: int | str = "auto", n_jobs: int = 1,
+               expected: int | None = None) -> Cluster:
+    """Wait for the executors, count cores and slots (``n_jobs`` local processes without Spark)."""
+    n_exec = wait_for_executors(spark, expected=expected) if spark is not None else 0
+    cores = total_cores(spark) if spark is not None else n_jobs * threads_per_trial
+    slots = cores // threads_per_trial
+    if slots < 1:
+        raise JobInputError(f"threads_per_trial={threads_per_trial} is more than the {cores} core(s) "
+                            "an executor has: lower it or give workers more cores")
+    return Cluster(n_exec, cores, slots, slots if parallelism == "auto" else int(parallelism))

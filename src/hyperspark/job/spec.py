@@ -32,8 +32,8 @@ from hyperspark.errors import SpecError
 from hyperspark.job.metrics import METRICS
 from hyperspark.job import usercode as U
 from hyperspark.job.models import MLLIB, UnknownModel, get_model, resource_params, valid_params
-
-DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+from hyperspark.job.search.searcher import SEARCHERS
+from hyperspark.space import Space, parse_space
 
 
 class _Strict(BaseModel):
@@ -62,7 +62,7 @@ class Dataset(_Strict):
         return "parquet" if self.uri.rstrip("/").endswith((".parquet", ".pq")) else "csv"
 
 
-SEARCH_TYPES = ("grid", "random", "tpe")
+SEARCH_TYPES = tuple(SEARCHERS)  # derived from the searcher registry, never listed by hand
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -82,7 +82,7 @@ def parse_duration(v) -> float:
 
 
 class Search(_Strict):
-    type: str = "grid"  # grid | random | tpe
+    type: str = "grid"  # one of SEARCH_TYPES (the searcher registry)
     trials: int | None = Field(default=None, ge=1)  # random/tpe: how many configurations
     seed: int = 42
     timeout: float | None = None  # seconds (the spec may say 90s, 30m, 2h): stop dispatching after this
@@ -94,8 +94,8 @@ class Search(_Strict):
     @field_validator("type")
     @classmethod
     def _type(cls, v):
-        if v not in SEARCH_TYPES:
-            raise ValueError(f"unknown search type {v!r}; valid: {', '.join(SEARCH_TYPES)}")
+        if v not in SEARCHERS:
+            raise ValueError(f"unknown search type {v!r}; valid: {', '.join(SEARCHERS)}")
         return v
 
     @field_validator("timeout", mode="before")
@@ -105,7 +105,7 @@ class Search(_Strict):
 
     @model_validator(mode="after")
     def _trials(self):
-        if self.type in ("random", "tpe") and self.trials is None:
+        if SEARCHERS[self.type].needs_trials and self.trials is None:
             raise ValueError(f"search.trials is required for a {self.type} search")
         return self
 
@@ -135,7 +135,7 @@ class Tracking(_Strict):
     mlflow: MlflowTracking | None = None
 
 
-Dim = Union[list, dict, int, float, str, bool]
+Dim = Union[list, dict, int, float, str, bool]  # the spellings hyperspark.space.parse_dim reads
 
 
 class Spec(_Strict):
@@ -204,10 +204,10 @@ class Spec(_Strict):
     @field_validator("space")
     @classmethod
     def _space(cls, v):
-        if not v:
-            raise ValueError("search space is empty: give at least one parameter")
-        for name, dim in v.items():
-            _check_dim(name, dim)
+        try:
+            parse_space(v)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
         return v
 
     @model_validator(mode="after")
@@ -260,18 +260,10 @@ class Spec(_Strict):
     def _check_search_space(self) -> None:
         """What the search type asks of the space, and the budget parameter kept out of it (models and
         objectives alike)."""
-        if self.search.type == "grid":
-            for name, dim in self.space.items():
-                if isinstance(dim, dict):
-                    raise ValueError(
-                        f"space.{name}: a grid search takes a list of values, not a distribution "
-                        f"({next(iter(dim))}); use search.type: random"
-                    )
-        if self.search.type == "tpe" and not any(isinstance(d, dict) for d in self.space.values()):
-            raise ValueError(
-                "space: a tpe search needs at least one distribution (uniform, loguniform, int or choice); "
-                "a space of plain lists is a grid: use search.type: grid"
-            )
+        try:
+            SEARCHERS[self.search.type].check_space(self.search_space)
+        except SpecError as e:
+            raise ValueError(str(e)) from None
         es = self.early_stopping
         if es is not None and es.resource in self.space:
             raise ValueError(
@@ -299,6 +291,11 @@ class Spec(_Strict):
         return (self.direction or "maximize") == "maximize" if self.is_objective else None
 
     @property
+    def search_space(self) -> Space:
+        """``space`` as the search-space model (distribution objects); ``space`` stays the spec's dict."""
+        return Space.from_spec(self.space)
+
+    @property
     def model_def(self):
         return get_model(self.model)
 
@@ -316,37 +313,6 @@ class Spec(_Strict):
         if keep["dataset"].get("load") == "table":
             keep["dataset"].pop("load")
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _check_dim(name: str, dim: Any) -> None:
-    where = f"space.{name}"
-    if isinstance(dim, list):
-        if not dim:
-            raise ValueError(f"{where}: empty list of values")
-        return
-    if isinstance(dim, dict):
-        if len(dim) != 1 or next(iter(dim)) not in DISTRIBUTIONS:
-            raise ValueError(f"{where}: a distribution is one of {{{', '.join(DISTRIBUTIONS)}: ...}}, got {dim}")
-        kind, arg = next(iter(dim.items()))
-        if kind == "choice":
-            if not isinstance(arg, list) or not arg:
-                raise ValueError(f"{where}: choice needs a non-empty list")
-            return
-        if not (isinstance(arg, list) and len(arg) == 2 and all(_is_num(a) for a in arg)):
-            raise ValueError(f"{where}: {kind} needs [low, high]")
-        lo, hi = arg
-        if lo > hi:
-            raise ValueError(f"{where}: {kind} low {lo} is above high {hi}")
-        if kind == "loguniform" and lo <= 0:
-            raise ValueError(f"{where}: loguniform needs low > 0")
-        if kind == "int" and not all(isinstance(a, int) for a in arg):
-            raise ValueError(f"{where}: int needs integer bounds")
-        return
-    # a scalar: a fixed value
-
-
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Long-lived trial tasks: one Spark task per slot pulls trials from a driver-side queue (the default).
 
-Why: one Spark job per trial (``trial_tasks: per_trial``, :class:`~.executors.BroadcastExecutor`) costs a
+Why: one Spark job per trial (``trial_tasks: per_trial``, :class:`~.per_trial.PerTrialExecutor`) costs a
 job submission, a stage, a task launch, a closure pickle and a result fetch for EVERY trial: about 70 ms
 of driver CPU per trial on a small machine, and the driver becomes the ceiling on trials per second.
 Here the driver launches ONE Spark job with one task per slot; each task connects back to the driver,
@@ -8,7 +8,7 @@ loads the broadcast and imports the model library once, then loops: receive a tr
 the row back. Per trial the driver only sends a small message and receives the row.
 
 The seam is unchanged: :meth:`PullExecutor.submit` puts a Job in the queue and returns a Future, so the
-in-flight loop (``dispatch.run_loop``), schedulers and searchers do not know which executor runs.
+in-flight loop (``search/loop.py``), schedulers and searchers do not know which executor runs.
 
 Transport: :mod:`multiprocessing.connection` over TCP (length-prefixed pickles) with an HMAC challenge
 on a random per-search key that travels only inside the task closure. The driver listens on
@@ -54,7 +54,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import AuthenticationError, Client, Connection, Listener
 from multiprocessing.connection import wait as mp_wait
 
-from hyperspark.job.executors.trials import BroadcastExecutor, TrialContext, evaluate, executor_identity, preload, raise_import_problems
+from hyperspark.job.executors.base import ShippingReport
+from hyperspark.job.executors.per_trial import PerTrialExecutor
+from hyperspark.job.executors.trial import TrialContext, evaluate, executor_identity, preload, raise_import_problems
 from hyperspark.job.search.scheduler import Job
 
 log = logging.getLogger(__name__)
@@ -144,8 +146,10 @@ class _Task:
     host: str = ""
 
 
-class PullExecutor(BroadcastExecutor):
+class PullExecutor(PerTrialExecutor):
     """Broadcast once; one long-lived task per slot pulls trials from this driver's queue (see module)."""
+
+    transport = "pull"
 
     def __init__(self, spark, ctx: TrialContext, X, y, folds, slots: int, in_flight: int,
                  parallelism: int | None = None):
@@ -499,7 +503,7 @@ class PullExecutor(BroadcastExecutor):
             t.join(30)
         super().close()
 
-    def report(self):
+    def report(self) -> ShippingReport:
         rep = super().report()
         rep.measured = {**rep.measured, "trial_tasks": "pull", "tasks_launched": self.tasks_launched,
                         "trials_requeued": self.requeued}

@@ -2,10 +2,11 @@
 
 A searcher proposes configurations (``ask``) and learns from their outcomes (``tell``). It knows nothing
 about Spark, budgets or slots: the scheduler (``scheduler.py``) decides what runs at which budget, and the
-in-flight loop (``dispatch.py``) keeps the slots busy.
+in-flight loop (``loop.py``) keeps the slots busy.
 
-Adding a search algorithm: subclass :class:`Searcher`, implement ``ask``/``tell``/``restore``, register
-it in :func:`make_searcher`, and add its name to ``spec.SEARCH_TYPES``.
+Adding a search algorithm: subclass :class:`Searcher` (implement ``ask``/``tell``/``restore``; say what it
+asks of a spec with ``needs_trials`` and ``check_space``) and add its line to ``SEARCHERS``: the spec's
+``search.type`` (``spec.SEARCH_TYPES``) derives from that registry.
 
 Reproducibility: a configuration's proposal depends only on the seed, its number and the outcomes told
 before it was asked. TPE reseeds its sampler per number (``seed + number``), so a run resumed from
@@ -16,9 +17,10 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from hyperspark.space import _plain, cost_hint, grid, sample, trial_id
+from hyperspark.errors import SpecError
+from hyperspark.space import DISTRIBUTIONS, Space, cost_hint, trial_id
 
 Outcome = Literal["complete", "pruned", "failed", "pending"]
 
@@ -43,11 +45,12 @@ class Restored:
 
 
 class Searcher(ABC):
-    name: str = "?"
+    name: ClassVar[str] = "?"
+    needs_trials: ClassVar[bool] = True  # the spec must say search.trials (how many configurations)
 
-    def __init__(self, model: str, space: dict, trials: int | None, seed: int, greater_is_better: bool):
+    def __init__(self, model: str, space: dict | Space, trials: int | None, seed: int, greater_is_better: bool):
         self.model = model
-        self.space = space
+        self.space = Space.from_spec(space)
         self.seed = seed
         self.greater_is_better = greater_is_better
         self.limit = trials
@@ -75,6 +78,10 @@ class Searcher(ABC):
     def settings(self) -> dict[str, Any]:
         return {"seed": self.seed}
 
+    @classmethod
+    def check_space(cls, space: Space) -> None:
+        """What this search asks of a (valid) space: SpecError, one line naming the key, when unmet."""
+
 
 class _ListSearcher(Searcher):
     """Grid and random: the configurations are fixed up front; tell teaches nothing."""
@@ -91,7 +98,6 @@ class _ListSearcher(Searcher):
     def _build(self) -> list[Config]:
         seen: dict[str, Config] = {}
         for p in self._params():
-            p = _plain(p)
             tid = trial_id(self.model, p)
             if tid not in seen:
                 seen[tid] = Config(len(seen), tid, p)
@@ -126,9 +132,14 @@ class _ListSearcher(Searcher):
 
 class GridSearcher(_ListSearcher):
     name = "grid"
+    needs_trials = False
+
+    @classmethod
+    def check_space(cls, space: Space) -> None:
+        space.grid_axes()  # every parameter a list of values
 
     def _params(self):
-        return grid(self.space)
+        return self.space.grid()
 
     def settings(self):
         return {"size": self.total}
@@ -138,7 +149,7 @@ class RandomSearcher(_ListSearcher):
     name = "random"
 
     def _params(self):
-        return sample(self.space, self.limit or 0, self.seed)
+        return self.space.sample(self.limit or 0, self.seed)
 
     def settings(self):
         return {"seed": self.seed, "trials": self.limit}
@@ -162,7 +173,7 @@ class TPESearcher(Searcher):
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self._optuna = optuna
         self.n_startup = n_startup_trials if n_startup_trials is not None else min(10, max(2, (self.limit or 10) // 4))
-        self._dists, self._fixed, self._choices = _distributions(self.space)
+        self._dists = self.space.to_optuna()  # the searched parameters (fixed ones are set, not searched)
         self.study = optuna.create_study(direction="maximize" if self.greater_is_better else "minimize",
                                          sampler=self._sampler(0))
         self._trial_of: dict[int, Any] = {}  # our number -> optuna Trial (running)
@@ -191,7 +202,7 @@ class TPESearcher(Searcher):
         for _ in range(self.MAX_DUPLICATES):
             self.study.sampler = self._sampler(number)
             trial = self.study.ask(self._dists)
-            params = self._decode(trial.params)
+            params = self.space.from_optuna(trial.params)
             tid = trial_id(self.model, params)
             if tid in self._known or any(c.trial_id == tid for c in self._pending()):
                 # the same point again: tell Optuna what we know, ask again (no second run of one config)
@@ -240,7 +251,7 @@ class TPESearcher(Searcher):
         optuna = self._optuna
         st = optuna.trial.TrialState
         for r in sorted(records, key=lambda r: r.config.number):
-            enc = self._encode(r.config.params)
+            enc = self.space.to_optuna_params(r.config.params)
             if r.outcome == "pending":
                 self.study.enqueue_trial(enc, skip_if_exists=False)
                 trial = self.study.ask(self._dists)
@@ -262,52 +273,17 @@ class TPESearcher(Searcher):
         self._missing = [n for n in range(self._next) if n not in seen]
         self._count = len(seen)
 
-    # -- space <-> Optuna ------------------------------------------------------------------------
-    def _decode(self, raw: dict) -> dict:
-        out = dict(self._fixed)
-        for name, v in raw.items():
-            out[name] = _plain(self._choices[name][v]) if name in self._choices else _plain(v)
-        return {k: out[k] for k in self.space}  # the spec's key order
-
-    def _encode(self, params: dict) -> dict:
-        enc = {}
-        for name in self._dists:
-            v = params[name]
-            if name in self._choices:
-                enc[name] = next(i for i, c in enumerate(self._choices[name]) if _plain(c) == v)
-            else:
-                enc[name] = v
-        return enc
+    @classmethod
+    def check_space(cls, space: Space) -> None:
+        if not space.has_distribution:
+            raise SpecError(f"space: a tpe search needs at least one distribution ({', '.join(DISTRIBUTIONS)}); "
+                            "a space of plain lists is a grid: use search.type: grid")
 
 
-def _distributions(space: dict):
-    """Spec space -> Optuna distributions. Lists and ``choice`` become categorical over the index of the
-    value (values may be lists or None, which Optuna's categorical does not take); fixed scalars stay fixed."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    dists, fixed, choices = {}, {}, {}
-    for name, dim in space.items():
-        if isinstance(dim, list) or (isinstance(dim, dict) and "choice" in dim):
-            values = dim if isinstance(dim, list) else dim["choice"]
-            if len(values) == 1:
-                fixed[name] = _plain(values[0])
-                continue
-            choices[name] = list(values)
-            dists[name] = CategoricalDistribution(list(range(len(values))))
-        elif isinstance(dim, dict):
-            kind, (lo, hi) = next(iter(dim.items()))
-            if kind == "int":
-                dists[name] = IntDistribution(int(lo), int(hi))
-            else:
-                dists[name] = FloatDistribution(float(lo), float(hi), log=kind == "loguniform")
-        else:
-            fixed[name] = dim
-    return dists, fixed, choices
+# the registry: the spec's search types (spec.SEARCH_TYPES) derive from it
+SEARCHERS: dict[str, type[Searcher]] = {c.name: c for c in (GridSearcher, RandomSearcher, TPESearcher)}
 
 
-SEARCHERS: dict[str, type[Searcher]] = {"grid": GridSearcher, "random": RandomSearcher, "tpe": TPESearcher}
-
-
-def make_searcher(kind: str, model: str, space: dict, trials: int | None, seed: int,
+def make_searcher(kind: str, model: str, space: dict | Space, trials: int | None, seed: int,
                   greater_is_better: bool) -> Searcher:
     return SEARCHERS[kind](model, space, trials, seed, greater_is_better)
