@@ -16,10 +16,8 @@ The same validated :class:`~hyperspark.job.spec.Spec` as a YAML file, and the jo
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
-import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +25,8 @@ from typing import Any
 
 from hyperspark.job import usercode as U
 from hyperspark.errors import JobError, JobInputError, SpecError
-from hyperspark.job.protocol import RunSummary
 from hyperspark.job.spec import Spec, parse_spec
+from hyperspark.job.protocol import RunSummary, new_run_id, one_line
 
 log = logging.getLogger("hyperspark")
 
@@ -90,6 +88,31 @@ def tune(model: str | None = None, *, estimator=None, objective=None, space: dic
     ``py_files``: package directories, zips or .py files to ship to executors (``addPyFile``).
     Every other keyword is a spec key (``cv_folds=5``, ``test_fraction=0.25``, ``name="x"``, ``seed=1``...).
     """
+    spec, frame_src, active = _checked_spec(model, estimator, objective, space, data, label, search, trials, metric,
+                                            early_stopping, direction, output, spark, spec_keys)
+    run_id = run_id or new_run_id(spec.name)
+    from hyperspark.job.session import build_session
+
+    owned = active is None
+    session = active if active is not None else build_session(spec)
+    saved = _Saved(session)
+    try:
+        if py_files:
+            _ship(session, py_files)
+        frame, data_input = _materialize(session, spec, frame_src, run_id, collect_limit_bytes)
+        session.sparkContext.setLocalProperty("spark.job.description", f"hyperspark tune {spec.name} ({run_id})")
+        live = _in_notebook() if progress is None else bool(progress)
+        return _run_job(session, spec, run_id, frame, data_input, live)
+    finally:
+        if owned:
+            session.stop()
+        else:
+            saved.restore()
+
+
+def _checked_spec(model, estimator, objective, space, data, label, search, trials, metric, early_stopping,
+                  direction, output, spark, spec_keys):
+    """The validated Spec, where the data comes from, and the caller's active session (or None)."""
     try:
         spec_dict, frame_src = _spec_dict(model, estimator, objective, space, data, label, search, trials, metric,
                                           early_stopping, direction, output, spec_keys)
@@ -106,39 +129,27 @@ def tune(model: str | None = None, *, estimator=None, objective=None, space: dic
         raise SpecError(f"invalid spec: threads_per_trial: the session runs {_task_cpus(active)} core(s) per task "
                         f"(spark.task.cpus), not {spec.threads_per_trial}; build the session with "
                         f"spark.task.cpus={spec.threads_per_trial}, or leave threads_per_trial out")
-    run_id = run_id or _new_run_id(spec.name)
+    return spec, frame_src, active
 
-    from hyperspark.job import run as J
-    from hyperspark.job.session import build_session
 
-    owned = active is None
-    session = active if active is not None else build_session(spec)
-    saved = _Saved(session)
+def _run_job(session, spec: Spec, run_id: str, frame, data_input: str | None, live: bool) -> Result:
+    """The job's own pipeline on ``session``; its errors as the API's two exception types."""
+    from hyperspark.job.run import run
+
+    artifacts: dict = {}
     try:
-        if py_files:
-            _ship(session, py_files)
-        frame, data_input = _materialize(session, spec, frame_src, run_id, collect_limit_bytes)
-        session.sparkContext.setLocalProperty("spark.job.description", f"hyperspark tune {spec.name} ({run_id})")
-        artifacts: dict = {}
-        live = _in_notebook() if progress is None else bool(progress)
-        try:
-            summary = J.run(session, spec, run_id, log=log.info, progress_live=live, frame=frame,
-                            artifacts=artifacts, progress_lines=False, data_input=data_input)
-        except SpecError as e:
-            raise SpecError(str(e)) from None
-        except JobInputError as e:
-            raise JobError(str(e)) from None
-        except JobError:
-            raise
-        except Exception as e:  # noqa: BLE001 - every trial failed, a Spark error...: the CLI's one line
-            raise JobError(_first_line(e)) from None
-        store = artifacts["store"]
-        return Result(summary=summary, spec=spec, trials=_trials_frame(store), best_model=artifacts.get("estimator"))
-    finally:
-        if owned:
-            session.stop()
-        else:
-            saved.restore()
+        summary = run(session, spec, run_id, log=log.info, progress_live=live, frame=frame,
+                      artifacts=artifacts, progress_lines=False, data_input=data_input)
+    except SpecError as e:
+        raise SpecError(str(e)) from None
+    except JobInputError as e:
+        raise JobError(str(e)) from None
+    except JobError:
+        raise
+    except Exception as e:  # noqa: BLE001 - every trial failed, a Spark error...: the CLI's one line
+        raise JobError(_first_line(e)) from None
+    return Result(summary=summary, spec=spec, trials=_trials_frame(artifacts["store"]),
+                  best_model=artifacts.get("estimator"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,11 +236,6 @@ def _task_cpus(spark) -> int:
     return int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
 
 
-def _new_run_id(name: str) -> str:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{name}-{stamp}-{secrets.token_hex(2)}"
-
-
 def _ship(spark, py_files) -> None:
     from hyperspark.job import package
 
@@ -270,8 +276,7 @@ def _trials_frame(store):
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:300]
+    return one_line(e)
 
 
 def _in_notebook() -> bool:

@@ -170,7 +170,7 @@ def test_metrics_known_values():
 
 
 def test_metric_direction():
-    from hyperspark.job.protocol import better
+    from hyperspark.job.protocol import better, greater_is_better
 
-    assert better(0.9, 0.8, M.greater_is_better("roc_auc")) and better(0.8, 0.9, M.greater_is_better("rmse"))
+    assert better(0.9, 0.8, greater_is_better("roc_auc")) and better(0.8, 0.9, greater_is_better("rmse"))
     assert not better(float("nan"), 0.1, True) and better(0.1, float("nan"), True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hyperspark.errors import JobInputError
+from hyperspark.job.protocol import one_line
 
 NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 MAX_CLASSES = 20  # an integer label with at most this many distinct values is read as classes
@@ -56,11 +57,7 @@ def load(spark, uri: str, fmt: str):
 
 
 def _first_line(msg: str) -> str:
-    for line in msg.strip().splitlines():
-        line = line.strip()
-        if line:
-            return line[:300]
-    return "unknown error"
+    return one_line(msg) or "unknown error"
 
 
 def _is_numeric(dtype: str) -> bool:

@@ -11,17 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperspark.job.protocol import LOWER_IS_BETTER, greater_is_better  # noqa: F401 - the one home: protocol
-
 CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc")
 REGRESSION = ("rmse", "mae", "r2")
 METRICS = {"classification": CLASSIFICATION, "regression": REGRESSION}
 
-
 def needs_scores(metric: str) -> bool:
     """roc_auc ranks by a continuous score (probability), not by hard predictions."""
     return metric == "roc_auc"
-
 
 def score(metric: str, y_true, y_pred, y_score=None, n_classes: int = 2) -> float:
     """Compute ``metric`` with scikit-learn. ``y_score``: P(positive) for binary, (n, k) for multiclass."""
@@ -49,12 +45,10 @@ def score(metric: str, y_true, y_pred, y_score=None, n_classes: int = 2) -> floa
         return float(m.r2_score(y_true, y_pred))
     raise ValueError(f"unknown metric {metric!r}")
 
-
 def _positive_label(y_true, y_pred):
     """The larger of the two labels is 'positive' (1 for 0/1 data), as in MLlib with metricLabel=1."""
     labels = np.unique(np.concatenate([np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()]))
     return labels.max()
-
 
 def all_scores(task: str, y_true, y_pred, y_score=None, n_classes: int = 2) -> dict[str, float]:
     out = {}
@@ -64,13 +58,11 @@ def all_scores(task: str, y_true, y_pred, y_score=None, n_classes: int = 2) -> d
         out[name] = score(name, y_true, y_pred, y_score, n_classes)
     return out
 
-
 @dataclass(frozen=True)
 class EvaluatorSpec:
     kind: str  # "binary" | "multiclass" | "regression"
     metric_name: str
     metric_label: float | None = None
-
 
 def mllib_evaluator_spec(metric: str, n_classes: int) -> EvaluatorSpec:
     """The MLlib evaluator that computes the same value as :func:`score`."""
@@ -87,7 +79,6 @@ def mllib_evaluator_spec(metric: str, n_classes: int) -> EvaluatorSpec:
         return EvaluatorSpec("multiclass", name, 1.0)
     name = {"precision": "weightedPrecision", "recall": "weightedRecall", "f1": "f1"}[metric]
     return EvaluatorSpec("multiclass", name)
-
 
 def build_mllib_evaluator(spec: EvaluatorSpec, label_col: str = "label"):
     from pyspark.ml import evaluation as ev

@@ -141,7 +141,7 @@ def parse_trials(text: str) -> list[TrialResult]:
         try:
             out.append(TrialResult.model_validate_json(line))
         except ValueError as e:
-            raise ValueError(f"line {i}: {str(e).splitlines()[0]}") from None
+            raise ValueError(f"line {i}: {one_line(e)}") from None
     return out
 
 

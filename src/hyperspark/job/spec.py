@@ -34,6 +34,7 @@ from hyperspark.job import usercode as U
 from hyperspark.job.models import MLLIB, UnknownModel, get_model, resource_params, valid_params
 from hyperspark.job.search.searcher import SEARCHERS
 from hyperspark.space import Space, parse_space
+from hyperspark.job.protocol import one_line
 
 
 class _Strict(BaseModel):
@@ -391,8 +392,7 @@ def read_spec_data(path: Path) -> dict:
     try:
         data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SpecError(f"spec file {path} is not valid YAML/JSON: {first}") from None
+        raise SpecError(f"spec file {path} is not valid YAML/JSON: {one_line(e)}") from None
     return data if data is not None else {}
 
 

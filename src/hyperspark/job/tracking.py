@@ -35,6 +35,7 @@ import warnings
 from typing import Any, Iterable, Mapping
 
 from hyperspark.job.protocol import RunSummary, TrialResult
+from hyperspark.job.protocol import one_line
 
 RUN_TAG = "hyperspark.run_id"
 ROLE_TAG = "hyperspark.role"  # parent | trial
@@ -45,9 +46,8 @@ PROBE_TIMEOUT_S = 5.0
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:300] if first else type(exc).__name__
+    first = one_line(exc, 300 - len(type(exc).__name__) - 2)
+    return f"{type(exc).__name__}: {first}" if str(exc).strip() else type(exc).__name__
 
 
 def _ms(t: float | None) -> int | None:

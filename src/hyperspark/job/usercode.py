@@ -14,6 +14,8 @@ Every mistake is ONE line (``UserCodeError``): the spec turns it into ``model: .
 """
 from __future__ import annotations
 
+from hyperspark.job.protocol import one_line
+
 import hashlib
 import importlib
 import inspect
@@ -69,8 +71,7 @@ def resolve(path: str):
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:300]
+    return one_line(e)
 
 
 def is_estimator(obj) -> bool:

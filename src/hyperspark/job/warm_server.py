@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from hyperspark.job.cli import run_request
 from hyperspark.job.session import dynamic_allocation, start_session
-from hyperspark.job.protocol import ERROR_PREFIX, WarmMessage, WarmRunRequest
+from hyperspark.job.protocol import ERROR_PREFIX, WarmMessage, WarmRunRequest, one_line
 
 HOST = "127.0.0.1"
 APP_NAME = "hyperspark-warm"
@@ -128,8 +128,7 @@ def serve_one(conn: Connection, spark, log=print, guard: PackageGuard | None = N
     except (EOFError, OSError):
         return -1  # connected and left without a request
     except ValidationError as exc:
-        first = str(exc).splitlines()[0]
-        _send(conn, WarmMessage(kind="line", stream="stderr", text=f"{ERROR_PREFIX}bad warm request: {first}"))
+        _send(conn, WarmMessage(kind="line", stream="stderr", text=f"{ERROR_PREFIX}bad warm request: {one_line(exc)}"))
         _send(conn, WarmMessage(kind="exit", code=2))
         return 2
     stale = guard.check(req.packages) if guard is not None else None
@@ -179,7 +178,7 @@ def _cancel_all(spark, log) -> None:
     try:
         spark.sparkContext.cancelAllJobs()
     except Exception as exc:  # noqa: BLE001 - a stopped context: main() sees it and exits
-        log(f"could not cancel the run's jobs: {str(exc).splitlines()[0][:200]}")
+        log(f"could not cancel the run's jobs: {one_line(exc, 200)}")
 
 
 def session_stopped(spark) -> bool:

@@ -58,6 +58,7 @@ from hyperspark.job.executors.base import ShippingReport
 from hyperspark.job.executors.per_trial import PerTrialExecutor
 from hyperspark.job.executors.trial import TrialContext, evaluate, executor_identity, preload, raise_import_problems
 from hyperspark.job.search.scheduler import Job
+from hyperspark.job.protocol import one_line
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ class PullExecutor(PerTrialExecutor):
         except BaseException as e:  # noqa: BLE001 - cancelled at close, or every retry failed
             with self._cv:
                 if not self._closed and self._failure is None:
-                    self._failure = RuntimeError(f"trial tasks failed: {str(e).strip().splitlines()[0][:300]}")
+                    self._failure = RuntimeError(f"trial tasks failed: {one_line(e)}")
                     log.warning("%s", self._failure)
         finally:
             with self._cv:
@@ -327,79 +328,98 @@ class PullExecutor(PerTrialExecutor):
             self._spawn(self._serve, "pull-conn", conn)
 
     def _serve(self, conn: Connection) -> None:
+        """One task's connection: its hello, then trials out and rows back until it is told to stop."""
         wake_r, wake_w = socket.socketpair()  # submit() wakes this thread when its pipeline has room
         task: _Task | None = None
         leases: dict[int, tuple[Job, Future]] = {}  # sent on this connection, no row yet (in send order)
         try:
-            if not conn.poll(self.lease_s):
-                return
-            msg = conn.recv()
-            with self._cv:
-                if msg[0] == "problem":
-                    _, job_no, part, eid, host, problem = msg
-                    self._problem = self._problem or (eid, host, -1, problem)
-                    self._mark(job_no, part, "done")
-                    self._cv.notify_all()
-                    return
-                _, job_no, part, _attempt, eid, host, _n = msg
-                task = self._tasks.setdefault((job_no, part), _Task(job_no, part))
-                task.state, task.executor_id, task.host = "connected", eid, host
-                self._cv.notify_all()
-            while True:
-                if not leases:
-                    lease = self._take(task)  # blocks until there is work (None: stop)
-                    if lease is None:
-                        conn.send(("stop",))
-                        with self._cv:
-                            task.state = "done"
-                            self._cv.notify_all()
-                        return
-                    self._send(conn, leases, lease)
-                if len(leases) < 1 + self.prefetch:
-                    # pipelining: the task's next trial waits in its socket, so it starts the moment
-                    # the current one ends, without a round trip through this driver
-                    spare = self._take_spare(task, wake_w)
-                    if spare is not None:
-                        self._send(conn, leases, spare)
-                ready = mp_wait([conn, wake_r], self.lease_s)
-                if wake_r in ready:  # new work was queued: try the pipeline again
-                    _drain(wake_r)
-                if conn not in ready:
-                    if ready:
-                        continue
-                    raise TimeoutError(f"no heartbeat for {self.lease_s:g} s")
-                msg = conn.recv()
-                if msg[0] != "result" or msg[1] not in leases:
-                    continue  # a heartbeat
-                n, row = msg[1], msg[2]
-                _job, fut = leases.pop(n)
-                with self._cv:
-                    self._leased.pop(n, None)
-                    self.slots_seen.add(f"{row.get('host')}/{row.get('executor_id')}")
-                    self._cv.notify_all()
-                if not fut.done():
-                    fut.set_result(row)
+            task = self._hello(conn)
+            if task is not None:
+                self._pump(conn, task, leases, wake_r, wake_w)
         except (EOFError, OSError, TimeoutError) as e:
-            with self._cv:
-                if task is not None and task.state == "connected":
-                    # Spark retries it if its executor was lost, unless its job has ended
-                    task.state = "done" if task.job_no in self._ended_jobs else "lost"
-                for n, (job, fut) in reversed(list(leases.items())):  # take them back, in their order
-                    self._leased.pop(n, None)
-                    if not fut.done() and not self._closed:
-                        self._queue.appendleft((job, fut))
-                        self.requeued += 1
-                        log.warning("trial %s (rung %s) taken back from %s: %s; queued again",
-                                    job.config.trial_id, job.rung, task.executor_id if task else "?", e)
-                    elif not fut.done():
-                        fut.set_exception(RuntimeError("search closed"))
-                self._check_dead()
-                self._cv.notify_all()
+            self._take_back(task, leases, e)
         finally:
             with self._cv:
                 self._hungry.discard(wake_w)
             for c in (conn, wake_r, wake_w):
                 c.close()
+
+    def _hello(self, conn: Connection) -> _Task | None:
+        """The task's first message: it is ready (its _Task, now connected), or it could not import the
+        user's code (recorded for warm(); None)."""
+        if not conn.poll(self.lease_s):
+            return None
+        msg = conn.recv()
+        with self._cv:
+            if msg[0] == "problem":
+                _, job_no, part, eid, host, problem = msg
+                self._problem = self._problem or (eid, host, -1, problem)
+                self._mark(job_no, part, "done")
+                self._cv.notify_all()
+                return None
+            _, job_no, part, _attempt, eid, host, _n = msg
+            task = self._tasks.setdefault((job_no, part), _Task(job_no, part))
+            task.state, task.executor_id, task.host = "connected", eid, host
+            self._cv.notify_all()
+        return task
+
+    def _pump(self, conn: Connection, task: _Task, leases: dict, wake_r: socket.socket,
+              wake_w: socket.socket) -> None:
+        """Keep the task's pipeline full and complete each row's Future; returns once the task is stopped."""
+        while True:
+            if not leases:
+                lease = self._take(task)  # blocks until there is work (None: stop)
+                if lease is None:
+                    conn.send(("stop",))
+                    with self._cv:
+                        task.state = "done"
+                        self._cv.notify_all()
+                    return
+                self._send(conn, leases, lease)
+            if len(leases) < 1 + self.prefetch:
+                # pipelining: the task's next trial waits in its socket, so it starts the moment
+                # the current one ends, without a round trip through this driver
+                spare = self._take_spare(task, wake_w)
+                if spare is not None:
+                    self._send(conn, leases, spare)
+            ready = mp_wait([conn, wake_r], self.lease_s)
+            if wake_r in ready:  # new work was queued: try the pipeline again
+                _drain(wake_r)
+            if conn not in ready:
+                if ready:
+                    continue
+                raise TimeoutError(f"no heartbeat for {self.lease_s:g} s")
+            msg = conn.recv()
+            if msg[0] != "result" or msg[1] not in leases:
+                continue  # a heartbeat
+            self._complete(leases, msg[1], msg[2])
+
+    def _complete(self, leases: dict, n: int, row: dict) -> None:
+        _job, fut = leases.pop(n)
+        with self._cv:
+            self._leased.pop(n, None)
+            self.slots_seen.add(f"{row.get('host')}/{row.get('executor_id')}")
+            self._cv.notify_all()
+        if not fut.done():
+            fut.set_result(row)
+
+    def _take_back(self, task: _Task | None, leases: dict, e: BaseException) -> None:
+        """A dropped or silent connection: its trials go back to the FRONT of the queue, in their order."""
+        with self._cv:
+            if task is not None and task.state == "connected":
+                # Spark retries it if its executor was lost, unless its job has ended
+                task.state = "done" if task.job_no in self._ended_jobs else "lost"
+            for n, (job, fut) in reversed(list(leases.items())):
+                self._leased.pop(n, None)
+                if not fut.done() and not self._closed:
+                    self._queue.appendleft((job, fut))
+                    self.requeued += 1
+                    log.warning("trial %s (rung %s) taken back from %s: %s; queued again",
+                                job.config.trial_id, job.rung, task.executor_id if task else "?", e)
+                elif not fut.done():
+                    fut.set_exception(RuntimeError("search closed"))
+            self._check_dead()
+            self._cv.notify_all()
 
     @staticmethod
     def _send(conn: Connection, leases: dict, lease: tuple[int, Job, Future]) -> None:

@@ -6,6 +6,7 @@ from hyperspark.job import data as D
 from hyperspark.job import metrics as M
 from hyperspark.job import usercode as U
 from hyperspark.job.context import Problem, Refit, Run, Splits
+from hyperspark.job.protocol import greater_is_better
 from hyperspark.job.executors.trial import dumps_model, predict_scores
 from hyperspark.job.models import build_single_machine
 from hyperspark.job.results import save_model
@@ -24,7 +25,7 @@ class EstimatorStrategy(TrialStrategy):
     def load(self, spark, frame=None) -> Problem:
         prep = self.load_driver_frame(spark, frame)
         metric = check_metric(self.spec, prep, self.spec.model_def)
-        return Problem(prep, metric, M.greater_is_better(metric))
+        return Problem(prep, metric, greater_is_better(metric))
 
     def split(self, run: Run) -> Splits:
         s, prep = self.spec, run.problem.prep

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from hyperspark.errors import JobInputError
 from hyperspark.job import data as D
-from hyperspark.job import metrics as M
 from hyperspark.job import mllib as ML
 from hyperspark.job.context import Problem, Refit, Run, Splits
 from hyperspark.job.executors.base import Executor
 from hyperspark.job.executors.mllib import MLlibExecutor
-from hyperspark.job.protocol import CostInfo, TrialResult
+from hyperspark.job.protocol import CostInfo, TrialResult, greater_is_better
 from hyperspark.job.results import save_model
 from hyperspark.job.strategies.base import Strategy, check_metric
 
@@ -25,7 +24,7 @@ class MLlibStrategy(Strategy):
         metric = check_metric(self.spec, prep, self.spec.model_def)
         if metric == "roc_auc" and prep.n_classes != 2:
             raise JobInputError("metric roc_auc with MLlib models needs a binary label; use f1 or accuracy")
-        return Problem(prep, metric, M.greater_is_better(metric))
+        return Problem(prep, metric, greater_is_better(metric))
 
     def split(self, run: Run) -> Splits:
         s, prep = self.spec, run.problem.prep
