@@ -28,7 +28,7 @@ def test_tune_a_pandas_dataframe(spark, bc_frame, tmp_path, capsys):
     before = _confs(spark)
     spark.sparkContext.setLocalProperty("spark.job.description", "the user's own")
     r = hyperspark.tune(model="sklearn.random_forest",
-                        space={"n_estimators": hyperspark.int(5, 30), "max_depth": [2, 4, None],
+                        space={"n_estimators": hyperspark.randint(5, 30), "max_depth": [2, 4, None],
                                "max_features": hyperspark.uniform(0.3, 1.0)},
                         data=bc_frame, label="target", search="tpe", trials=6, metric="roc_auc",
                         output=str(tmp_path / "runs"), seed=3)

@@ -44,7 +44,7 @@ def run_request(spark, argv, expected_executors: int | None = None) -> int:
     """One ``tune.py`` command line: parse, validate, run, print the RESULT or error line; the exit code.
 
     ``spark=None`` (``main``, a cold submit): build the session from the spec and stop it at the end.
-    A session given (the warm driver, ``server.py``) is used and kept; ``--master`` is then ignored.
+    A session given (the warm driver, ``warm_server.py``) is used and kept; ``--master`` is then ignored.
     Everything goes to ``sys.stdout``/``sys.stderr`` as they are when called (the warm driver points
     them at its client). A bad command line raises SystemExit(2), as argparse does.
     """

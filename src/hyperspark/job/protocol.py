@@ -322,7 +322,7 @@ def pick_best(rows: Iterable[TrialResult], greater_is_better: bool, final_rung: 
     return ranked[0] if ranked else None
 
 
-# --------------------------------------------------------------------------- the warm driver (server.py)
+# --------------------------------------------------------------------------- the warm driver (warm_server.py)
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -26,7 +26,7 @@ def build_session(spec: Spec, master: str | None = None, app_name: str | None = 
 
 def start_session(app_name: str, threads_per_trial: int = 1, master: str | None = None):
     """The job's SparkSession: one trial per slot of ``threads_per_trial`` cores. The warm driver
-    (``server.py``) starts it once, with no spec yet, and serves every run with it."""
+    (``warm_server.py``) starts it once, with no spec yet, and serves every run with it."""
     from pyspark.sql import SparkSession
 
     b = SparkSession.builder.appName(app_name)

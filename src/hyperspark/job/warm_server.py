@@ -204,7 +204,7 @@ def _watch_client(conn: Connection, done: threading.Event, on_gone) -> None:
 def release_executors(spark) -> None:
     """After a run, hand the executor count back to the allocation manager.
 
-    ``main.wait_for_executors`` asked the cluster manager for N executors before the run. Without a reset
+    ``session.wait_for_executors`` asked the cluster manager for N executors before the run. Without a reset
     that request would stay in force: an executor removed after the idle timeout would be replaced at
     once (a run that failed before its first task never lets the allocation manager take over). Target
     0 keeps the registered executors (warm for the next run) until the idle timeout removes them.
