@@ -1,17 +1,36 @@
-"""The README's notebook-style example runs, in the already-running session, and ASHA prunes."""
+"""The shipped examples: every spec in examples/ validates and names data that exists, and the README's
+notebook-style example runs, in the already-running session, and ASHA prunes.
+
+The specs are found by globbing examples/; an empty glob is a failure (a test named ``no-spec``), never
+an empty, silently skipped parametrization.
+"""
 from __future__ import annotations
 
 import runpy
+from pathlib import Path
 
 import pytest
 
-from .conftest import REPO
+from hyperspark.job.spec import load_spec
+from tests.paths import EXAMPLES
 
-pytestmark = pytest.mark.spark
+SPECS = sorted(p for pattern in ("*.yaml", "*.yml", "*.json") for p in EXAMPLES.glob(pattern))
 
 
+@pytest.mark.parametrize("spec_file", SPECS or [pytest.param(None, id="no-spec")],
+                         ids=lambda p: p.name if isinstance(p, Path) else str(p))
+def test_example_spec_validates_and_its_data_exists(spec_file: Path | None) -> None:
+    assert spec_file is not None, f"no example spec (*.yaml, *.yml, *.json) in {EXAMPLES}"
+    spec = load_spec(spec_file)
+    assert spec.name
+    uri = spec.dataset.uri
+    assert uri.startswith("file://"), uri  # relative paths resolve against the spec file
+    assert Path(uri.removeprefix("file://")).is_file(), uri
+
+
+@pytest.mark.spark
 def test_mlp_objective_example(spark, capsys):
-    g = runpy.run_path(str(REPO / "examples" / "mlp_objective.py"), run_name="__main__")
+    g = runpy.run_path(str(EXAMPLES / "mlp_objective.py"), run_name="__main__")
     r = g["result"]
     assert g["spark"] is spark  # it used the session that was already running
     es = r.summary.early_stopping

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from hyperspark.ops.cli import cli
+from tests.paths import REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bench_artefacts_are_complete_and_consistent(local_cluster, tmp_path):

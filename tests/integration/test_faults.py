@@ -25,9 +25,9 @@ import pytest
 import yaml
 
 from hyperspark.job.protocol import RunSummary, parse_trials
+from tests.paths import REPO
 from tests.tmpfs import mount_tmpfs, unmount
 
-REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "examples" / "data" / "breast_cancer.csv"
 HYPERSPARK = [str(Path(sys.executable).parent / "hyperspark")]
 

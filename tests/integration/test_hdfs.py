@@ -16,9 +16,10 @@ import pytest
 from hyperspark.ops.hdfs.cluster import HdfsCluster
 from hyperspark.ops.hdfs import jmx as nn_jmx
 from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
-from hyperspark.ops.storage import storage_for_uri
+from hyperspark.ops.storage_uri import storage_for_uri
 from hyperspark.ops.model import OpsError
 from tests.integration.hdfs_fixtures import hdfs_port_plan
+from tests.paths import REPO
 
 pytestmark = pytest.mark.hdfs
 
@@ -294,7 +295,6 @@ def test_fs_shell_over_rpc_sees_webhdfs_uploads(
 
 
 # -- the distribution ------------------------------------------------------------------
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_standin_build_is_cached_and_idempotent(hadoop_home: Path) -> None:

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from hyperspark.ops import spark_api
 from hyperspark.ops.cli import cli
 from hyperspark.ops.util.proc import group_members, pid_alive
+from tests.paths import REPO
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 
-REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "examples" / "breast_cancer_sklearn.yaml"
 DATA = REPO / "examples" / "data" / "breast_cancer.csv"
 

@@ -1,11 +1,14 @@
-"""The wheel works without the source tree: build it, install it into a fresh venv, and run `up`,
-`submit` (the shipped example spec and data) and `down` on the local target from a directory
-outside the checkout.
+"""The wheel works without the source tree: build it, install it into fresh venvs, and use it from a
+directory outside the checkout.
 
-The fresh venv gets the wheel only; its third-party dependencies (pyspark, scikit-learn ...) come
-from this environment's site-packages through a ``.pth`` path line, which adds the directory to
-``sys.path`` without running the editable install's hooks: ``hyperspark.ops`` and ``hyperspark.job``
-are importable only from the wheel.
+* core install (``pip install hyperspark``): ``hyperspark.tune`` on ``local[2]`` with a scikit-learn model on
+  the data set the wheel bundles; the ``hyperspark`` command says in one line that it needs the ops extra;
+* ``pip install 'hyperspark[ops]'``: ``hyperspark --help``, ``hyperspark doctor`` (no cluster is up), and
+  ``up``, ``submit`` (the shipped example spec and data) and ``down`` on the local target.
+
+Each venv is made by ``python -m venv`` with its own pip and no view of this environment's site-packages;
+the wheel's dependencies come from the configured index (pip's cache makes a second install quick). The
+wheel is built once per module, each venv once per module.
 """
 from __future__ import annotations
 
@@ -13,55 +16,148 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.integration.cluster_fixtures import cluster_ports, spark_missing
+from tests.paths import REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 
-REPO = Path(__file__).resolve().parents[2]
+SPACE_DEPTHS = [2, 4]
+TRIALS = 4
 
 
-def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=600, **kwargs)
+def _env(**extra: str) -> dict[str, str]:
+    """This environment minus what would point a child at the checkout's interpreter or packages."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.pop("HADOOP_HOME", None)
+    return {**env, "SPARK_LOCAL_IP": "127.0.0.1", **extra}
 
 
-@pytest.fixture(scope="module")
-def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    reason = spark_missing()
-    if reason:
-        pytest.skip(reason)
-    tmp = tmp_path_factory.mktemp("wheel")
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(REPO), "-w", str(tmp / "dist")])
-    assert built.returncode == 0, built.stderr
-    wheel = next((tmp / "dist").glob("hyperspark-*.whl"))
-    venv = tmp / "venv"
-    assert _run([sys.executable, "-m", "venv", "--without-pip", str(venv)]).returncode == 0
-    installed = _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                      "--no-deps", "--no-index", "-q", str(wheel)])
-    assert installed.returncode == 0, installed.stderr
-    site = Path(_run([str(venv / "bin" / "python"), "-c",
-                      "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    (site / "hyperspark-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+def _run(argv: list[str], timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("env", _env())
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def _fresh_venv(where: Path, requirement: str) -> Path:
+    venv = where / "venv"
+    made = _run([sys.executable, "-m", "venv", str(venv)])
+    assert made.returncode == 0, made.stderr
+    py = str(venv / "bin" / "python")
+    isolated = _run([py, "-c", "import sys; print(sys.prefix != sys.base_prefix)"])
+    assert isolated.stdout.strip() == "True"
+    installed = _run([py, "-m", "pip", "install", "-q", requirement], timeout=1200)
+    assert installed.returncode == 0, installed.stderr[-3000:]
     return venv
 
 
-def test_wheel_up_submit_down_outside_the_checkout(wheel_venv: Path, tmp_path: Path) -> None:
-    py, cli = str(wheel_venv / "bin" / "python"), str(wheel_venv / "bin" / "hyperspark")
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reason = spark_missing()
+    if reason:
+        pytest.skip(reason)
+    dist = tmp_path_factory.mktemp("dist")
+    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(REPO), "-w", str(dist)])
+    assert built.returncode == 0, built.stderr
+    [whl] = dist.glob("hyperspark-*.whl")
+    return whl
+
+
+@pytest.fixture(scope="module")
+def core_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _fresh_venv(tmp_path_factory.mktemp("core"), str(wheel))
+
+
+@pytest.fixture(scope="module")
+def ops_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _fresh_venv(tmp_path_factory.mktemp("ops"), f"{wheel}[ops]")
+
+
+TUNE_SCRIPT = textwrap.dedent(f"""
+    import json, sys
+    from pathlib import Path
+
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+    import hyperspark
+
+    data = Path(hyperspark.__file__).parent / "ops" / "_data" / "examples" / "data" / "breast_cancer.csv"
+    spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+             .config("spark.driver.host", "127.0.0.1").getOrCreate())
+    r = hyperspark.tune(model="sklearn.random_forest", data=pd.read_csv(data), label="target",
+                        space={{"n_estimators": hyperspark.randint(5, 20), "max_depth": {SPACE_DEPTHS},
+                               "max_features": hyperspark.uniform(0.3, 1.0)}},
+                        search="random", trials={TRIALS}, metric="roc_auc", cv_folds=3, seed=1,
+                        output=Path("runs").resolve().as_uri(), progress=False)
+    print(json.dumps({{"best_params": r.best_params, "best_score": r.best_score, "test_metrics": r.test_metrics,
+                      "trials": len(r.trials), "configs": r.trials["trial_id"].nunique(), "data": str(data),
+                      "module": hyperspark.__file__, "summary": Path(r.output_uri[len("file://"):], "summary.json")
+                      .is_file()}}))
+    spark.stop()
+""")
+
+
+def test_core_install_tunes_on_local_spark_outside_the_checkout(core_venv: Path, tmp_path: Path) -> None:
+    (tmp_path / "tune_it.py").write_text(TUNE_SCRIPT)
+    py = str(core_venv / "bin" / "python")
+    done = _run([py, "tune_it.py"], cwd=tmp_path, env=_env(PYSPARK_PYTHON=py, PYSPARK_DRIVER_PYTHON=py))
+    assert done.returncode == 0, done.stderr[-3000:]
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    for path in (r["module"], r["data"]):
+        assert path.startswith(str(core_venv)), path  # the wheel's code and its bundled data, not the tree
+    best = r["best_params"]
+    assert set(best) == {"n_estimators", "max_depth", "max_features"}
+    assert isinstance(best["n_estimators"], int) and 5 <= best["n_estimators"] <= 20
+    assert best["max_depth"] in SPACE_DEPTHS and 0.3 <= best["max_features"] <= 1.0
+    assert 0.8 < r["best_score"] <= 1.0 and 0.8 < r["test_metrics"]["roc_auc"] <= 1.0
+    assert r["trials"] == r["configs"] == TRIALS and r["summary"] is True
+
+
+def test_core_install_command_asks_for_the_ops_extra(core_venv: Path, tmp_path: Path) -> None:
+    done = _run([str(core_venv / "bin" / "hyperspark"), "--help"], cwd=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("hyperspark: error: the hyperspark command needs the ops extra (missing module '")
+    assert line.endswith("): pip install 'hyperspark[ops]'")
+
+
+def test_ops_install_help_and_doctor_on_a_machine_without_a_cluster(ops_venv: Path, tmp_path: Path) -> None:
+    cli = str(ops_venv / "bin" / "hyperspark")
+    helped = _run([cli, "--help"], cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    for command in ("up", "down", "submit", "doctor"):
+        assert f"  {command} " in helped.stdout or f"  {command}\n" in helped.stdout, command
+
+    doctor = _run([cli, "--state-dir", str(tmp_path / "state"), "doctor"], cwd=tmp_path)
+    # no cluster is up here: the workers check fails, so doctor exits 1 after printing every check
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    verdicts = {}
+    for line in doctor.stdout.splitlines():
+        mark, _, rest = line.partition(" ")
+        if mark in ("OK", "FAIL"):
+            verdicts[rest.strip()[:16].strip()] = (mark, rest)
+    assert {"java", "python", "ports", "workers", "storage"} <= set(verdicts), doctor.stdout
+    assert verdicts["workers"][0] == "FAIL" and "no cluster is running" in verdicts["workers"][1]
+    assert verdicts["python"][0] == "OK" and verdicts["storage"][0] == "OK"
+    assert "check(s) failed" in doctor.stderr and "workers" in doctor.stderr
+
+
+def test_ops_install_up_submit_down_outside_the_checkout(ops_venv: Path, tmp_path: Path) -> None:
+    py, cli = str(ops_venv / "bin" / "python"), str(ops_venv / "bin" / "hyperspark")
     where = _run([py, "-c", "import hyperspark.ops, hyperspark.job; from hyperspark.ops import resources;"
                   "print(hyperspark.ops.__file__); print(hyperspark.job.__file__);"
                   "print(resources.find('examples/breast_cancer_sklearn.yaml'))"], cwd=tmp_path)
     assert where.returncode == 0, where.stderr
     ops_file, job_file, example = where.stdout.split()
     for path in (ops_file, job_file, example):
-        assert path.startswith(str(wheel_venv)), path  # nothing from the source tree
+        assert path.startswith(str(ops_venv)), path  # nothing from the source tree
 
     ports = cluster_ports()
-    env = {**os.environ, "HYPERSPARK_DRIVER_UI_PORT": str(ports["driver_ui_port"])}
-    env.pop("HADOOP_HOME", None)
+    env = _env(HYPERSPARK_DRIVER_UI_PORT=str(ports["driver_ui_port"]))
     state = ["--state-dir", str(tmp_path / "state")]
     try:
         up = _run([cli, *state, "up", "--workers", "1", "--no-hdfs", "--master-port", str(ports["master_port"]),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hyperspark.job.protocol import JobArgs
 from hyperspark.ops import k8s_render
 from hyperspark.ops.model import Check, OpsError
 from hyperspark.ops.targets.k8s import K8sTarget, connect
@@ -149,10 +150,13 @@ def test_driver_objects_for_one_run(tmp_path):
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     script = next(i for i, a in enumerate(args) if a.endswith("tune.py"))
     assert args[script - 2:script] == ["--conf", "spark.executor.cores=2"]
+    # after tune.py: the job's one command-line builder (JobArgs), then what the manifest declares (--output)
     assert args[script + 1:] == [
-        "/etc/hyperspark/spec/spec.yaml", "--output", "$(HYPERSPARK_OUTPUT)",
-        "--run-id", "20260101-120000-AB12", "--resume", "--set", "search.n_trials=4",
+        "/etc/hyperspark/spec/spec.yaml", "--run-id", "20260101-120000-AB12", "--resume",
+        "--set", "search.n_trials=4", "--output", "$(HYPERSPARK_OUTPUT)",
     ]
+    assert args[script + 1:-2] == JobArgs(spec="/etc/hyperspark/spec/spec.yaml", run_id="20260101-120000-AB12",
+                                          resume=True, overrides=["search.n_trials=4"]).argv()
     assert {o["kind"] for o in shared} == {"Service", "ConfigMap"}
     assert k8s_render.validate_all([job, spec_cm, *shared]) == []
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from tests.paths import REPO
 from tests.ports import free_port_block
 
-REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGES = ("debian:bookworm-slim", "apache/hadoop:3.4.1")
 
 

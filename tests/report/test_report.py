@@ -177,9 +177,9 @@ def test_study_and_importance_find_the_parameter_that_matters(tmp_path: Path) ->
     res = build_report(rows, summary, tmp_path)
     imp = res.data["importance"]
     assert imp["a"] > 0.9 > imp["b"]
-    from hyperspark.ops.report import param_kinds
+    from hyperspark.ops.report import param_axes
 
-    study = build_study(rows, True, param_kinds(rows))
+    study = build_study(rows, True, param_axes(rows))
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") == 14 and states.count("FAIL") == 1
     assert study.best_value == summary.cv_score
@@ -306,3 +306,60 @@ def test_overlapping_trials_on_one_executor_get_one_lane_each() -> None:
     assert [t["trial_id"] for t in tl["slots"]["h/0 #0"]["trials"]] == ["a", "c"]
     assert tl["slots"]["h/0 #1"]["idle_gaps"] == [[0.0, 1.0], [3.0, 6.0]]
     assert tl["slots"]["h/1"]["idle_seconds"] == 0.0
+
+
+# -- axes from the run's search space ------------------------------------------------------------------
+SPACE = {"lr": {"loguniform": [1e-4, 1.0]}, "depth": [2, 4, 8, 16], "kernel": {"choice": ["poly", "rbf", "linear"]},
+         "C": {"uniform": [0.0, 20.0]}}
+
+
+def _space_rows() -> list[TrialResult]:
+    return make_rows({"lr": [0.001, 0.01, 0.1, 1.0], "depth": [2, 4, 8], "kernel": ["rbf", "linear"], "C": [0.5, 10.0]},
+                     metric_fn=lambda p: 0.8 + 0.02 * abs(__import__("math").log10(p["lr"])) + p["depth"] / 1000
+                     + (0.01 if p["kernel"] == "rbf" else 0.0) + p["C"] / 10000)
+
+
+def test_axes_come_from_the_runs_search_space(tmp_path: Path) -> None:
+    rows = _space_rows()
+    res = build_report(rows, make_summary(rows), tmp_path, space=SPACE)
+    p = res.data["params"]
+    assert {k: (v["kind"], v["log"], v["source"]) for k, v in p.items()} == {
+        "lr": ("float", True, "spec"), "depth": ("categorical", False, "spec"),
+        "kernel": ("categorical", False, "spec"), "C": ("float", False, "spec")}
+    assert p["kernel"]["values"] == ["rbf", "linear"]  # the spec's order, the values seen
+    assert p["depth"]["values"] == [2, 4, 8]
+    assert set(res.data["importance"]) == {"lr", "depth", "kernel", "C"}
+    assert {"slices", "parallel", "importance"} <= set(res.images)
+    for png in res.images.values():
+        assert_png_ok(png.read_bytes())
+
+
+def test_without_a_spec_axes_are_linear_and_read_off_the_values(tmp_path: Path) -> None:
+    rows = _space_rows()  # lr spans 3 decades: no longer guessed to be log
+    p = build_report(rows, make_summary(rows), tmp_path).data["params"]
+    assert {k: (v["kind"], v["log"], v["source"]) for k, v in p.items()} == {
+        "lr": ("float", False, "values"), "depth": ("int", False, "values"),
+        "kernel": ("categorical", False, "values"), "C": ("float", False, "values")}
+
+
+def test_a_value_outside_the_spec_falls_back_to_the_values(tmp_path: Path) -> None:
+    rows = _space_rows()
+    space = dict(SPACE, lr={"loguniform": [0.01, 1.0]}, kernel=["rbf"], bogus={"nope": 1})  # older/odd spec
+    p = build_report(rows, make_summary(rows), tmp_path, space=space).data["params"]
+    assert p["lr"]["source"] == "values" and p["kernel"]["source"] == "values"  # the whole space did not parse
+    good = dict(SPACE, lr={"loguniform": [0.01, 1.0]})
+    p = build_report(rows, make_summary(rows), tmp_path, space=good).data["params"]
+    assert (p["lr"]["source"], p["lr"]["log"]) == ("values", False)  # 0.001 is outside [0.01, 1]
+    assert p["depth"]["source"] == "spec"
+
+
+def test_trials_table_is_ranked_by_the_one_rule(tmp_path: Path) -> None:
+    from hyperspark.job.protocol import final_rows, rank_trials
+
+    rows = make_rows({"C": [1.0, 2.0, 3.0, 4.0]}, metric_fn=lambda p: 5.0 - p["C"], fail={2})
+    summary = make_summary(rows, metric="rmse", gib=False)
+    res = build_report(rows, summary, tmp_path)
+    html = res.html.read_text()
+    shown = re.findall(r"<td>(t\d{3})</td>", html.split('class="trials"', 1)[1])
+    assert shown == [r.trial_id for r in rank_trials(final_rows(rows), False)] == ["t003", "t001", "t000", "t002"]
+    assert re.search(r'<tr class="best"><td>1</td><td>t003</td>', html)

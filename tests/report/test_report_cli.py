@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from hyperspark.ops.cli import Context, cli
 from hyperspark.job.protocol import RunSummary
 from hyperspark.ops.model import SubmitResult
+from tests.paths import REPO
 from tests.report.conftest import make_rows, make_summary
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "breast_cancer_sklearn.yaml"
 
 
@@ -61,6 +61,18 @@ def test_report_json_and_out(run, tmp_path: Path) -> None:
     assert data["summary"]["run_id"] == "run-a" and data["rows"] == 6
     assert data["summary"]["cv_score"] == max(h["score"] for h in data["history"])
     assert not (run_dir / "report").exists()
+
+
+def test_report_reads_the_runs_spec_for_its_axes(run, tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "run-a"
+    write_run(run_dir)
+    space = {"n_estimators": {"int": [10, 200]}, "max_depth": [3, 6, None]}
+    (run_dir / "spec.json").write_text(json.dumps({"fingerprint": "f", "spec": {"space": space}}))
+    result = run("report", run_dir.as_uri(), "--json")
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.output)["params"]
+    assert {k: (v["kind"], v["source"]) for k, v in params.items()} == {
+        "n_estimators": ("int", "spec"), "max_depth": ("categorical", "spec")}
 
 
 def test_report_of_a_running_run_without_summary(run, tmp_path: Path) -> None:

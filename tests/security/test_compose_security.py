@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 PROFILES = ("tools", "tracking")
 SPARK_RPC = ("spark-master", "spark-worker", "tools")  # the services that speak Spark RPC
 #: every web UI / HTTP port a service publishes, by service

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 MAX_BYTES = 2_000_000
 
 BEGIN = "-----BEGIN"

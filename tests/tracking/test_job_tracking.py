@@ -5,15 +5,14 @@ driver and does not depend on the executor."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from hyperspark.job.run import run
 from hyperspark.job.spec import parse_spec
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "examples" / "data" / "breast_cancer.csv"
 
 

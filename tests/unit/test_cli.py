@@ -19,8 +19,8 @@ from hyperspark.job.protocol import TrialResult
 
 from hyperspark.ops.render import rank_trials
 from hyperspark.ops.util.java import parse_java_major
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "breast_cancer_sklearn.yaml"
 DATA = Path(__file__).parent / "data"
 NO_CLUSTER = "Error: no local cluster is running: run `hyperspark up` first"
@@ -129,7 +129,7 @@ def test_resume_without_run_id_and_no_earlier_run_is_one_line(run) -> None:
 
 def test_resume_without_run_id_picks_the_latest_run_of_the_same_spec(tmp_path) -> None:
     from hyperspark.ops.state import StateDir
-    from hyperspark.ops.targets.driver import spec_fingerprint
+    from hyperspark.ops.targets.submit import spec_fingerprint
 
     st = StateDir(tmp_path)
     fp = spec_fingerprint(EXAMPLE)

@@ -1,5 +1,6 @@
-"""The shared submit path (targets/driver.py) with a stand-in launcher, the typed protocol on a real
-summary, and the layering rule (nothing below targets/ imports from it)."""
+"""The shared submit path (targets/submit.py) with a stand-in launcher, the typed protocol on a real
+summary, and the layering rules of hyperspark.ops (nothing below targets/ imports from it; no import
+circles at all, function-level imports included)."""
 from __future__ import annotations
 
 import ast
@@ -7,15 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
-from hyperspark.job.protocol import RunSummary, parse_trials
+from hyperspark.job.protocol import RunSummary, new_run_id, parse_trials
 
 from hyperspark.ops import render
 from hyperspark.ops.model import NoClusterError, OpsError
 from hyperspark.ops.targets.base import Target
-from hyperspark.ops.targets.driver import DriverOutput, DriverRequest, new_run_id
+from hyperspark.ops.targets.request import DriverOutput, DriverRequest
+from tests.paths import REPO
 
 DATA = Path(__file__).parent / "data"
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "hyperspark" / "ops"
+PACKAGE = REPO / "src" / "hyperspark" / "ops"
 
 
 class ScriptedTarget(Target):
@@ -103,8 +105,37 @@ def test_missing_spec_and_no_cluster_stop_before_any_log(tmp_path: Path) -> None
     assert not target.state.logs_dir.exists()
 
 
-LOWER_LAYERS = ["model.py", "settings.py", "state.py", "spark_api.py", "storage.py", "k8s_render.py",
-                "resources.py", "render.py", "util", "hdfs"]
+LOWER_LAYERS = ["model.py", "settings.py", "state.py", "spark_api.py", "storage.py", "storage_uri.py",
+                "k8s_render.py", "resources.py", "render.py", "util", "hdfs"]
+
+
+def _imports(path: Path) -> list[str]:
+    """Every module an ``import`` statement of ``path`` names (function-level ones too), made absolute."""
+    parts = path.relative_to(PACKAGE.parents[1]).with_suffix("").parts
+    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
+            names += [base] + [f"{base}.{a.name}" for a in node.names]
+    return names
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """hyperspark.ops module -> the hyperspark.ops modules it imports (a package stands for its __init__)."""
+    files = {".".join(f.relative_to(PACKAGE.parents[1]).with_suffix("").parts).removesuffix(".__init__"): f
+             for f in PACKAGE.rglob("*.py")}
+
+    def module(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    return {m: {t for t in map(module, _imports(f)) if t and t != m} for m, f in files.items()}
 
 
 @pytest.mark.parametrize("module", LOWER_LAYERS)
@@ -112,7 +143,40 @@ def test_lower_layers_never_import_targets(module: str) -> None:
     path = PACKAGE / module
     files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
     for f in files:
-        for node in ast.walk(ast.parse(f.read_text())):
-            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            assert not any(n.startswith("hyperspark.ops.targets") for n in names), f"{f.name} imports {names}"
+        names = _imports(f)
+        assert not any(n.startswith("hyperspark.ops.targets") for n in names), f"{f.name} imports {names}"
+
+
+def test_ops_has_no_import_circles() -> None:
+    """Not even through an import inside a function: each circle found is named."""
+    graph = _module_graph()
+    circles = []
+    for start in graph:
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    circles.append(" -> ".join([*path, start]))
+                elif nxt not in path and nxt > start:  # each circle once, from its smallest module
+                    stack.append((nxt, [*path, nxt]))
+    assert circles == []
+
+
+@pytest.mark.parametrize("module, forbidden", [
+    ("hyperspark.ops.storage", "hyperspark.ops.hdfs"),  # the interface; storage_uri picks an implementation
+    ("hyperspark.ops.targets.request", "hyperspark.ops.targets."),  # the request types need no target
+    ("hyperspark.ops.targets.submit", "hyperspark.ops.targets.base"),  # a target is a Launcher protocol there
+])
+def test_modules_that_stay_below(module: str, forbidden: str) -> None:
+    assert not any(t.startswith(forbidden) for t in _module_graph()[module])
+
+
+def test_each_target_package_imports_no_other_target() -> None:
+    graph = _module_graph()
+    names = ("local", "compose", "k8s")
+    for name in names:
+        others = tuple(f"hyperspark.ops.targets.{o}" for o in names if o != name)
+        for mod, deps in graph.items():
+            if mod.startswith(f"hyperspark.ops.targets.{name}"):
+                assert not [d for d in deps if d.startswith(others)], mod

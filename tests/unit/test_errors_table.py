@@ -29,11 +29,10 @@ import pytest
 from click.testing import CliRunner
 
 from hyperspark.ops.cli import cli
+from tests.paths import REPO, TUNE
 
-REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "errors.md"
 EXAMPLE = REPO / "examples" / "breast_cancer_sklearn.yaml"
-TUNE = REPO / "jobs" / "tune.py"
 
 
 # -- the table -----------------------------------------------------------------------------

@@ -40,9 +40,18 @@ def test_progress_shows_configs_rung_budget_and_pruned():
 
 def test_the_winner_is_the_full_budget_row_not_a_higher_low_budget_score():
     ranked = render.rank_trials(ROWS, _summary())
-    assert ranked[0].trial_id == "t1" and ranked[0].rung == 0 and not ranked[0].best  # 0.95 at budget 4
+    # the job's one ranking rule (protocol.rank_trials): higher rungs (more budget) first, then the score
+    assert [(r.trial_id, r.rung) for r in ranked] == [("t1", 1), ("t1", 0), ("t3", 0), ("t2", 0)]
     winners = [r for r in ranked if r.best]
     assert len(winners) == 1 and (winners[0].trial_id, winners[0].budget) == ("t1", 12)
+    low_budget = next(r for r in ranked if r.rung == 0 and r.trial_id == "t1")
+    assert low_budget.mean == 0.95 and not low_budget.best  # a higher score, at a smaller budget
+
+
+def test_without_a_summary_the_winner_is_the_best_at_the_highest_rung():
+    ranked = render.rank_trials(ROWS, metric="roc_auc")
+    assert [(r.trial_id, r.rung) for r in ranked if r.best] == [("t1", 1)]
+    assert [r.trial_id for r in render.rank_trials(ROWS[:3], metric="rmse")] == ["t2", "t3", "t1"]
 
 
 def test_results_table_has_rungs_and_the_early_stopping_line(tmp_path):

@@ -10,7 +10,8 @@ import pytest
 
 from hyperspark.ops.hdfs.cluster import HdfsCluster
 from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
-from hyperspark.ops.storage import LocalDirStorage, storage_for_uri
+from hyperspark.ops.storage import LocalDirStorage
+from hyperspark.ops.storage_uri import storage_for_uri
 from hyperspark.ops.model import OpsError
 
 

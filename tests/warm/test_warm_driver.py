@@ -14,14 +14,15 @@ import pytest
 from click.testing import CliRunner
 
 from hyperspark.job.protocol import parse_trials
-from hyperspark.ops import spark_api, warm
+from hyperspark.ops import spark_api
+from hyperspark.ops.targets.local import warm
 from hyperspark.ops.cli import cli
 from hyperspark.ops.util.proc import group_members, pid_alive, terminate
 from tests.integration.cluster_fixtures import cluster_ports, spark_missing
+from tests.paths import REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 
-REPO = Path(__file__).resolve().parents[2]
 SPEC = REPO / "examples" / "breast_cancer_sklearn.yaml"  # the demo's spec: 12 trials on 569 rows
 
 
