@@ -109,11 +109,6 @@ def test_unreadable_spec_files(tmp_path):
         load_spec(bad)
 
 
-def test_examples_validate():
-    for f in sorted((REPO / "examples").glob("*.yaml")):
-        load_spec(f)
-
-
 def test_invalid_spec_exits_2_with_one_line_and_no_spark(tmp_path, base_spec):
     p = tmp_path / "s.json"
     p.write_text(json.dumps(_with(base_spec, "cv_folds", 1)))

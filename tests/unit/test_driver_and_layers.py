@@ -85,7 +85,7 @@ def test_failed_run_is_not_recorded_and_keeps_the_jobs_error_line(tmp_path: Path
     assert res.exit_code == 2 and res.summary is None and res.result is None
     assert res.error == "dataset.uri: no such file"
     assert target.state.runs() == {}
-    assert len(res.run_id) == len(new_run_id())
+    assert res.run_id.startswith("x-") and len(res.run_id) == len(new_run_id("x"))  # the spec's name
     crashed = ScriptedTarget(tmp_path / "state2", ["hyperspark: failed: Py4JError: lost the master"], 1, {}).submit(spec)
     assert crashed.exit_code == 1 and crashed.error == "Py4JError: lost the master"
 

@@ -23,8 +23,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
 import yaml
-from hyperspark.job.protocol import RunSummary, parse_trials
+
+from hyperspark.job.protocol import RunSummary, one_line, parse_trials
 
 from hyperspark.ops.model import LineSink, OpsError
 from hyperspark.ops.targets.base import Target
@@ -110,7 +112,7 @@ def _parse(spec_path: Path, overrides: list[str], dataset_uri: str | None):
         data = apply_overrides(data, overrides)
         return parse_spec(data, base_dir=spec_path.resolve().parent), recipe
     except SpecError as e:
-        raise OpsError(str(e)) from None
+        raise OpsError(one_line(e)) from None
 
 
 def check_spec(spec_path: Path | None, overrides: list[str] | None = None) -> Path:
@@ -170,6 +172,8 @@ class Row:
 def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repeats: int, out_dir: Path,
               overrides: list[str] | None = None, on_line: LineSink | None = None,
               baseline: bool = True) -> dict:
+    """The strong-scaling bench: the spec at each worker count (interleaved), then the joblib baseline;
+    writes results.csv, report.json, report.md and speedup.png into ``out_dir``; returns the report."""
     say = on_line or (lambda s: None)
     if repeats < 1:
         raise OpsError("--repeat must be at least 1")
@@ -178,24 +182,38 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
     if max(worker_counts) > target.max_workers:
         raise OpsError(f"{max(worker_counts)} workers is more than the {target.name} target allows "
                        f"({target.max_workers})")
+    counts = sorted(set(worker_counts))
     spec_path = check_spec(spec, overrides)
     spec_dict, csv_path = prepare_spec(spec_path, out_dir, list(overrides or []))
+    spec_file = _stage(target, spec_dict, csv_path, out_dir, say)
+    rows = _spark_rows(target, spec_file, counts, repeats, say)
+    if baseline and spec_dict["model"].startswith("mllib."):
+        say("no joblib baseline for an MLlib model (it has no single-process equivalent)")
+    elif baseline:
+        rows += _baseline_rows(spec_file, csv_path, counts, repeats, say)
+    report = build_report(rows, counts, target.name, spec_path)
+    return write_outputs(out_dir, rows, report)
+
+
+def _stage(target: Target, spec_dict: dict, csv_path: Path, out_dir: Path, say: LineSink) -> Path:
+    """Upload the data to the cluster's storage; write the spec every run submits (its data and output there)."""
     status = target.status()  # raises NoClusterError: "run `hyperspark up` first"
     storage = status.storage.uri.rstrip("/") if status.storage else None
     if not storage:
         raise OpsError(f"the {target.name} target reports no cluster storage")
     out_dir.mkdir(parents=True, exist_ok=True)
-
     say(f"uploading {csv_path.name} ({csv_path.stat().st_size / 1e6:.1f} MB) to cluster storage")
     up = target.upload(csv_path, f"bench/{csv_path.name}", force=True)
     submit_spec = dict(spec_dict, output=f"{storage}/bench/runs")
     submit_spec["dataset"] = dict(spec_dict["dataset"], uri=up.dest)
-    spec_file = out_dir / "spec.yaml"
-    write_atomic(spec_file, yaml.safe_dump(submit_spec, sort_keys=False))
+    return write_atomic(out_dir / "spec.yaml", yaml.safe_dump(submit_spec, sort_keys=False))
 
+
+def _spark_rows(target: Target, spec_file: Path, counts: list[int], repeats: int, say: LineSink) -> list[Row]:
+    """One submit per (repeat, N), after scaling to N and checking the master reports N ALIVE workers."""
     rows: list[Row] = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    plan = interleaved(sorted(set(worker_counts)), repeats)
+    plan = interleaved(counts, repeats)
     for i, (rep, n) in enumerate(plan, 1):
         say(f"[{i}/{len(plan)}] {n} worker(s), repeat {rep + 1}: scaling")
         t0 = time.monotonic()
@@ -214,18 +232,20 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
         _fill_from_summary(row, res.summary, target, res.output_uri, t_sub)
         rows.append(row)
         say(f"    search {row.search_s:.1f}s, whole {row.wall_s:.1f}s, idle slots {row.idle_slot_fraction}")
-    if baseline and spec_dict["model"].startswith("mllib."):
-        say("no joblib baseline for an MLlib model (it has no single-process equivalent)")
-    elif baseline:
-        cores = os.cpu_count() or 1
-        for rep in range(repeats):
-            for n in sorted(set(worker_counts)):
-                if n > cores:
-                    continue
-                say(f"baseline joblib n_jobs={n}, repeat {rep + 1}")
-                rows.append(run_baseline(spec_file, csv_path, n, rep + 1))
-    report = build_report(rows, sorted(set(worker_counts)), target.name, spec_path)
-    return write_outputs(out_dir, rows, report)
+    return rows
+
+
+def _baseline_rows(spec_file: Path, csv_path: Path, counts: list[int], repeats: int, say: LineSink) -> list[Row]:
+    """The joblib baseline at every N no larger than this machine's core count."""
+    rows = []
+    cores = os.cpu_count() or 1
+    for rep in range(repeats):
+        for n in counts:
+            if n > cores:
+                continue
+            say(f"baseline joblib n_jobs={n}, repeat {rep + 1}")
+            rows.append(run_baseline(spec_file, csv_path, n, rep + 1))
+    return rows
 
 
 def run_null_bench(target: Target, trials: int, trial_seconds: float, out_dir: Path,
@@ -313,7 +333,7 @@ def run_baseline(spec_file: Path, csv_path: Path, n_jobs: int, repeat: int) -> R
                            str(n_jobs)], capture_output=True, text=True)
     wall = time.monotonic() - t0
     if proc.returncode != 0:
-        raise OpsError(f"joblib baseline failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        raise OpsError(f"joblib baseline failed: {one_line((proc.stderr.strip().splitlines() or ['?'])[-1])}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     return Row("joblib", n_jobs, repeat, f"joblib-n{n_jobs}-r{repeat}", True, round(wall, 3),
                load_s=out["load_s"], search_s=out["search_s"], refit_s=out["refit_s"], trials=out["trials"],
@@ -495,25 +515,3 @@ def write_outputs(out_dir: Path, rows: list[Row], rep: dict) -> dict:
     write_atomic(out_dir / "report.md", report_markdown(rep))
     plot(rep, out_dir / "speedup.png")
     return rep
-
-
-def render_report(rep: dict, console) -> None:
-    from rich.table import Table
-
-    t = Table("N", "search median s", "min-max", "speedup", "efficiency", "Karp-Flatt", "whole median s",
-              title=f"strong scaling ({rep['target']})")
-    whole = {r["workers"]: r for r in rep["spark_whole"]}
-    for r in rep["spark_search"]:
-        t.add_row(str(r["workers"]), _f(r["median"]), f"{_f(r['min'])}-{_f(r['max'])}", _f(r["speedup"]),
-                  _f(r["efficiency"]), _f(r["karp_flatt"], "{:.3f}"), _f(whole.get(r["workers"], {}).get("median")))
-    console.print(t)
-    if rep["joblib_search"]:
-        b = Table("n_jobs", "search median s", "speedup", title="joblib baseline (one process)")
-        for r in rep["joblib_search"]:
-            b.add_row(str(r["workers"]), _f(r["median"]), _f(r["speedup"]))
-        console.print(b)
-    console.print(f"Amdahl p = {_f(rep['amdahl_p'], '{:.3f}')}")
-    for k, v in rep["targets"].items():
-        console.print(f"{k}: {v['value']:.3f} (target {v['target']})")
-    console.print(f"report: {rep.get('artefacts', {}).get('report_md', 'report.md')}  "
-                  f"plot: {rep.get('artefacts', {}).get('plot', 'speedup.png')}")

@@ -1,23 +1,25 @@
-"""The ``hyperspark`` command: a thin Click layer over :mod:`hyperspark.ops.targets`.
+"""The ``hyperspark`` command: a thin Click layer over the ops library.
 
-Commands parse arguments, call one Target method, and render its dataclass
-result (rich tables, or JSON with ``--json``). Library failures are
-:class:`OpsError` and come out as ONE line ``Error: ...`` with exit code 1;
-usage mistakes are Click usage errors (exit 2). Heavy modules (pyspark, docker,
-kubernetes, matplotlib, sklearn) are imported only inside the commands that
-need them, so ``--help`` stays fast.
+Commands parse arguments, call the library (a Target's method, or :mod:`~hyperspark.ops.runs`,
+:mod:`~hyperspark.ops.report`, :mod:`~hyperspark.ops.bench`, :mod:`~hyperspark.ops.demo`) and render its
+one structured result with :mod:`~hyperspark.ops.render` (rich tables, or JSON with ``--json``). Library
+failures are :class:`OpsError` and come out as ONE line ``Error: ...`` with exit code 1; bad input
+(:class:`~hyperspark.errors.JobInputError`: a spec, a package) is one line with exit code 2, as the job's;
+usage mistakes are Click usage errors (exit 2). Heavy modules (pyspark, docker, kubernetes, matplotlib,
+sklearn) are imported only inside the commands that need them, so ``--help`` stays fast.
 """
 from __future__ import annotations
 
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hyperspark.errors import JobInputError
+from hyperspark.job.protocol import one_line, run_id_problem
 from hyperspark.ops import __version__
 from hyperspark.ops.model import OpsError
 from hyperspark.ops.targets.base import Target
@@ -35,13 +37,15 @@ class ExitError(click.ClickException):
 
 
 class OpsGroup(click.Group):
-    """Turns every OpsError raised below into one ``Error: ...`` line, exit 1."""
+    """Turns every OpsError raised below into one ``Error: ...`` line, exit 1; bad input, exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OpsError as exc:
             raise click.ClickException(str(exc)) from None
+        except JobInputError as exc:
+            raise ExitError(one_line(str(exc)) or "invalid input", exit_code=2) from None
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -73,27 +77,14 @@ class OpsGroup(click.Group):
 def _unexpected(exc: BaseException, args: Any) -> int:
     """An exception nobody turned into a message: ONE line naming it and a log holding the traceback
     (``--debug`` or HYPERSPARK_DEBUG=1 prints the traceback here instead). Exit 1."""
-    import os
-    import time
-    import traceback
+    from hyperspark.ops import crash
 
-    text = "".join(traceback.format_exception(exc))
-    first = (str(exc).strip().splitlines() or [""])[0][:300]
-    what = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    if "--debug" in list(args or []) or os.environ.get("HYPERSPARK_DEBUG", "") not in ("", "0"):
-        click.echo(text.rstrip(), err=True)
+    what = crash.describe(exc)
+    if crash.debug_requested(args):
+        click.echo(crash.traceback_text(exc).rstrip(), err=True)
         click.echo(f"Error: unexpected {what}", err=True)
         return 1
-    log = None
-    for folder in (Path(os.environ.get("HYPERSPARK_STATE_DIR") or Path.home() / ".hyperspark") / "crash",
-                   Path(tempfile.gettempdir())):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            log = folder / f"hyperspark-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-            log.write_text(f"hyperspark {' '.join(map(str, args or []))}\n\n{text}")
-            break
-        except OSError:
-            log = None
+    log = crash.save_log(exc, args)
     where = f"traceback in {log}" if log else "the traceback could not be saved"
     click.echo(f"Error: unexpected {what} ({where}; rerun with --debug to see it here)", err=True)
     return 1
@@ -176,9 +167,7 @@ def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master
     """Start the cluster (or bring a running one to --workers) and wait until all workers are ALIVE."""
     target = ctx.target()
     if warm:
-        from hyperspark.ops import warm as warm_driver
-
-        warm_driver.require_supported(target)  # before anything starts
+        target.require_warm()  # one line on a target without a warm driver, before anything starts
     settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port,
                 "history_ui_port": history_ui_port, "hdfs": hdfs, "mlflow": mlflow or None}
     given = {k: v for k, v in settings.items() if v is not None}
@@ -189,7 +178,7 @@ def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master
     target.configure(**given)
     status = target.up(workers, worker_cores=worker_cores, worker_memory=worker_memory)
     if warm:
-        warm_driver.start(target)
+        target.start_warm()
         status = target.status()
     _show(status, as_json, "render_status")
 
@@ -249,21 +238,16 @@ def _key_value(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     return values
 
 
-def validate_spec(spec: Path, overrides: list[str]) -> None:
-    """Validate the spec (with overrides) before any Spark work: one line naming the key on failure."""
-    try:
-        from hyperspark.job.spec import SpecError, load_spec
-    except ImportError as exc:
-        raise OpsError(f"the tuning job package is not importable: {exc}") from exc
-    try:
-        load_spec(spec, overrides or None)
-    except SpecError as exc:
-        raise ExitError(str(exc).splitlines()[0] if str(exc) else "invalid spec", exit_code=2) from None
+def _run_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    problem = run_id_problem(value) if value is not None else None
+    if problem:
+        raise click.BadParameter(problem, param_hint="--run-id")
+    return value
 
 
 @cli.command()
 @click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--run-id", help="Run id (default: a new time-stamped id).")
+@click.option("--run-id", callback=_run_id, help="Run id (default: a new time-stamped id).")
 @click.option("--resume", is_flag=True,
               help="Continue run --run-id, or without --run-id the latest run of this SPEC (same spec "
                    "fingerprint): finished trials are kept, only the missing ones run.")
@@ -283,84 +267,33 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
            confs: tuple[str, ...], package_dirs: tuple[Path, ...], mlflow_uri: str | None, verbose: bool,
            cold: bool, as_json: bool) -> None:
     """Validate SPEC, run the tuning job on the cluster, stream progress, print the best result."""
-    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", run_id):
-        raise click.BadParameter(f"{run_id!r}: use letters, digits, '.', '_' and '-'", param_hint="--run-id")
+    from hyperspark.ops import render, runs
+
     if mlflow_uri:
         overrides = (*overrides, f"tracking.mlflow.uri={mlflow_uri}")
     target = ctx.target()
-    packages = _zip_packages(package_dirs, target.state.root / "packages") if package_dirs else []
-    validate_spec(spec, list(overrides))
+    packages = runs.zip_packages(list(package_dirs), target.state.root / "packages") if package_dirs else []
+    runs.validate_spec(spec, list(overrides))
     if resume and not run_id:
-        from hyperspark.ops.targets.driver import spec_fingerprint
-
-        run_id = target.state.latest_launch(spec_fingerprint(spec, list(overrides)))
-        if run_id is None:
-            raise OpsError(f"no earlier run of {spec} to resume on the {target.name} target; "
-                           "give --run-id RUN_ID (see `hyperspark results`)")
-        click.echo(f"resuming run {run_id} (the latest run of {spec.name})", err=True)
-    conf = dict(c.split("=", 1) for c in confs)
-    sink = DriverSink(verbose=verbose, quiet=as_json)
-    result = target.submit(spec, run_id=run_id, resume=resume, conf=conf, on_line=sink, overrides=list(overrides),
+        run_id = runs.latest_run_of(target.state, spec, list(overrides), target.name)
+        render.info(f"resuming run {run_id} (the latest run of {spec.name})")
+    result = target.submit(spec, run_id=run_id, resume=resume, conf=dict(c.split("=", 1) for c in confs),
+                           on_line=render.DriverSink(verbose=verbose, quiet=as_json), overrides=list(overrides),
                            packages=packages, cold=cold)
     if result.exit_code != 0:
         reason = result.error or f"the job failed with exit code {result.exit_code}"
         raise ExitError(f"{reason} (run {result.run_id}; see `hyperspark logs driver`)",
                         exit_code=2 if result.exit_code == 2 else 1)
-    report_path = _submit_report(ctx, result.output_uri) if result.output_uri else None
+    report_path, why = (runs.report_after_submit(target, ctx.runs_state(), result.output_uri)
+                        if result.output_uri else (None, None))
+    if why:
+        render.info(f"warning: report not written: {why}")
     if as_json:
-        from hyperspark.ops import render
-
         _json({**render.to_jsonable(result), "report": report_path})
         return
-    _show(result, as_json, "render_submit")
+    render.render_submit(result)
     if report_path:
         click.echo(f"report: {report_path}")
-
-
-def _zip_packages(dirs: tuple[Path, ...], dest: Path) -> list[Path]:
-    """``--package DIR``: zipped once (deterministic name), put on this process's path so the spec's
-    import paths validate here, and shipped with the job (the job checks executors can import it)."""
-    if not dirs:
-        return []
-    from hyperspark.errors import SpecError
-    from hyperspark.job.package import prepare, zip_package
-
-    out = []
-    for d in dirs:
-        try:
-            zp = Path(d).resolve() if Path(d).is_file() else zip_package(d, dest)
-            prepare(str(zp))
-        except SpecError as exc:
-            raise ExitError(str(exc), exit_code=2) from None
-        out.append(zp)
-    return out
-
-
-class DriverSink:
-    """Receives driver lines: progress to stderr, Spark noise only with -v (the job's RESULT and
-    error lines are parsed by the submit path, :mod:`hyperspark.ops.targets.driver`)."""
-
-    def __init__(self, verbose: bool, quiet: bool) -> None:
-        self.verbose = verbose
-        self.quiet = quiet
-        self._last_progress = ""
-
-    def __call__(self, line: str) -> None:
-        from hyperspark.job.protocol import PROGRESS_PREFIX, RESULT_PREFIX, ProgressEvent
-
-        if line.startswith(PROGRESS_PREFIX):
-            try:
-                event = ProgressEvent.model_validate_json(line[len(PROGRESS_PREFIX):])
-            except ValueError:
-                return
-            from hyperspark.ops import render
-
-            text = render.progress_text(event)
-            if not self.quiet and text != self._last_progress:
-                click.echo(f"  {text}", err=True)
-            self._last_progress = text
-        elif self.verbose and not line.startswith(RESULT_PREFIX):
-            click.echo(line, err=True)
 
 
 @cli.command()
@@ -370,44 +303,15 @@ class DriverSink:
 @pass_ctx
 def results(ctx: Context, run_id: str, top: int | None, as_json: bool) -> None:
     """The trials of RUN_ID (or an output URI) sorted by score, the best marked."""
-    from hyperspark.job.protocol import parse_trials
+    from hyperspark.ops import render, runs
 
-    from hyperspark.ops import render
-
-    if "://" in run_id:
-        output_uri = run_id
-    else:
-        runs = ctx.runs_state().runs()
-        if run_id not in runs:
-            known = ", ".join(sorted(runs)[-5:]) or "none yet"
-            raise OpsError(f"unknown run id {run_id!r} (recent runs: {known})")
-        output_uri = runs[run_id]
-    target = ctx.target()
-    base = output_uri.rstrip("/")
-    try:
-        trials_text = target.read_text(f"{base}/trials.jsonl")
-    except OpsError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - storage errors become one line
-        raise OpsError(f"cannot read {base}/trials.jsonl: {exc}") from exc
-    summary = _read_summary(target, base)
-    try:
-        ranked = render.rank_trials(parse_trials(trials_text), summary)
-    except ValueError as exc:
-        raise OpsError(f"{base}/trials.jsonl is not JSON lines: {exc}") from exc
-    if top:
-        ranked = ranked[:top]
+    output_uri = runs.output_of(ctx.runs_state(), run_id)
+    trials, summary = runs.read_results(ctx.target(), output_uri)
+    ranked = render.rank_trials(trials, summary)[:top]
     if as_json:
         _json({"run_id": run_id, "output_uri": output_uri, "summary": summary, "trials": ranked})
     else:
         render.render_results(run_id, ranked, summary)
-
-
-def _read_summary(target: Target, base: str):
-    """summary.json of a run as a RunSummary; None while it runs, after a failure, or when unreadable."""
-    from hyperspark.ops.targets.driver import read_summary
-
-    return read_summary(target, base)
 
 
 @cli.command()
@@ -419,40 +323,12 @@ def _read_summary(target: Target, base: str):
 @pass_ctx
 def report(ctx: Context, run_id: str, out_dir: Path | None, as_json: bool) -> None:
     """Write a self-contained report.html (plots inline) and its PNGs for RUN_ID (or an output URI)."""
-    output_uri = run_id if "://" in run_id else _known_run(ctx, run_id)
-    result = build_run_report(ctx, output_uri, out_dir)
-    if as_json:
-        _json(result.to_dict())
-        return
-    for note in result.notes:
-        _info(f"  note: {note}")
-    click.echo(f"report: {result.html}")
+    from hyperspark.ops import runs
 
-
-def _known_run(ctx: Context, run_id: str) -> str:
-    runs = ctx.runs_state().runs()
-    if run_id not in runs:
-        known = ", ".join(sorted(runs)[-5:]) or "none yet"
-        raise OpsError(f"unknown run id {run_id!r} (recent runs: {known})")
-    return runs[run_id]
-
-
-def build_run_report(ctx: Context, output_uri: str, out_dir: Path | None = None):
-    """Read a run's trials.jsonl (+ summary.json when present) through the target; write its report."""
-    from hyperspark.ops.report import build_report, default_out_dir, read_run
-
-    trials, summary = read_run(ctx.target().read_text, output_uri)
-    return build_report(trials, summary, out_dir or default_out_dir(output_uri, ctx.runs_state().root))
-
-
-def _submit_report(ctx: Context, output_uri: str) -> str | None:
-    """After a successful submit: the run's report, or one warning line (the run itself succeeded)."""
-    try:
-        return str(build_run_report(ctx, output_uri).html)
-    except Exception as exc:  # noqa: BLE001 - a report failure never fails the submit
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _info(f"warning: report not written: {first}")
-        return None
+    state = ctx.runs_state()
+    output_uri = runs.output_of(state, run_id)
+    result = runs.run_report(ctx.target(), state, output_uri, out_dir)
+    _show(result.to_dict() if as_json else result, as_json, "render_report")
 
 
 @cli.command()
@@ -497,15 +373,6 @@ def _worker_list(ctx: click.Context, param: click.Parameter, value: str) -> list
     return sorted(set(counts))
 
 
-def _load_bench():
-    import importlib
-
-    try:
-        return importlib.import_module("hyperspark.ops.bench")
-    except ImportError as exc:
-        raise OpsError(f"bench is not available: {exc}") from exc
-
-
 @cli.command()
 @click.option("--spec", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Spec to time [default: the bundled benchmark spec].")
@@ -529,43 +396,24 @@ def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: in
 
     With --null-trials N: the tuner's own overhead, measured as Ray Tune does (trials that sleep).
     """
+    from hyperspark.ops import render
+    from hyperspark.ops.demo import load_bench
+
     target = ctx.target()
+    on_line = None if as_json else render.indented
     if null_trials is not None:
-        bench_mod = _load_bench()
-        rep = bench_mod.run_null_bench(target, null_trials, trial_seconds, out_dir,
-                                       on_line=None if as_json else (lambda line: click.echo(f"  {line}", err=True)),
-                                       overrides=list(overrides))
-        if as_json:
-            _json(rep)
-        else:
-            click.echo(f"{rep['trials']} null trials of {rep['trial_seconds']:g}s on {rep['slots']} slots: "
-                       f"search {rep['search_wall_s']:.1f}s (ideal {rep['ideal_s']:.1f}s), efficiency "
-                       f"{rep['efficiency']}, overhead {rep['overhead_ms_per_trial_per_slot']} ms per trial per "
-                       f"slot, idle slots {rep['idle_slot_fraction']}, driver CPU "
-                       f"{rep['driver_cpu_ms_per_trial']} ms per trial -> {rep['report']}")
+        rep = load_bench().run_null_bench(target, null_trials, trial_seconds, out_dir, on_line=on_line,
+                                          overrides=list(overrides))
+        _show(rep, as_json, "render_null_bench")
         return
     if max(worker_counts) > target.max_workers:
         raise click.UsageError(f"worker counts must be at most {target.max_workers} for {target.name}")
-    bench_mod = _load_bench()
-    bench_mod.check_spec(spec, list(overrides))  # a bad spec is reported even with no cluster up
+    bench = load_bench()
+    bench.check_spec(spec, list(overrides))  # a bad spec is reported even with no cluster up
     target.status()  # fail fast ("run `hyperspark up` first") before any data is generated
-    _run_bench(bench_mod, target, spec, worker_counts, repeats, out_dir, list(overrides), as_json)
-
-
-def _run_bench(bench_mod: Any, target: Target, spec: Path | None, worker_counts: list[int], repeats: int,
-               out_dir: Path, overrides: list[str], as_json: bool) -> Any:
-    """Call hyperspark.ops.bench.run_bench and render its report (its own renderer when it has one)."""
-    from hyperspark.ops import render
-
-    report = bench_mod.run_bench(
-        target=target, spec=spec, worker_counts=worker_counts, repeats=repeats, out_dir=out_dir,
-        overrides=overrides, on_line=None if as_json else (lambda line: click.echo(f"  {line}", err=True)),
-    )
-    if as_json:
-        _json(report)
-    else:
-        bench_mod.render_report(report, render.console())
-    return report
+    rep = bench.run_bench(target=target, spec=spec, worker_counts=worker_counts, repeats=repeats, out_dir=out_dir,
+                          overrides=list(overrides), on_line=on_line)
+    _show(rep, as_json, "render_bench")
 
 
 @cli.command()
@@ -579,73 +427,14 @@ def _run_bench(bench_mod: Any, target: Target, spec: Path | None, worker_counts:
 @pass_ctx
 def demo(ctx: Context, workers: int, skip_bench: bool, bench_repeats: int, keep: bool, out_dir: Path) -> None:
     """One command on a fresh machine: up, upload the bundled data, tune, benchmark, down."""
-    from hyperspark.ops import render
+    from hyperspark.ops import demo as demo_flow, render
 
-    target = ctx.target()
-    spec = find_example("breast_cancer_sklearn.yaml")
-    try:
-        _info(f"[1/5] starting a {target.name} cluster with {workers} workers...")
-        render.render_status(target.up(workers))
-        _info("[2/5] putting the bundled breast-cancer dataset into cluster storage...")
-        with tempfile.TemporaryDirectory() as tmp:
-            csv = spec.parent / "data" / "breast_cancer.csv"
-            if not csv.exists():
-                csv = write_breast_cancer_csv(Path(tmp) / "breast_cancer.csv")
-            uploaded = target.upload(csv, "data/breast_cancer.csv", force=True)
-        render.render_upload(uploaded)
-        _info("[3/5] running the tuning search...")
-        overrides = [f"dataset.uri={uploaded.dest}"]
-        validate_spec(spec, overrides)
-        result = target.submit(spec, on_line=DriverSink(verbose=False, quiet=False), overrides=overrides)
-        if result.exit_code != 0:
-            raise ExitError(result.error or f"the tuning job failed with exit code {result.exit_code}")
-        render.render_submit(result)
-        if skip_bench:
-            _info("[4/5] benchmark skipped (--skip-bench)")
-        else:
-            try:
-                bench_mod = _load_bench()
-            except OpsError as exc:
-                _info(f"[4/5] benchmark skipped: {exc}")
-            else:
-                _info(f"[4/5] running the 1-vs-{workers}-worker benchmark ({bench_repeats} run(s) each)...")
-                # the quick 20k-row variant of the README's benchmark: ~1 s trials, a few minutes in all
-                _run_bench(bench_mod, target, bench_mod.default_spec_path("rf16-small.yaml"), sorted({1, workers}),
-                           bench_repeats, out_dir, [], False)
-    finally:
-        if keep:
-            _info("[5/5] cluster left running (--keep); stop it with `hyperspark down`")
-        else:
-            _info("[5/5] stopping the cluster...")
-            render.render_down(target.down(), purged=False)
-
-
-def find_example(name: str) -> Path:
-    """An example spec shipped with the tool (source checkout or wheel package data)."""
-    from hyperspark.ops import resources
-
-    path = resources.find(f"examples/{name}")
-    if path is None:
-        raise OpsError(f"example spec {name} is not installed")
-    return path
-
-
-def write_breast_cancer_csv(path: Path) -> Path:
-    """scikit-learn's bundled breast-cancer data as CSV (no download): label column ``target``."""
-    from sklearn.datasets import load_breast_cancer
-
-    frame = load_breast_cancer(as_frame=True).frame
-    frame.columns = [re.sub(r"[^A-Za-z0-9_]+", "_", c) for c in frame.columns]
-    from hyperspark.ops.util.files import write_atomic
-
-    return write_atomic(path, frame.to_csv(index=False))
+    opts = demo_flow.DemoOptions(workers=workers, skip_bench=skip_bench, bench_repeats=bench_repeats, keep=keep,
+                                 out_dir=out_dir)
+    demo_flow.run_demo(ctx.target(), opts, render.DemoView(), render.DriverSink(verbose=False, quiet=False))
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _info(msg: str) -> None:
-    click.echo(msg, err=True)
-
-
 def _json(obj: Any) -> None:
     from hyperspark.ops import render
 

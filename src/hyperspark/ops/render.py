@@ -1,8 +1,10 @@
 """Render target results for people (rich tables) or scripts (``--json`` on stdout).
 
 Every command produces one structured result; this module is the only place
-that decides how it looks. Rich consoles are created per call so that they
-write to whatever ``sys.stdout`` is at that moment (CliRunner swaps it).
+that decides how it looks: results (``render_*``), live lines on stderr (:class:`DriverSink` for the
+job's progress, :func:`info`), and the demo's steps (:class:`DemoView`). Rich consoles are created per
+call so that they write to whatever ``sys.stdout`` is at that moment (CliRunner swaps it). Ranking is the
+job's one rule (:func:`hyperspark.job.protocol.rank_trials`); :func:`rank_trials` only marks the winner.
 """
 from __future__ import annotations
 
@@ -10,14 +12,19 @@ import dataclasses
 import json
 import math
 import sys
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from hyperspark.job.protocol import LOWER_IS_BETTER, ProgressEvent, RunSummary, TrialResult
+import click
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from hyperspark.job.protocol import (PROGRESS_PREFIX, RESULT_PREFIX, ProgressEvent, RunSummary, TrialResult,
+                                     greater_is_better, pick_best, rank_trials as _rank)
 from hyperspark.ops.model import Check, ClusterStatus, SubmitResult, UploadResult
+
+if TYPE_CHECKING:
+    from hyperspark.ops.report import ReportResult
 
 
 def console(stderr: bool = False) -> Console:
@@ -162,30 +169,26 @@ class RankedTrial(TrialResult):
 
 def rank_trials(trials: list[TrialResult], summary: RunSummary | None = None,
                 metric: str | None = None) -> list[RankedTrial]:
-    """Trials sorted best-first by mean CV score; ``best`` is True for exactly the winner.
+    """Trials best-first by the job's one ranking rule (:func:`hyperspark.job.protocol.rank_trials`:
+    higher rungs first, then the score in the metric's direction, failures last); ``best`` is True for
+    exactly the winner.
 
-    The winner is the trial whose params equal the summary's ``best_params`` when there is a
-    summary, else the top of the sort. Failed trials (no mean) sink to the bottom. ``metric``
-    (default: the summary's) decides the direction.
+    The winner is the summary's best trial at its (full) budget when there is a summary (older summaries:
+    the trial whose params equal ``best_params``), else :func:`~hyperspark.job.protocol.pick_best` at the
+    highest rung reached. ``metric`` (default: the summary's) decides the direction.
     """
     metric = metric or (summary.metric if summary else "")
-    lower = (summary is not None and not summary.greater_is_better) or metric in LOWER_IS_BETTER
-
-    def key(t: TrialResult) -> tuple:
-        m = t.mean
-        if m is None or math.isnan(m):
-            return (1, 0.0)
-        return (0, m if lower else -m)
-
-    ranked = [RankedTrial(**t.model_dump()) for t in sorted(trials, key=key)]
-    best_params = summary.best_params if summary else None
-    # the summary names the winner: its trial at its (full) budget; older summaries only by params
-    winner = next((t for t in ranked if summary is not None and t.trial_id == summary.best.trial_id
-                   and t.budget == summary.best.budget), None)
+    gib = (summary.greater_is_better if summary is not None else True) and greater_is_better(metric)
+    ranked = [RankedTrial(**t.model_dump()) for t in _rank(trials, gib)]
+    winner = None
+    if summary is not None:
+        winner = next((t for t in ranked if t.trial_id == summary.best.trial_id
+                       and t.budget == summary.best.budget), None)
+        if winner is None:
+            winner = next((t for t in ranked if t.params == summary.best_params), None)
     if winner is None:
-        winner = next((t for t in ranked if best_params is not None and t.params == best_params), None)
-    if winner is None and ranked and key(ranked[0])[0] == 0:
-        winner = ranked[0]
+        scored = [t for t in ranked if t.ok and not math.isnan(t.mean)]
+        winner = pick_best(scored, gib, max((t.rung for t in scored), default=0))
     if winner is not None:
         winner.best = True
     return ranked
@@ -221,3 +224,95 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4f}"
     return "" if v is None else str(v)
+
+
+# -- report, bench ---------------------------------------------------------------------------
+def render_report(result: ReportResult) -> None:
+    """``hyperspark report``: why sections were left out (stderr), then the page's path."""
+    for note in result.notes:
+        click.echo(f"  note: {note}", err=True)
+    click.echo(f"report: {result.html}")
+
+
+def _num(v: Any, fmt: str = "{:.2f}") -> str:
+    return "" if v is None else fmt.format(v)
+
+
+def render_bench(rep: dict) -> None:
+    """The strong-scaling report of :func:`hyperspark.ops.bench.run_bench`."""
+    c = console()
+    t = Table("N", "search median s", "min-max", "speedup", "efficiency", "Karp-Flatt", "whole median s",
+              title=f"strong scaling ({rep['target']})")
+    whole = {r["workers"]: r for r in rep["spark_whole"]}
+    for r in rep["spark_search"]:
+        t.add_row(str(r["workers"]), _num(r["median"]), f"{_num(r['min'])}-{_num(r['max'])}", _num(r["speedup"]),
+                  _num(r["efficiency"]), _num(r["karp_flatt"], "{:.3f}"),
+                  _num(whole.get(r["workers"], {}).get("median")))
+    c.print(t)
+    if rep["joblib_search"]:
+        b = Table("n_jobs", "search median s", "speedup", title="joblib baseline (one process)")
+        for r in rep["joblib_search"]:
+            b.add_row(str(r["workers"]), _num(r["median"]), _num(r["speedup"]))
+        c.print(b)
+    c.print(f"Amdahl p = {_num(rep['amdahl_p'], '{:.3f}')}")
+    for k, v in rep["targets"].items():
+        c.print(f"{k}: {v['value']:.3f} (target {v['target']})")
+    c.print(f"report: {rep.get('artefacts', {}).get('report_md', 'report.md')}  "
+            f"plot: {rep.get('artefacts', {}).get('plot', 'speedup.png')}")
+
+
+def render_null_bench(rep: dict) -> None:
+    """The overhead report of :func:`hyperspark.ops.bench.run_null_bench`, one line."""
+    click.echo(f"{rep['trials']} null trials of {rep['trial_seconds']:g}s on {rep['slots']} slots: "
+               f"search {rep['search_wall_s']:.1f}s (ideal {rep['ideal_s']:.1f}s), efficiency "
+               f"{rep['efficiency']}, overhead {rep['overhead_ms_per_trial_per_slot']} ms per trial per "
+               f"slot, idle slots {rep['idle_slot_fraction']}, driver CPU "
+               f"{rep['driver_cpu_ms_per_trial']} ms per trial -> {rep['report']}")
+
+
+# -- live output ----------------------------------------------------------------------------
+def info(text: str) -> None:
+    """A line for people on stderr (progress, notes, warnings): stdout stays the result."""
+    click.echo(text, err=True)
+
+
+def indented(text: str) -> None:
+    info(f"  {text}")
+
+
+class DriverSink:
+    """Receives driver lines: progress to stderr, Spark noise only with -v (the job's RESULT and
+    error lines are parsed by the submit path, :mod:`hyperspark.ops.targets.submit`)."""
+
+    def __init__(self, verbose: bool, quiet: bool) -> None:
+        self.verbose = verbose
+        self.quiet = quiet
+        self._last_progress = ""
+
+    def __call__(self, line: str) -> None:
+        if line.startswith(PROGRESS_PREFIX):
+            try:
+                event = ProgressEvent.model_validate_json(line[len(PROGRESS_PREFIX):])
+            except ValueError:
+                return
+            text = progress_text(event)
+            if not self.quiet and text != self._last_progress:
+                indented(text)
+            self._last_progress = text
+        elif self.verbose and not line.startswith(RESULT_PREFIX):
+            info(line)
+
+
+class DemoView:
+    """How ``hyperspark demo`` shows its steps (:class:`hyperspark.ops.demo.DemoView`)."""
+
+    step = staticmethod(info)
+    line = staticmethod(indented)
+    status = staticmethod(render_status)
+    upload = staticmethod(render_upload)
+    submit = staticmethod(render_submit)
+    bench = staticmethod(render_bench)
+
+    @staticmethod
+    def down(stopped: list[str]) -> None:
+        render_down(stopped, purged=False)

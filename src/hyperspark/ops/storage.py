@@ -1,5 +1,7 @@
-"""Cluster storage the CLI reads and writes: a plain directory, or a real HDFS via WebHDFS
-(:class:`hyperspark.ops.hdfs.webhdfs.WebHdfsStorage`, a subclass of :class:`Storage`).
+"""Cluster storage the CLI reads and writes: the :class:`Storage` interface and a plain directory
+(:class:`LocalDirStorage`). A real HDFS is :class:`hyperspark.ops.hdfs.webhdfs.WebHdfsStorage`, a subclass
+that lives with the rest of HDFS; :mod:`hyperspark.ops.storage_uri` picks one of the two for a URI, so this
+module imports nothing of HDFS.
 
 Every method takes either a path inside the storage (``/data/x.csv``;
 relative paths are taken from the storage root) or a full URI of the same
@@ -315,24 +317,4 @@ class LocalDirStorage(Storage):
         s.unlink()
 
 
-def storage_for_uri(uri: str, webhdfs_url: str | None = None, user: str | None = None) -> Storage:
-    """A storage able to read/write ``uri``.
-
-    ``file://`` URIs and plain local paths get a :class:`LocalDirStorage`
-    rooted at ``/``; ``hdfs://host:port/...`` gets a :class:`WebHdfsStorage`
-    on ``webhdfs_url`` (default ``http://host:9870``, Hadoop 3's NameNode port).
-    """
-    parsed = urllib.parse.urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return LocalDirStorage(Path("/"))
-    if parsed.scheme == "hdfs":
-        from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
-
-        if not parsed.hostname:
-            raise OpsError(f"{uri} names no NameNode: use hdfs://HOST:PORT/path")
-        url = webhdfs_url or f"http://{parsed.hostname}:9870"
-        return WebHdfsStorage(url, f"hdfs://{parsed.netloc}", user=user)
-    raise OpsError(f"unsupported storage URI {uri!r}: use file://, a local path or hdfs://")
-
-
-__all__ = ["Storage", "LocalDirStorage", "storage_for_uri"]
+__all__ = ["DestExists", "LocalDirStorage", "Storage", "StorageUnavailable"]

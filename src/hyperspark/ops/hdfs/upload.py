@@ -11,6 +11,8 @@ import shlex
 from importlib import resources
 from pathlib import Path
 
+from hyperspark.job.protocol import one_line
+
 from hyperspark.ops.model import OpsError, UploadResult
 
 EXISTS_CODE = 3
@@ -45,4 +47,4 @@ def _is_noise(line: str) -> bool:
 def last_error(output: str) -> str:
     """The last line of HDFS client output that is not a log4j WARN/INFO line."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not _is_noise(ln)]
-    return " ".join(lines[-1].split())[:300] if lines else "no output"
+    return one_line(" ".join(lines[-1].split())) if lines else "no output"

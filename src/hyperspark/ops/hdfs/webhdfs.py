@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from hyperspark.job.protocol import one_line
+
 from hyperspark.ops.hdfs.paths import path_of_uri
 from hyperspark.ops.model import OpsError
 from hyperspark.ops.storage import DestExists, Storage, StorageUnavailable
@@ -64,7 +66,7 @@ class WebHdfsStorage(Storage):
         try:
             yield
         except HdfsError as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            msg = one_line(exc)
             kind = StorageUnavailable if any(m in str(exc) for m in UNAVAILABLE) else OpsError
             raise kind(f"HDFS {what}: {msg}") from None
         except RequestException as exc:

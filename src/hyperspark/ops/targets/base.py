@@ -3,7 +3,9 @@
 The CLI only ever talks to a :class:`Target`. A target owns three things: how the Spark
 master/workers and HDFS are started and stopped, where cluster storage lives (HDFS or a plain
 directory), and where the driver runs so that executors can reach it. ``submit`` itself is shared
-(:mod:`hyperspark.ops.targets.driver`): a target only launches the driver and reads its storage.
+(:mod:`hyperspark.ops.targets.submit`): a target only launches the driver and reads its storage.
+A target that can keep a warm driver (one long-lived SparkSession) says so with :attr:`Target.supports_warm`
+and implements the ``*_warm`` hooks; the submit path then offers each run to :meth:`Target.launch_warm` first.
 
 Results are the dataclasses of :mod:`hyperspark.ops.model`; settings are the target's declared
 :attr:`Target.settings_model`, resolved explicit > saved > env > default.
@@ -18,13 +20,16 @@ from hyperspark.ops.model import (
     Check,
     ClusterStatus,
     LineSink,
+    OpsError,
     SubmitResult,
     UploadResult,
+    WarmDriverStatus,
     check_worker_count,
 )
 from hyperspark.ops.settings import TargetSettings
 from hyperspark.ops.state import StateDir
-from hyperspark.ops.targets.driver import DriverOutput, DriverRequest
+from hyperspark.ops.targets import submit as submit_path
+from hyperspark.ops.targets.request import DriverOutput, DriverRequest
 
 
 class Target(abc.ABC):
@@ -37,6 +42,9 @@ class Target(abc.ABC):
 
     #: the settings this target accepts (CLI options such as ``--master-port`` map to its fields)
     settings_model: ClassVar[type[TargetSettings]] = TargetSettings
+
+    #: whether this target can keep a warm driver (``up --warm``); then it implements the ``*_warm`` hooks
+    supports_warm: ClassVar[bool] = False
 
     def __init__(self, state_dir: Path, **settings: Any) -> None:
         self.state = StateDir(Path(state_dir))
@@ -105,10 +113,8 @@ class Target(abc.ABC):
         (``--package``); ``cold`` asks for a fresh driver even where a warm one runs (``--cold``); the
         run is recorded in the state dir's ``runs.json``.
         """
-        from hyperspark.ops.targets import driver
-
-        return driver.submit(self, spec_path, run_id=run_id, resume=resume, conf=conf, on_line=on_line,
-                             overrides=overrides, packages=packages, cold=cold)
+        return submit_path.submit(self, spec_path, run_id=run_id, resume=resume, conf=conf, on_line=on_line,
+                                  overrides=overrides, packages=packages, cold=cold)
 
     def before_submit(self, request: DriverRequest) -> None:
         """Checks before a run starts (e.g. NoClusterError); nothing is logged yet."""
@@ -116,6 +122,23 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def launch_driver(self, request: DriverRequest, output: DriverOutput) -> int:
         """Run the driver, feed every line it prints to ``output``, return its exit code."""
+
+    # -- the warm driver (only where supports_warm) ------------------------
+    def require_warm(self) -> None:
+        """One line for a target without a warm driver (checked before anything starts)."""
+        if not self.supports_warm:
+            raise OpsError(f"--warm: a warm driver runs on the local target only, not on {self.name}")
+
+    def start_warm(self) -> WarmDriverStatus:
+        """Start the warm driver (or keep the one that runs); block until it serves."""
+        self.require_warm()
+        raise NotImplementedError  # a target with supports_warm overrides this
+
+    def launch_warm(self, request: DriverRequest, output: DriverOutput) -> int | None:
+        """Run ``request`` on the warm driver, every line to ``output``; its exit code, or None when no warm
+        driver can take it (none runs, ``--cold``, or the run needs a fresh session): then
+        :meth:`launch_driver` runs it."""
+        return None
 
     @abc.abstractmethod
     def read_text(self, uri: str) -> str:
@@ -127,7 +150,7 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def doctor(self) -> list[Check]:
-        """Readiness checks, one verdict each (names: see :mod:`hyperspark.ops.checks`)."""
+        """Readiness checks, one verdict each (names: :class:`hyperspark.ops.model.CheckName`)."""
 
     def components(self) -> Iterable[str]:
         return ["master", "driver"]

@@ -17,28 +17,20 @@ Settings (ports, sizes) are kept per compose project in the state dir, so a late
 ``compose up`` with the same values and never recreates running containers by accident.
 """
 from __future__ import annotations
+from __future__ import annotations
 
-import io
+import dataclasses
 import os
 import re
 import secrets
-import shutil
 import subprocess
-import tarfile
-import tempfile
-import time
-import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from typing import Any
 
 from hyperspark.ops import spark_api
 from hyperspark.ops.hdfs import jmx as nn_jmx
 from hyperspark.ops.hdfs import upload as hdfs_upload
-from hyperspark.ops.hdfs.paths import hdfs_path, upload_path
+from hyperspark.ops.hdfs.paths import upload_path
 from hyperspark.ops.model import (
     Check,
     CheckName,
@@ -49,152 +41,29 @@ from hyperspark.ops.model import (
     StorageStatus,
     UploadResult,
 )
-from hyperspark.ops.resources import compose_file as packaged_compose_file
-from hyperspark.ops.settings import TargetSettings
 from hyperspark.ops.targets.base import Target
-from hyperspark.ops.targets.driver import DriverOutput, DriverRequest
-from hyperspark.ops.util.files import sha256_file, write_atomic
+from hyperspark.ops.targets.compose.engine import (
+    LABEL_NUMBER,
+    LABEL_PROJECT,
+    LABEL_SERVICE,
+    ExecResult,
+    compose_command,
+    compose_file,
+    exec_in,
+    read_dotenv,
+    tar_single_file,
+)
+from hyperspark.ops.targets.compose.hdfs import HDFS_URI, parse_hdfs_path, upload_by_exec, webhdfs_storage
+from hyperspark.ops.targets.compose.settings import ComposeSettings
+from hyperspark.ops.targets.request import DriverOutput, DriverRequest
+from hyperspark.ops.util.files import write_atomic
 
 ENV_PROJECT = "HYPERSPARK_COMPOSE_PROJECT"
-ENV_COMPOSE_FILE = "HYPERSPARK_COMPOSE_FILE"
 DEFAULT_PROJECT = "hyperspark"
-LABEL_PROJECT = "com.docker.compose.project"
-LABEL_SERVICE = "com.docker.compose.service"
-LABEL_NUMBER = "com.docker.compose.container-number"
-
 MASTER_URL = "spark://spark-master:7077"
-HDFS_URI = "hdfs://namenode:8020"
 JOB_SCRIPT = "/opt/hyperspark/jobs/tune.py"
 SPEC_DIR = "/opt/hyperspark/work/specs"
 DEFAULT_OUTPUT = HDFS_URI + "/hyperspark/runs"
-#: the DataNode HTTP (WebHDFS) port inside the containers; compose.yaml publishes it on 127.0.0.1
-DATANODE_HTTP = 9864
-
-
-def _var(name: str, env: str) -> Any:
-    """A compose variable: set by field name (explicit) or by its variable (environment, saved file)."""
-    return Field(None, validation_alias=env)
-
-
-class ComposeSettings(TargetSettings):
-    """The compose variables (documented in compose.yaml's header): field = setting, alias = variable.
-
-    Saved per project as the variables themselves (``compose-<project>.json``) and handed to
-    ``docker compose`` as its environment.
-    """
-
-    refused: ClassVar[dict[str, str]] = {
-        "worker_ui_port": "compose workers are scalable: use worker_ui_ports=FIRST-LAST (HS_WORKER_UI_PORTS)",
-    }
-
-    master_port: int | None = _var("master_port", "HS_MASTER_PORT")
-    ui_port: int | None = _var("ui_port", "HS_MASTER_UI_PORT")
-    namenode_port: int | None = _var("namenode_port", "HS_NAMENODE_PORT")
-    namenode_ui_port: int | None = _var("namenode_ui_port", "HS_NAMENODE_UI_PORT")
-    driver_ui_port: int | None = _var("driver_ui_port", "HS_DRIVER_UI_PORT")
-    worker_ui_ports: str | None = _var("worker_ui_ports", "HS_WORKER_UI_PORTS")
-    datanode_ui_ports: str | None = _var("datanode_ui_ports", "HS_DATANODE_UI_PORTS")
-    datanodes: int | None = _var("datanodes", "HS_DATANODES")
-    replication: int | None = _var("replication", "HS_HDFS_REPLICATION")
-    worker_cores: int | None = _var("worker_cores", "HS_WORKER_CORES")
-    worker_memory: str | None = _var("worker_memory", "HS_WORKER_MEMORY")
-    # passed through from the environment when set (images, heaps, the HDFS cluster id)
-    spark_image: str | None = _var("spark_image", "HS_SPARK_IMAGE")
-    base_image: str | None = _var("base_image", "HS_BASE_IMAGE")
-    with_boost: str | None = _var("with_boost", "HS_WITH_BOOST")
-    hadoop_image: str | None = _var("hadoop_image", "HS_HADOOP_IMAGE")
-    hadoop_base_image: str | None = _var("hadoop_base_image", "HS_HADOOP_BASE_IMAGE")
-    daemon_memory: str | None = _var("daemon_memory", "HS_DAEMON_MEMORY")
-    hdfs_cluster_id: str | None = _var("hdfs_cluster_id", "HS_HDFS_CLUSTER_ID")
-    hdfs_heap: str | None = _var("hdfs_heap", "HS_HDFS_HEAP")
-    model_config = SettingsConfigDict(env_prefix="HYPERSPARK_COMPOSE_")
-
-    #: the compose stack always runs HDFS: only True (or unset) is accepted
-    hdfs: bool | None = None
-
-    @classmethod
-    def check_explicit(cls, target: str, values: dict[str, Any]) -> None:
-        if values.get("hdfs") is False:
-            raise OpsError("the compose target always runs HDFS (--no-hdfs is not supported)")
-        super().check_explicit(target, values)
-
-    def variables(self) -> dict[str, str]:
-        """The compose variables that are set, as ``docker compose`` reads them."""
-        env = self.explicit_env()
-        env.pop("hdfs", None)
-        return env
-
-
-def compose_file() -> Path:
-    """compose.yaml: $HYPERSPARK_COMPOSE_FILE, else the shipped one (checkout or wheel), else ./compose.yaml."""
-    env = os.environ.get(ENV_COMPOSE_FILE)
-    candidates = [Path(env)] if env else []
-    candidates += [p for p in (packaged_compose_file(), Path.cwd() / "compose.yaml") if p is not None]
-    for path in candidates:
-        if path.is_file():
-            return path.resolve()
-    where = env or "next to the hyperspark package or in the current directory"
-    raise OpsError(f"compose.yaml not found ({where}): set {ENV_COMPOSE_FILE}")
-
-
-def compose_command() -> list[str]:
-    """``docker compose`` (v2 plugin) or a standalone ``docker-compose`` v2 binary."""
-    docker = shutil.which("docker")
-    if docker:
-        probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True)
-        if probe.returncode == 0:
-            return [docker, "compose"]
-    standalone = shutil.which("docker-compose")
-    if standalone:
-        return [standalone]
-    raise OpsError("docker compose v2 is not installed (run .ci/provision-docker.sh or install the compose plugin)")
-
-
-def parse_hdfs_path(uri: str) -> str:
-    """``hdfs://namenode:8020/a/b``, ``hdfs:///a/b``, ``/a/b`` or ``a/b`` -> ``/a/b`` (other schemes refused)."""
-    return hdfs_path(uri, HDFS_URI)
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a .env file (what compose itself reads), without expanding anything."""
-    values: dict[str, str] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return values
-    for line in lines:
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
-
-
-def tar_single_file(name: str, data: bytes | None = None, src: Path | None = None, uid: int = 0,
-                    mode: int = 0o644) -> io.BufferedIOBase:
-    """A tar stream holding one file (from ``data`` or ``src``), for the engine's put_archive."""
-    fh = tempfile.TemporaryFile()
-    with tarfile.open(fileobj=fh, mode="w") as tar:
-        info = tarfile.TarInfo(name)
-        info.uid, info.gid, info.mode, info.mtime = uid, uid, mode, int(time.time())
-        if src is not None:
-            info.size = src.stat().st_size
-            with src.open("rb") as f:
-                tar.addfile(info, f)
-        else:
-            payload = data or b""
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    fh.seek(0)
-    return fh
-
-
-@dataclass
-class ExecResult:
-    exit_code: int
-    output: str  # stdout and stderr as they came
-    stdout: str = ""
 
 
 class ComposeTarget(Target):
@@ -320,37 +189,7 @@ class ComposeTarget(Target):
     def exec(self, container: Any, cmd: list[str], env: dict[str, str] | None = None,
              on_line: LineSink | None = None, log: Path | None = None) -> ExecResult:
         """Run ``cmd`` in ``container``; stream stdout+stderr lines to ``on_line`` and ``log``."""
-        api = self.client().api
-        exec_id = api.exec_create(container.id, cmd, environment=env or {}, stdout=True, stderr=True)["Id"]
-        merged: list[str] = []
-        stdout: list[str] = []
-        buffer = ""
-        fh = log.open("w") if log else None
-        try:
-            for out, err in api.exec_start(exec_id, stream=True, demux=True):
-                for raw, is_out in ((out, True), (err, False)):
-                    if not raw:
-                        continue
-                    text = raw.decode("utf-8", errors="replace")
-                    merged.append(text)
-                    if is_out:
-                        stdout.append(text)
-                    if fh:
-                        fh.write(text)
-                        fh.flush()
-                    if on_line:
-                        buffer += text
-                        *lines, buffer = buffer.split("\n")
-                        for line in lines:
-                            on_line(line)
-            if on_line and buffer:
-                on_line(buffer)
-        finally:
-            if fh:
-                fh.close()
-        code = api.exec_inspect(exec_id).get("ExitCode")
-        return ExecResult(exit_code=int(code if code is not None else 1), output="".join(merged),
-                          stdout="".join(stdout))
+        return exec_in(self.client().api, container, cmd, env, on_line, log)
 
     # -- lifecycle -------------------------------------------------------------------
     def up(self, workers: int, worker_cores: int = 1, worker_memory: str = "1g") -> ClusterStatus:
@@ -524,51 +363,11 @@ class ComposeTarget(Target):
         return storage.upload(src, path, force)
 
     def _webhdfs(self, replication: int) -> Any:
-        """WebHdfsStorage on the NameNode's published UI port, writing as the HDFS superuser (the owner of
-        ``/``, as ``hdfs dfs`` in the NameNode container does); None when a DataNode is not reachable."""
-        from hyperspark.ops.hdfs.webhdfs import WebHdfsStorage
-
-        ui = self.namenode_ui()
-        routes = self._datanode_routes()
-        if ui is None or routes is None:
-            return None
-        session = _DataNodeRedirects(routes)
-        try:
-            root = session.get(f"{ui}/webhdfs/v1/?op=GETFILESTATUS", timeout=30)
-            owner = root.json()["FileStatus"]["owner"]
-        except Exception:  # noqa: BLE001 - no WebHDFS answer: the exec path reports what is wrong
-            return None
-        return WebHdfsStorage(ui, HDFS_URI, user=owner, replication=replication, session=session, permission="644")
-
-    def _datanode_routes(self) -> dict[tuple[str, int], int] | None:
-        """(name the NameNode redirects to, DataNode HTTP port) -> published host port, for every running
-        DataNode container under every name it may be given (hostname, IP, container name); None when one
-        has no published port."""
-        routes: dict[tuple[str, int], int] = {}
-        for c in self.containers("datanode"):
-            bindings = (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{DATANODE_HTTP}/tcp") or []
-            host_port = next((int(b["HostPort"]) for b in bindings if b.get("HostPort")), None)
-            if host_port is None:
-                return None
-            nets = c.attrs.get("NetworkSettings", {}).get("Networks") or {}
-            names = {c.attrs.get("Config", {}).get("Hostname"), c.name, c.id[:12]}
-            names |= {n.get("IPAddress") for n in nets.values()}
-            for name in names - {None, ""}:
-                routes[(name, DATANODE_HTTP)] = host_port
-        return routes or None
+        """WebHDFS through the published ports (None when a DataNode's port is not published)."""
+        return webhdfs_storage(self.namenode_ui(), self.containers("datanode"), replication)
 
     def _upload_by_exec(self, namenode: Any, src: Path, path: str, force: bool, replication: int) -> UploadResult:
-        started = time.monotonic()
-        checksum = sha256_file(src)
-        size = src.stat().st_size
-        staging = f"hyperspark-upload-{secrets.token_hex(4)}"
-        with tar_single_file(f"{staging}/{src.name}", src=src, uid=1000) as stream:
-            if not namenode.put_archive("/tmp", stream):
-                raise OpsError("could not copy the file into the namenode container")
-        script = hdfs_upload.script(path, force, replication, size, local_file=f"/tmp/{staging}/{src.name}")
-        result = self.exec(namenode, ["bash", "-c", script])
-        return hdfs_upload.verdict(src, HDFS_URI + path, result.exit_code, result.output, result.stdout,
-                                   checksum, size, time.monotonic() - started)
+        return upload_by_exec(self.exec, namenode, src, path, force, replication)
 
     def read_text(self, uri: str) -> str:
         if uri.startswith("file://"):
@@ -591,8 +390,7 @@ class ComposeTarget(Target):
             # a host path means nothing inside the cluster: results go to the stack's HDFS
             overrides.append(f"output={DEFAULT_OUTPUT}")
         remote_pkgs = [self.put_file(tools, p, f"{SPEC_DIR}/{request.run_id}") for p in request.packages]
-        request = DriverRequest(request.spec_path, request.run_id, request.resume, request.conf, overrides,
-                                request.packages)
+        request = dataclasses.replace(request, overrides=overrides)
         argv = ["spark-submit", "--master", MASTER_URL, *request.conf_args(), JOB_SCRIPT,
                 *request.job_args(remote_spec, remote_pkgs)]
         output.note("$ " + " ".join(argv))
@@ -681,26 +479,6 @@ class ComposeTarget(Target):
             versions[c.name] = res.stdout.strip()
         same = len(set(versions.values())) == 1
         return Check(CheckName.PYTHON, same and bool(versions), ", ".join(f"{k}={v}" for k, v in versions.items()) or "none")
-
-
-def _DataNodeRedirects(routes: dict[tuple[str, int], int]) -> Any:
-    """A ``requests.Session`` that sends what WebHDFS redirects to a DataNode (``http://<container
-    hostname>:9864/...``, a name only the compose network resolves) to that DataNode's port published on
-    127.0.0.1. A redirect to a DataNode it does not know is one clear error, not a retry."""
-    import requests
-
-    class Session(requests.Session):
-        def send(self, request: Any, **kwargs: Any) -> Any:
-            parts = urllib.parse.urlsplit(request.url)
-            if parts.hostname not in ("127.0.0.1", "localhost"):
-                host_port = routes.get((parts.hostname or "", parts.port or 80))
-                if host_port is None:
-                    raise OpsError(f"WebHDFS redirected to {parts.hostname}:{parts.port}, which is not a "
-                                   "DataNode published on 127.0.0.1 (is a datanode container restarting?)")
-                request.url = urllib.parse.urlunsplit(parts._replace(netloc=f"127.0.0.1:{host_port}"))
-            return super().send(request, **kwargs)
-
-    return Session()
 
 
 def _spec_output_is_hdfs(spec_path: Path) -> bool:

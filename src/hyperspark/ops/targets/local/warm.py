@@ -2,38 +2,57 @@
 
 ``hyperspark up --warm`` calls :func:`start` after the cluster is up: it writes a random authkey
 (``<state>/warm/authkey``, mode 0600) and spark-submits ``jobs/warm_server.py`` (the job's
-``src/hyperspark/job/warm_server.py``) detached, with the same master and conf as a cold submit plus dynamic
+``hyperspark.job.warm_server``) detached, with the same master and conf as a cold submit plus dynamic
 allocation, records its pid (``pids/warm.pid``, log ``logs/warm.log``) and waits for the server's
 ``<state>/warm/ready.json`` (its port, pid, app id).
 
-``LocalTarget.launch_driver`` calls :func:`launch` first: when a warm driver is alive (and the request
-needs nothing a running session cannot give: ``--conf``, multi-core trials), the run goes there and
-every line it prints is fed to the same :class:`DriverOutput` a cold spark-submit feeds. So
-``driver.submit`` (run id, log, RESULT parsing, runs.json, summary) is the same for both.
-``down`` stops it by pid (:func:`stop`). Only the local target has one (:func:`require_supported`).
+The submit path offers every run to ``LocalTarget.launch_warm`` (:func:`launch`) first: when a warm driver
+is alive (and the request needs nothing a running session cannot give: ``--conf``, multi-core trials), the
+run goes there as a :class:`~hyperspark.job.protocol.WarmRunRequest` (the job's own command-line model) and
+every line it prints is fed to the same :class:`DriverOutput` a cold spark-submit feeds. So the submit path
+(run id, log, RESULT parsing, runs.json, summary) is the same for both. ``down`` stops it by pid
+(:func:`stop`). Which targets have one is their ``Target.supports_warm`` (``Target.require_warm`` refuses the others).
+
+This module never imports the target: it works on any :class:`WarmHost` (``LocalTarget`` is one).
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client
+from multiprocessing.connection import Client, Connection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from hyperspark.job.protocol import FAILED_PREFIX, WarmMessage, WarmRunRequest
+from hyperspark.job.protocol import FAILED_PREFIX, WarmMessage, WarmRunRequest, one_line
 
+from hyperspark.ops import spark_api
 from hyperspark.ops.model import NoClusterError, OpsError, WarmDriverStatus
+from hyperspark.ops.state import StateDir
+from hyperspark.ops.targets.request import DriverOutput, DriverRequest
 from hyperspark.ops.util.files import write_atomic
 from hyperspark.ops.util.poll import poll_until
-
-if TYPE_CHECKING:
-    from hyperspark.ops.targets.driver import DriverOutput, DriverRequest
-    from hyperspark.ops.targets.local import LocalTarget
 
 NAME = "warm"  # pids/warm.pid, logs/warm.log
 HOST = "127.0.0.1"
 START_TIMEOUT = float(os.environ.get("HYPERSPARK_WARM_START_TIMEOUT", "180"))
+
+
+class WarmHost(Protocol):
+    """What the warm driver needs of its target."""
+
+    name: str
+    state: StateDir
+
+    @property
+    def master_ui(self) -> str: ...
+
+    def master_pid(self) -> int | None: ...
+
+    def env(self) -> dict[str, str]: ...
+
+    def spark_submit_argv(self, conf: dict[str, str], script: Path, args: list[str]) -> list[str]: ...
 
 
 def dynamic_allocation_conf() -> dict[str, str]:
@@ -51,24 +70,15 @@ def dynamic_allocation_conf() -> dict[str, str]:
     }
 
 
-def require_supported(target: object) -> None:
-    """One line for a target without a warm driver (checked before anything starts)."""
-    from hyperspark.ops.targets.local import LocalTarget
-
-    if not isinstance(target, LocalTarget):
-        name = getattr(target, "name", type(target).__name__)
-        raise OpsError(f"--warm: a warm driver runs on the local target only, not on {name}")
-
-
-def _dir(target: LocalTarget) -> Path:
+def _dir(target: WarmHost) -> Path:
     return target.state.root / "warm"
 
 
-def _authkey_file(target: LocalTarget) -> Path:
+def _authkey_file(target: WarmHost) -> Path:
     return _dir(target) / "authkey"
 
 
-def _ready_file(target: LocalTarget) -> Path:
+def _ready_file(target: WarmHost) -> Path:
     return _dir(target) / "ready.json"
 
 
@@ -82,7 +92,7 @@ def server_script() -> Path:
     return path
 
 
-def status(target: LocalTarget) -> WarmDriverStatus:
+def status(target: WarmHost) -> WarmDriverStatus:
     """Up = the recorded pid runs (and is ours) and the server said where it listens."""
     pid = target.state.owned_alive(NAME)
     ready = _read_ready(target) if pid is not None else None
@@ -91,9 +101,7 @@ def status(target: LocalTarget) -> WarmDriverStatus:
     return WarmDriverStatus(running=True, pid=pid, address=f"{HOST}:{ready['port']}", app_id=ready.get("app_id"))
 
 
-def _read_ready(target: LocalTarget) -> dict | None:
-    import json
-
+def _read_ready(target: WarmHost) -> dict | None:
     try:
         data = json.loads(_ready_file(target).read_text())
         return data if isinstance(data, dict) and isinstance(data.get("port"), int) else None
@@ -101,10 +109,10 @@ def _read_ready(target: LocalTarget) -> dict | None:
         return None
 
 
-def start(target: LocalTarget) -> WarmDriverStatus:
-    """Start the warm driver (or keep the one that runs); block until it serves."""
-    require_supported(target)
-    if target._master_pid() is None:
+def start(target: WarmHost) -> WarmDriverStatus:
+    """Start the warm driver (or keep the one that runs); block until it serves. Only a target with
+    ``supports_warm`` calls this (its ``start_warm``; ``Target.require_warm`` refuses the others)."""
+    if target.master_pid() is None:
         raise NoClusterError(target.name)
     current = status(target)
     if current.running:
@@ -116,7 +124,7 @@ def start(target: LocalTarget) -> WarmDriverStatus:
     os.chmod(key_file, 0o600)  # also when an older file of another mode was replaced
     argv = target.spark_submit_argv(dynamic_allocation_conf(), server_script(),
                                     ["--authkey-file", str(key_file), "--ready-file", str(ready)])
-    pid = target.state.spawn(NAME, argv, target._env())
+    pid = target.state.spawn(NAME, argv, target.env())
 
     def done() -> bool:
         return ready.exists() or target.state.owned_alive(NAME) is None
@@ -131,7 +139,7 @@ def start(target: LocalTarget) -> WarmDriverStatus:
     return status(target)
 
 
-def stop(target: LocalTarget) -> bool:
+def stop(target: WarmHost) -> bool:
     """Stop the warm driver (JVM and its Python, one process group) by its recorded pid."""
     stopped = target.state.stop(NAME)
     _ready_file(target).unlink(missing_ok=True)
@@ -154,7 +162,7 @@ def cold_reason(request: DriverRequest) -> str | None:
     return None
 
 
-def launch(target: LocalTarget, request: DriverRequest, output: DriverOutput) -> int | None:
+def launch(target: WarmHost, request: DriverRequest, output: DriverOutput) -> int | None:
     """Run ``request`` on the warm driver, every line to ``output``; its exit code, or None when there
     is no warm driver to use (the caller then starts a cold one)."""
     if request.cold:
@@ -171,13 +179,10 @@ def launch(target: LocalTarget, request: DriverRequest, output: DriverOutput) ->
     except OSError as exc:
         output.note(f"warm driver not used: cannot read its authkey ({exc.strerror or exc})")
         return None
-    from hyperspark.ops import spark_api
-
     master = spark_api.master_json(target.master_ui)
     alive = spark_api.alive_count(master) if master is not None else 0
-    req = WarmRunRequest(spec=str(Path(request.spec_path).resolve()), run_id=request.run_id, resume=request.resume,
-                         overrides=list(request.overrides), packages=[str(Path(p).resolve()) for p in request.packages],
-                         executors=alive or None)
+    job = request.job(str(Path(request.spec_path).resolve()), [str(Path(p).resolve()) for p in request.packages])
+    req = WarmRunRequest(**job.model_dump(), executors=alive or None)
     output.note(f"$ warm driver pid {st.pid} at {st.address} (app {st.app_id}): tune.py {' '.join(req.argv())}")
     host, port = st.address.rsplit(":", 1)
     try:
@@ -187,16 +192,21 @@ def launch(target: LocalTarget, request: DriverRequest, output: DriverOutput) ->
         return None
     with conn:
         conn.send_bytes(req.model_dump_json().encode())
-        while True:
-            try:
-                msg = WarmMessage.model_validate_json(conn.recv_bytes())
-            except (EOFError, OSError):
-                output(f"{FAILED_PREFIX}the warm driver (pid {st.pid}) went away during the run; "
-                       f"see `hyperspark logs warm`; rerun with --run-id {request.run_id} --resume")
-                return 1
-            if msg.kind == "exit":
-                return int(msg.code if msg.code is not None else 1)
-            output(msg.text or "")
+        return _relay(conn, output, st.pid, request.run_id)
+
+
+def _relay(conn: Connection, output: DriverOutput, pid: int | None, run_id: str) -> int:
+    """Every line the warm driver sends to ``output``, until its exit code."""
+    while True:
+        try:
+            msg = WarmMessage.model_validate_json(conn.recv_bytes())
+        except (EOFError, OSError):
+            output(f"{FAILED_PREFIX}the warm driver (pid {pid}) went away during the run; "
+                   f"see `hyperspark logs warm`; rerun with --run-id {run_id} --resume")
+            return 1
+        if msg.kind == "exit":
+            return int(msg.code if msg.code is not None else 1)
+        output(msg.text or "")
 
 
 def _last_line(path: Path) -> str:
@@ -204,4 +214,4 @@ def _last_line(path: Path) -> str:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return "no log"
-    return lines[-1][:300] if lines else "no output"
+    return one_line(lines[-1]) if lines else "no output"

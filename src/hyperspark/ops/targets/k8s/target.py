@@ -1,6 +1,7 @@
 """K8sTarget: the cluster from ``k8s/`` on any Kubernetes, driven by the official ``kubernetes`` client.
 
-What it does, per :class:`~hyperspark.ops.targets.base.Target` method:
+What it does, per :class:`~hyperspark.ops.targets.base.Target` method
+(connecting: :mod:`.api`; what is rendered and sent: :mod:`.objects`):
 
 * ``up``: render the overlay through an ephemeral kustomization (``namespace``, worker ``replicas``,
   a patch for the worker size) with a real kustomize (:mod:`hyperspark.ops.k8s_render`), validate the
@@ -15,7 +16,7 @@ What it does, per :class:`~hyperspark.ops.targets.base.Target` method:
   and a sha256 of ``hdfs dfs -cat DEST`` is compared with the local file.
 * ``launch_driver`` (the shared submit path calls it): render ``k8s/driver`` through an ephemeral
   kustomization (``namespace``, ``nameSuffix`` = the run, the spec in a ``configMapGenerator``, the
-  run's arguments as a JSON patch), validate, create the driver Job (``backoffLimit: 0``) and the run's
+  run's command line, built by the job's ``JobArgs``, as a JSON patch), validate, create the driver Job (``backoffLimit: 0``) and the run's
   ConfigMaps and Service owned by the Job, follow the driver pod's log line by line.
 
 Status of this code: Kubernetes cannot run on the machines this project is developed and tested on
@@ -28,18 +29,14 @@ When no kubeconfig / API server is reachable, every method raises one :class:`Op
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pydantic import Field
-
-import yaml
+from hyperspark.job.protocol import one_line
 
 from hyperspark.ops import k8s_render, spark_api
 from hyperspark.ops.hdfs import jmx as nn_jmx
@@ -54,9 +51,11 @@ from hyperspark.ops.model import (
     StorageStatus,
     UploadResult,
 )
-from hyperspark.ops.settings import TargetSettings
 from hyperspark.ops.targets.base import Target
-from hyperspark.ops.targets.driver import DriverOutput, DriverRequest
+from hyperspark.ops.targets.k8s.api import UNREACHABLE, Api, connect
+from hyperspark.ops.targets.k8s.objects import cluster_objects, driver_objects
+from hyperspark.ops.targets.k8s.settings import K8sSettings
+from hyperspark.ops.targets.request import DriverOutput, DriverRequest
 from hyperspark.ops.util.files import chunks, sha256_file
 from hyperspark.ops.util.poll import wait_for
 
@@ -73,68 +72,6 @@ _BAD_WAITING = {"ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff", "CreateC
                 "InvalidImageName", "CreateContainerError"}
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())[:300]
-
-
-@dataclass
-class _Api:
-    """The clients of one reachable API server."""
-
-    client: Any  # ApiClient
-    core: Any  # CoreV1Api
-    apps: Any  # AppsV1Api
-    batch: Any  # BatchV1Api
-    host: str
-
-
-def connect(kubeconfig: str | None = None, context: str | None = None, timeout: float = 5.0) -> _Api:
-    """Load credentials and prove the API server answers; OpsError with the reason otherwise."""
-    try:
-        from kubernetes import client, config
-        from kubernetes.config.config_exception import ConfigException
-    except ImportError as exc:
-        raise OpsError(f"no Kubernetes API reachable: the kubernetes client is not installed ({exc})") from exc
-    cfg = client.Configuration()
-    try:
-        if kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
-        else:
-            config.load_incluster_config(client_configuration=cfg)
-    except (ConfigException, OSError, TypeError, ValueError) as exc:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise OpsError(f"no Kubernetes API reachable: no usable kubeconfig at {where} ({_one_line(exc)})") from exc
-    cfg.retries = 0  # fail at once when nothing listens, instead of three silent retries
-    api_client = client.ApiClient(cfg)
-    try:
-        client.VersionApi(api_client).get_code(_request_timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - urllib3/ssl/ApiException all mean "not reachable"
-        reason = getattr(exc, "reason", None) or exc
-        raise OpsError(f"no Kubernetes API reachable: {cfg.host}: {_one_line(reason)}") from exc
-    return _Api(api_client, client.CoreV1Api(api_client), client.AppsV1Api(api_client),
-                client.BatchV1Api(api_client), cfg.host)
-
-
-def _memory_mb(text: str) -> int:
-    m = re.fullmatch(r"(\d+)([mMgG])?", text.strip())
-    if not m:
-        raise OpsError(f"worker memory {text!r} is not like 1024m or 2g")
-    return int(m.group(1)) * (1024 if (m.group(2) or "m").lower() == "g" else 1)
-
-
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return slug[:40].strip("-") or "run"
-
-
-class K8sSettings(TargetSettings):
-    """Where the cluster lives: namespace, overlay, kubeconfig and context (env ``HYPERSPARK_K8S_*``)."""
-
-    namespace: str = Field("hyperspark", validation_alias="HYPERSPARK_K8S_NAMESPACE")
-    overlay: str = Field("overlays/dev", validation_alias="HYPERSPARK_K8S_OVERLAY")
-    kubeconfig: str | None = Field(None, validation_alias="HYPERSPARK_K8S_KUBECONFIG")
-    context: str | None = Field(None, validation_alias="HYPERSPARK_K8S_CONTEXT")
-
 
 class K8sTarget(Target):
     """Spark standalone + HDFS from ``k8s/overlays/<env>`` in one namespace."""
@@ -144,7 +81,7 @@ class K8sTarget(Target):
     settings_model = K8sSettings
 
     def __init__(self, state_dir: Path, **settings: Any) -> None:
-        self._cached: _Api | None = None
+        self._cached: Api | None = None
         super().__init__(state_dir, **settings)
 
     def _settings_changed(self) -> None:
@@ -154,7 +91,7 @@ class K8sTarget(Target):
         self._cached = None
 
     # -- plumbing -----------------------------------------------------------
-    def _api(self) -> _Api:
+    def _api(self) -> Api:
         if self._cached is None:
             self._cached = connect(self.kubeconfig, self.context)
         return self._cached
@@ -171,11 +108,11 @@ class K8sTarget(Target):
                 detail = json.loads(exc.body or "{}").get("message") or detail
             except (TypeError, ValueError):
                 pass
-            raise OpsError(f"{what}: {exc.status} {_one_line(detail)}") from exc
+            raise OpsError(f"{what}: {exc.status} {one_line(detail)}") from exc
         except OpsError:
             raise
         except Exception as exc:  # noqa: BLE001 - transport failures (urllib3, ssl, websocket)
-            raise OpsError(f"no Kubernetes API reachable: {self._api().host}: {_one_line(exc)}") from exc
+            raise OpsError(f"{UNREACHABLE}: {self._api().host}: {one_line(exc)}") from exc
 
     def _exists(self, fn: Callable[..., Any], *args: Any) -> Any | None:
         from kubernetes.client.exceptions import ApiException
@@ -185,7 +122,7 @@ class K8sTarget(Target):
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise OpsError(f"Kubernetes API: {exc.status} {_one_line(exc.reason)}") from exc
+            raise OpsError(f"Kubernetes API: {exc.status} {one_line(exc.reason)}") from exc
 
     def _proxy_get(self, service_port: str, path: str, query: list[tuple[str, str]] | None = None) -> Any:
         """GET through the API server's service proxy and decode JSON (None when it does not answer)."""
@@ -210,26 +147,7 @@ class K8sTarget(Target):
 
     # -- rendering ----------------------------------------------------------
     def _cluster_objects(self, workers: int, cores: int, memory: str) -> list[dict]:
-        """The overlay through an ephemeral kustomization: namespace, worker replicas, worker size."""
-        mem_mb = _memory_mb(memory)
-        base = next(o for o in k8s_render.render(self.overlay)
-                    if o["kind"] == "Deployment" and o["metadata"]["name"] == "spark-worker")
-        container = base["spec"]["template"]["spec"]["containers"][0]
-        limits = container.get("resources", {}).get("limits", {})
-        patch = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "spark-worker"},
-                 "spec": {"template": {"spec": {"containers": [{
-                     "name": container["name"],
-                     "env": [{"name": "SPARK_WORKER_CORES", "value": str(cores)},
-                             {"name": "SPARK_WORKER_MEMORY", "value": f"{mem_mb}m"}],
-                     "resources": {"limits": {
-                         "cpu": str(max(cores, _cpu(limits.get("cpu", "1")))),
-                         "memory": f"{max(mem_mb + 768, _mi(limits.get('memory', '0Mi')))}Mi"}},
-                 }]}}}}
-        return k8s_render.render_ephemeral(self.overlay, {
-            "namespace": self.namespace,
-            "replicas": [{"name": "spark-worker", "count": workers}],
-            "patches": [{"patch": yaml.safe_dump(patch)}],
-        })
+        return cluster_objects(self.overlay, self.namespace, workers, cores, memory)
 
     def _apply(self, objs: list[dict]) -> list[str]:
         from kubernetes.dynamic import DynamicClient
@@ -279,7 +197,7 @@ class K8sTarget(Target):
         for cs in (pod.status.container_statuses or []) + (pod.status.init_container_statuses or []):
             waiting = cs.state.waiting if cs.state else None
             if waiting and waiting.reason in _BAD_WAITING:
-                return f"pod {pod.metadata.name}: {waiting.reason}: {_one_line(waiting.message or '')}"
+                return f"pod {pod.metadata.name}: {waiting.reason}: {one_line(waiting.message or '')}"
         return None
 
     def _wait_pods_ready(self, timeout: float) -> None:
@@ -443,33 +361,13 @@ class K8sTarget(Target):
         path = self._hdfs_path(uri)
         code, out, err = self._exec(f"hdfs dfs -cat {shlex.quote(path)}", timeout=120)
         if code != 0:
-            raise OpsError(f"cannot read {uri}: {_one_line(err.strip().splitlines()[-1:] or code)}")
+            raise OpsError(f"cannot read {uri}: {one_line((err.strip().splitlines() or [f'exit code {code}'])[-1])}")
         return out
 
     # -- the driver -----------------------------------------------------------
     def _driver_objects(self, run_id: str, spec_text: str, resume: bool, conf: dict[str, str],
                         overrides: list[str]) -> tuple[dict, dict, list[dict]]:
-        """(Job, spec ConfigMap, the run's other objects) from k8s/driver through an ephemeral kustomization:
-        namespace, ``nameSuffix`` = the run, the spec in a ``configMapGenerator``, a run label, and the
-        job's extra arguments as a JSON patch."""
-        slug = _slug(run_id)
-        args = _driver_args()
-        script = next(i for i, a in enumerate(args) if a.endswith("tune.py"))
-        extra = [x for k, v in conf.items() for x in ("--conf", f"{k}={v}")]
-        tail = ["--run-id", run_id] + (["--resume"] if resume else []) + [x for o in overrides for x in ("--set", o)]
-        path = "/spec/template/spec/containers/0/args"
-        ops = [{"op": "add", "path": f"{path}/{script + i}", "value": v} for i, v in enumerate(extra)]
-        ops += [{"op": "add", "path": f"{path}/-", "value": v} for v in tail]
-        objs = k8s_render.render_ephemeral(k8s_render.DRIVER, {
-            "namespace": self.namespace,
-            "nameSuffix": f"-{slug}",
-            "labels": [{"pairs": {"hyperspark.io/run": slug}, "includeSelectors": False, "includeTemplates": True}],
-            "configMapGenerator": [{"name": "hyperspark-spec", "behavior": "replace", "files": ["spec.yaml"]}],
-            "patches": [{"target": {"kind": "Job"}, "patch": yaml.safe_dump(ops)}] if ops else [],
-        }, files={"spec.yaml": spec_text})
-        job = next(o for o in objs if o["kind"] == "Job")
-        spec_cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("hyperspark-spec"))
-        return job, spec_cm, [o for o in objs if o is not job and o is not spec_cm]
+        return driver_objects(self.namespace, run_id, spec_text, resume, conf, overrides)
 
     def before_submit(self, request: DriverRequest) -> None:
         api = self._api()
@@ -595,22 +493,3 @@ class K8sTarget(Target):
         checks.append(Check(CheckName.PYTHON, worker_image == driver_image,
                             f"driver {driver_image}, workers {worker_image} (same image = same Python)"))
         return checks
-
-
-def _cpu(text: str) -> int:
-    text = str(text)
-    return max(1, -(-int(text[:-1]) // 1000)) if text.endswith("m") else int(float(text))
-
-
-def _mi(text: str) -> int:
-    m = re.fullmatch(r"(\d+)(Mi|Gi)?", str(text))
-    if not m:
-        return 0
-    return int(m.group(1)) * (1024 if m.group(2) == "Gi" else 1)
-
-
-def _driver_args() -> list[str]:
-    """The driver container's arguments as k8s/driver declares them (to place --conf before tune.py)."""
-    path = k8s_render.k8s_dir() / k8s_render.DRIVER / "spark-driver-job.yaml"
-    job = yaml.safe_load(path.read_text())
-    return list(job["spec"]["template"]["spec"]["containers"][0]["args"])
