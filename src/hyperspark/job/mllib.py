@@ -12,6 +12,8 @@ concurrently so that one fit's driver-side gaps are filled by another's tasks.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hyperspark.job import metrics as M
 from hyperspark.job.models import build_mllib, get_model, mllib_param_map
 
@@ -47,11 +49,23 @@ def make_folds(train, k: int, seed: int, partitions: int):
     return folds
 
 
-def refit_and_score(model_key: str, task: str, n_classes: int, seed: int, label: str, params: dict,
-                    train, test) -> tuple[object, dict]:
+@dataclass(frozen=True)
+class MLlibContext:
+    """What every MLlib fit of a run shares: the model, the task and its label, the metric, the seed."""
+
+    model: str  # registry key (mllib.*)
+    task: str
+    metric: str
+    n_classes: int
+    seed: int
+    label: str
+    resource: str | None = None  # early stopping: the param that takes a job's budget
+
+
+def refit_and_score(ctx: MLlibContext, params: dict, train, test) -> tuple[object, dict]:
     """Fit the best params on the whole training split; every metric of the task on the test split."""
-    m = get_model(model_key)
-    est = build_mllib(m, task, seed, FEATURES, label)
+    task, n_classes, label = ctx.task, ctx.n_classes, ctx.label
+    est = build_mllib(get_model(ctx.model), task, ctx.seed, FEATURES, label)
     model = est.fit(train, mllib_param_map(est, params))
     pred = model.transform(test).cache()
     out = {}

@@ -13,7 +13,7 @@ import numpy as np
 
 from hyperspark.job import metrics as M
 from hyperspark.job.executors.base import PoolExecutor, ShippingReport
-from hyperspark.job.mllib import FEATURES
+from hyperspark.job.mllib import FEATURES, MLlibContext
 from hyperspark.job.models import build_mllib, get_model, mllib_param_map
 from hyperspark.job.protocol import one_line
 from hyperspark.job.search.scheduler import Job
@@ -25,13 +25,12 @@ class MLlibExecutor(PoolExecutor):
 
     transport = "mllib"
 
-    def __init__(self, spark, model_key: str, task: str, metric: str, n_classes: int, seed: int, label: str,
-                 folds, parallelism: int, resource: str | None = None):
+    def __init__(self, spark, ctx: MLlibContext, folds, parallelism: int):
         super().__init__(parallelism, "mllib-trial")
         self.sc = spark.sparkContext
-        self.m = get_model(model_key)
-        self.task, self.seed, self.label, self.folds, self.resource = task, seed, label, folds, resource
-        self.evaluator = M.build_mllib_evaluator(M.mllib_evaluator_spec(metric, n_classes), label)
+        self.m = get_model(ctx.model)
+        self.task, self.seed, self.label, self.folds, self.resource = ctx.task, ctx.seed, ctx.label, folds, ctx.resource
+        self.evaluator = M.build_mllib_evaluator(M.mllib_evaluator_spec(ctx.metric, ctx.n_classes), ctx.label)
 
     def _run(self, job: Job) -> dict:
         params = dict(job.config.params)

@@ -1,13 +1,13 @@
 """Schedulers: between the searcher (which configurations) and the in-flight loop (which slot runs what).
 
-* :class:`FullBudget`: every configuration runs once, at the model's own budget.
+* :class:`Scheduler`: every configuration runs once, at the model's own (full) budget.
 * :class:`ASHA`: asynchronous successive halving. A new configuration starts at the smallest budget
   (rung 0). When it finishes a rung it is promoted to the next rung's budget if its score is among the
   top ``n // reduction`` of the ``n`` scores that rung has seen so far (ties promote; with fewer than
   ``reduction`` results nothing is promoted yet) and the rung has promoted fewer than ``n // reduction``
   so far (ASHA's quota: at most 1/reduction of a rung ever goes up, even when an improving searcher makes
-  every new result a top one); otherwise it is pruned there and the slot goes to new work. Promotions are dispatched before new configurations. The decision is made the moment a result
-  lands, so there is never a barrier. (Optuna's SuccessiveHalvingPruner promotes the first result of every
+  every new result a top one); otherwise it is pruned there and the slot goes to new work. Promotions are
+  dispatched before new configurations. The decision is made the moment a result lands, so there is never a barrier. (Optuna's SuccessiveHalvingPruner promotes the first result of every
   rung, ``max(1, n // reduction)``; measured here that lets an improving TPE promote most configurations,
   and cost 2.3x the core-seconds of a full-budget random search instead of a fraction of it.)
   When the searcher has nothing more to propose, nothing is running and no configuration has reached the

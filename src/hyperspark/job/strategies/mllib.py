@@ -39,19 +39,22 @@ class MLlibStrategy(Strategy):
         return Splits(train_rows, test_rows, folds=folds, train=train, test=test)
 
     def executor(self, run: Run) -> Executor:
-        s, p, c = self.spec, run.problem, run.cluster
+        s, c = self.spec, run.cluster
         run.timings["warmup"] = 0.0  # nothing to warm: the fits run in the JVM
         par = c.parallelism if s.parallelism != "auto" else max(2, c.slots)
-        return MLlibExecutor(run.spark, s.model, p.prep.task, p.metric, p.prep.n_classes, s.seed, p.prep.label,
-                             run.splits.folds, par, self.resource)
+        return MLlibExecutor(run.spark, self.context(run), run.splits.folds, par)
+
+    def context(self, run: Run) -> ML.MLlibContext:
+        prep, s = run.problem.prep, self.spec
+        return ML.MLlibContext(s.model, prep.task, run.problem.metric, prep.n_classes, s.seed, prep.label,
+                               self.resource)
 
     def refit(self, run: Run, params: dict) -> Refit:
         prep, sp = run.problem.prep, run.splits
         for tr, va in sp.folds:
             tr.unpersist()
             va.unpersist()
-        model, test_metrics = ML.refit_and_score(self.spec.model, prep.task, prep.n_classes, self.spec.seed,
-                                                 prep.label, params, sp.train, sp.test)
+        model, test_metrics = ML.refit_and_score(self.context(run), params, sp.train, sp.test)
         for df in (sp.train, sp.test, prep.cached):  # nothing cached is left in a session the caller keeps
             if df is not None:
                 df.unpersist()
