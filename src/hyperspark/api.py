@@ -26,7 +26,7 @@ from typing import Any
 from hyperspark.job import usercode as U
 from hyperspark.errors import JobError, JobInputError, SpecError
 from hyperspark.job.spec import Spec, parse_spec
-from hyperspark.job.protocol import RunSummary, new_run_id, one_line
+from hyperspark.job.protocol import RunSummary, new_run_id, one_line, run_id_problem
 
 log = logging.getLogger("hyperspark")
 
@@ -88,6 +88,8 @@ def tune(model: str | None = None, *, estimator=None, objective=None, space: dic
     ``py_files``: package directories, zips or .py files to ship to executors (``addPyFile``).
     Every other keyword is a spec key (``cv_folds=5``, ``test_fraction=0.25``, ``name="x"``, ``seed=1``...).
     """
+    if run_id is not None and run_id_problem(run_id):  # before anything is read or started
+        raise SpecError(f"invalid run_id: {run_id_problem(run_id)}")
     spec, frame_src, active = _checked_spec(model, estimator, objective, space, data, label, search, trials, metric,
                                             early_stopping, direction, output, spark, spec_keys)
     run_id = run_id or new_run_id(spec.name)

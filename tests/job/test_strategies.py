@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hyperspark.errors import JobInputError
+from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.protocol import parse_trials, pick_best
 from hyperspark.job.run import run
 from hyperspark.job.spec import parse_spec
@@ -53,6 +53,17 @@ def test_mllib_without_spark_is_one_line_before_any_work(base_spec, tmp_path):
     with pytest.raises(JobInputError, match=r"^model mllib.random_forest needs Spark \(MLlib\)"):
         run(None, parse_spec(_mllib(base_spec)), "nospark-mllib")
     assert not (tmp_path / "out" / "nospark-mllib").exists()
+
+
+def test_a_bad_run_id_is_one_line_from_every_entry_point(base_spec, tmp_path):
+    import hyperspark
+
+    with pytest.raises(SpecError, match=r"^run id '\.\./x': use letters, digits"):
+        run(None, parse_spec(base_spec), "../x", n_jobs=1)
+    with pytest.raises(hyperspark.SpecError, match=r"^invalid run_id: run id 'a b'"):
+        hyperspark.tune("sklearn.random_forest", space={"n_estimators": [5]}, data=str(tmp_path / "none.csv"),
+                        label="target", search="grid", run_id="a b")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.spark

@@ -144,7 +144,7 @@ def test_upload_lands_byte_exact_under_the_final_name_and_leaves_no_temporary_fi
     read back by HDFS's own client, mode 644, the stack's replication, the superuser as owner, no temporary
     sibling left, --force replaces, and '..' is refused before anything is written."""
     if way == "exec":
-        monkeypatch.setattr(type(compose_stack), "_datanode_routes", lambda self: None)
+        monkeypatch.setattr(type(compose_stack), "_webhdfs", lambda self, replication: None)  # no published DataNode
     first = tmp_path / "one.bin"
     first.write_bytes(random.Random(11).randbytes(123_457))
     up = compose_stack.upload(first, f"/live/exact-{way}/")

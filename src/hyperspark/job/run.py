@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 
-from hyperspark.errors import JobInputError
+from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.context import Refit, Run, RunOptions
-from hyperspark.job.protocol import RunSummary, TrialResult, new_run_id, one_line, pick_best
+from hyperspark.job.protocol import RunSummary, TrialResult, new_run_id, one_line, pick_best, run_id_problem
 from hyperspark.job.results import RunStore, open_fs
 from hyperspark.job.search.stage import make_scheduler, restore, search
 from hyperspark.job.session import cluster_of, driver_cpu_seconds
@@ -28,6 +28,8 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, **op
     single-machine models and file:// data only. ``options`` are :class:`~.context.RunOptions` fields.
     """
     opts = RunOptions(**options)
+    if run_id is not None and run_id_problem(run_id):  # every entry point: the CLI, the API, the warm driver
+        raise SpecError(run_id_problem(run_id))
     r = Run(spark, spec, run_id or new_run_id(spec.name), strategy_for(spec), opts, timings=dict(opts.timings or {}))
     artifacts = opts.artifacts if opts.artifacts is not None else {}
     if spark is None and r.strategy.needs_spark:
