@@ -12,6 +12,10 @@
 # SPARK_WORKER_MEMORY               memory a worker offers (default 1g)
 # SPARK_WORKER_WEBUI_PORT           8081
 # SPARK_WORKER_DIR                  executors' work dirs (default /opt/hyperspark/work)
+# SPARK_WORKER_GPUS                 N | all (default: none): the worker advertises GPUs to Spark
+#                                   (spark.worker.resource.gpu.amount + discoveryScript), found by
+#                                   /usr/local/bin/hyperspark-gpu-discovery (nvidia-smi; the first N the
+#                                   container sees, or all of them); HYPERSPARK_GPU_ADDRESSES=0,1 fixes them
 # SPARK_EVENTLOG_DIR                e.g. hdfs:///spark-events: event logs on (spark.eventLog.*), and the
 #                                   history server (SPARK_MODE=history) reads the same directory
 # SPARK_HISTORY_UI_PORT             18080 (history mode)
@@ -43,6 +47,21 @@ truthy() { case "${1,,}" in yes|true|1|on) return 0 ;; *) return 1 ;; esac; }
 
 my_ip() { hostname -i | awk '{print $1}'; }
 
+# A GPU worker (SPARK_WORKER_GPUS=N|all): the discovery script runs once here, so no GPU or too few is
+# one line and exit 64 now; the worker runs it again at start (Spark's own discovery).
+gpu_conf() {
+  local n="${SPARK_WORKER_GPUS:-}" script=/usr/local/bin/hyperspark-gpu-discovery found count
+  case "$n" in ""|0) return 0 ;; all) export HYPERSPARK_GPUS_PER_WORKER=0 ;;
+    *[!0-9]*) die "SPARK_WORKER_GPUS must be a number of GPUs or 'all' (got '$n')" ;;
+    *) export HYPERSPARK_GPUS_PER_WORKER="$n" ;; esac
+  found="$("$script")" || die "SPARK_WORKER_GPUS=$n but GPU discovery failed (its line is above)"
+  count="$(printf '%s' "$found" | python -c 'import json, sys; print(len(json.load(sys.stdin)["addresses"]))')"
+  [ "$n" = all ] && n="$count"
+  [ "$count" -ge "$n" ] || die "SPARK_WORKER_GPUS=$n but GPU discovery found $count: $found"
+  echo "spark.worker.resource.gpu.amount $n"
+  echo "spark.worker.resource.gpu.discoveryScript $script"
+}
+
 write_conf() {
   local conf="$SPARK_CONF_DIR/spark-defaults.conf" tmp
   mkdir -p "$SPARK_CONF_DIR"
@@ -69,6 +88,7 @@ write_conf() {
       echo "spark.eventLog.dir ${SPARK_EVENTLOG_DIR}"
       echo "spark.history.fs.logDirectory ${SPARK_EVENTLOG_DIR}"
     fi
+    [ "$SPARK_MODE" = worker ] && gpu_conf
     if [ "$SPARK_MODE" = driver ]; then
       # executors connect back to the driver: advertise this container's address on the network
       echo "spark.driver.host $(my_ip)"

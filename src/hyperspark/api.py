@@ -9,8 +9,10 @@ The same validated :class:`~hyperspark.job.spec.Spec` as a YAML file, and the jo
   is at most ``collect_limit_bytes``, else written once as Parquet under the run (``<run>/input.parquet``)
   and read from there (``summary.data.input`` says which); a path/URI is read as in a spec file;
 * the session: used as it is. Nothing static can change on a running session, so ``threads_per_trial``
-  must equal its ``spark.task.cpus`` (the default); runtime SQL confs and this thread's job description are
-  restored afterwards; a session the API had to create is stopped again;
+  must equal its ``spark.task.cpus`` (the default); trials of another size (or with GPUs) ask for it with
+  ``resources={"cpus": 4, "gpus": 1}`` (a task resource profile: a cluster session with dynamic allocation
+  off); runtime SQL confs and this thread's job description are restored afterwards; a session the API had
+  to create is stopped again;
 * progress: a live bar in notebooks (rich), nothing in scripts (``progress=True/False`` overrides);
 * errors: :class:`SpecError` (the spec) or :class:`JobError` (the run), with the CLI's one-line messages.
 """
@@ -86,7 +88,8 @@ def tune(model: str | None = None, *, estimator=None, objective=None, space: dic
     ``data``: a pandas or Spark DataFrame, or a path/URI (CSV/Parquet; with an objective and no ``label``,
     the URI itself is the objective's ``data``). ``output``: where runs go (default: a temp dir).
     ``py_files``: package directories, zips or .py files to ship to executors (``addPyFile``).
-    Every other keyword is a spec key (``cv_folds=5``, ``test_fraction=0.25``, ``name="x"``, ``seed=1``...).
+    Every other keyword is a spec key (``cv_folds=5``, ``test_fraction=0.25``, ``name="x"``, ``seed=1``,
+    ``resources={"cpus": 4, "gpus": 1}``...).
     """
     if run_id is not None and run_id_problem(run_id):  # before anything is read or started
         raise SpecError(f"invalid run_id: {run_id_problem(run_id)}")
@@ -121,13 +124,15 @@ def _checked_spec(model, estimator, objective, space, data, label, search, trial
     except SpecError as e:
         raise SpecError(str(e)) from None
     active = _active_session(spark)
-    if active is not None and "threads_per_trial" not in spec_dict:
+    # resources.cpus sizes the trials itself (a task resource profile): the session's size is then no default
+    sized = isinstance(spec_dict.get("resources"), dict) and spec_dict["resources"].get("cpus") is not None
+    if active is not None and "threads_per_trial" not in spec_dict and not sized:
         spec_dict["threads_per_trial"] = _task_cpus(active)
     try:
         spec = parse_spec(spec_dict)
     except SpecError as e:
         raise SpecError(str(e)) from None
-    if active is not None and spec.threads_per_trial != _task_cpus(active):
+    if active is not None and spec.resources is None and spec.threads_per_trial != _task_cpus(active):
         raise SpecError(f"invalid spec: threads_per_trial: the session runs {_task_cpus(active)} core(s) per task "
                         f"(spark.task.cpus), not {spec.threads_per_trial}; build the session with "
                         f"spark.task.cpus={spec.threads_per_trial}, or leave threads_per_trial out")

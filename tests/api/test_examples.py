@@ -39,3 +39,16 @@ def test_mlp_objective_example(spark, capsys):
     finals = r.trials[r.trials["rung"] == 2]
     assert (finals["intermediate"].map(len) == 27).all() and finals["metrics"].map(lambda m: "loss" in m).all()
     assert "val_accuracy=" in capsys.readouterr().out
+
+
+@pytest.mark.spark
+def test_torch_objective_example_runs_on_cpu(spark):
+    """The GPU example keeps working on a laptop: no master given, it runs on the CPU without resources.
+    torch is an optional dependency of the example only (not of HyperSpark): without it the example
+    cannot run at all, which is the reason given."""
+    pytest.importorskip("torch", reason="examples/torch_objective.py needs torch (pip install torch); "
+                                         "not installed in this environment")
+    g = runpy.run_path(str(EXAMPLES / "torch_objective.py"), run_name="__main__")
+    r = g["result"]
+    assert r.summary.kind == "objective" and r.best_score > 0.85
+    assert (r.trials["metrics"].map(lambda m: m["on_gpu"]) == 0.0).all()

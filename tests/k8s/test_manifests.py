@@ -15,7 +15,7 @@ from hyperspark.ops.model import OpsError
 
 pytestmark = pytest.mark.k8s
 
-RENDERS = ("overlays/dev", "overlays/prod", "driver")
+RENDERS = ("overlays/dev", "overlays/prod", "overlays/gpu", "driver")
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 VERSION_LABEL = "app.kubernetes.io/version"
 REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", VERSION_LABEL)
@@ -559,3 +559,44 @@ def test_version_label_and_image_tags_follow_the_project_version(rendered):
             assert obj["metadata"]["labels"][VERSION_LABEL] == version, f"{name} {obj['metadata']['name']}"
         for _, c in containers(objs):
             assert c["image"].endswith(f":{version}"), c["image"]
+
+
+# -- the gpu overlay -------------------------------------------------------------------
+
+
+def _worker(objs: list[dict]) -> tuple[dict, dict]:
+    w = by_kind(objs, "Deployment")["spark-worker"]
+    (c,) = pod_spec(w)["containers"]
+    return w, c
+
+
+def test_gpu_overlay_gives_each_worker_its_gpus_and_advertises_as_many_to_spark(rendered):
+    """The pod's nvidia.com/gpu limit, the toleration of GPU nodes, and SPARK_WORKER_GPUS (what the image's
+    entrypoint turns into spark.worker.resource.gpu.amount + the image's discovery script) agree."""
+    w, c = _worker(rendered["overlays/gpu"])
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    limit = c["resources"]["limits"]["nvidia.com/gpu"]
+    assert int(env["SPARK_WORKER_GPUS"]) == int(limit) >= 1
+    assert "utility" in env["NVIDIA_DRIVER_CAPABILITIES"]  # nvidia-smi (the discovery) is a utility
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec(w)["tolerations"]
+    # everything else is the base's: hardened, same image, same ports as the CPU workers of dev
+    _, dev = _worker(rendered["overlays/dev"])
+    assert c["image"] == dev["image"] and c["ports"] == dev["ports"]
+    assert c["securityContext"] == dev["securityContext"]
+    for name in ("overlays/dev", "overlays/prod"):
+        _, cpu = _worker(rendered[name])
+        assert "nvidia.com/gpu" not in cpu["resources"]["limits"]
+        assert "SPARK_WORKER_GPUS" not in {e["name"] for e in cpu["env"]}
+
+
+def test_gpu_overlay_keeps_its_gpus_when_the_target_sizes_the_workers():
+    """`hyperspark --target k8s up --worker-cores 2` patches the workers' cpu/memory: the GPU limit stays."""
+    _kustomize_or_skip()
+    from hyperspark.ops.targets.k8s.objects import cluster_objects
+
+    objs = cluster_objects("overlays/gpu", "hs-gpu", workers=3, cores=2, memory="2g")
+    w, c = _worker(objs)
+    assert w["spec"]["replicas"] == 3
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1 and c["resources"]["limits"]["cpu"] == "2"
+    assert k8s_render.validate_all(objs) == []
+

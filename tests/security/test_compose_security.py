@@ -18,10 +18,10 @@ import pytest
 
 from tests.paths import REPO
 
-PROFILES = ("tools", "tracking")
-SPARK_RPC = ("spark-master", "spark-worker", "tools")  # the services that speak Spark RPC
+PROFILES = ("tools", "tracking", "gpu")
+SPARK_RPC = ("spark-master", "spark-worker", "spark-worker-gpu", "tools")  # the services that speak Spark RPC
 #: every web UI / HTTP port a service publishes, by service
-UI_PORTS = {"spark-master": 8080, "spark-worker": 8081, "spark-history": 18080, "namenode": 9870,
+UI_PORTS = {"spark-master": 8080, "spark-worker": 8081, "spark-worker-gpu": 8081, "spark-history": 18080, "namenode": 9870,
             "datanode": 9864, "tools": 4040, "mlflow": 5000}
 ULIMIT_CAP = 20000  # the engine's hard nofile here; asking for more fails to start a container
 
@@ -77,6 +77,7 @@ def test_every_service_is_rendered_including_the_optional_profiles(rendered):
     assert set(services(rendered)) == set(UI_PORTS)
     assert services(rendered)["tools"]["profiles"] == ["tools"]
     assert services(rendered)["mlflow"]["profiles"] == ["tracking"]
+    assert services(rendered)["spark-worker-gpu"]["profiles"] == ["gpu"]
     assert "profiles" not in services(rendered)["spark-history"]  # runs beside the master by default
 
 
@@ -117,7 +118,7 @@ def test_every_service_runs_as_a_non_root_user_without_privileges(rendered):
         assert not svc.get("privileged"), name
         assert not any(str(v.get("source", "")).startswith("/var/run/docker") for v in svc.get("volumes", [])), name
     users = {n: _uid(s["user"]) for n, s in services(rendered).items()}
-    assert {users[n] for n in ("spark-master", "spark-worker", "spark-history", "tools")} == {"185"}
+    assert {users[n] for n in ("spark-master", "spark-worker", "spark-worker-gpu", "spark-history", "tools")} == {"185"}
     assert {users[n] for n in ("namenode", "datanode")} == {"1000"}
 
 
@@ -160,13 +161,13 @@ def test_hdfs_permissions_are_on_with_spark_as_the_service_user(rendered):
         env = svcs[name]["environment"]
         assert env["HDFS_PERMISSIONS_ENABLED"] == "true", name
         assert env["HDFS_SERVICE_USER"] == "spark", name
-    for name in ("spark-master", "spark-worker", "spark-history", "tools"):
+    for name in ("spark-master", "spark-worker", "spark-worker-gpu", "spark-history", "tools"):
         assert svcs[name]["environment"]["HADOOP_USER_NAME"] == "spark", name
 
 
 def test_event_logs_go_to_hdfs_and_the_history_server_serves_them(rendered):
     svcs = services(rendered)
-    for name in ("spark-master", "spark-worker", "tools", "spark-history"):
+    for name in ("spark-master", "spark-worker", "spark-worker-gpu", "tools", "spark-history"):
         assert svcs[name]["environment"]["SPARK_EVENTLOG_DIR"] == "hdfs:///spark-events", name
         assert svcs[name]["environment"]["HDFS_URI"] == "hdfs://namenode:8020", name  # what hdfs:/// means
     history = svcs["spark-history"]
@@ -209,3 +210,26 @@ def test_config_without_profiles_and_with_the_default_environment_is_valid(tmp_p
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert set(proc.stdout.split()) == {"spark-master", "spark-worker", "spark-history", "namenode", "datanode"}
+
+
+def test_the_gpu_worker_reserves_nvidia_gpus_and_advertises_them_under_its_profile(rendered, tmp_path):
+    """The gpu profile's worker: the spark-worker's image, hardening and secret, plus an NVIDIA device
+    reservation and SPARK_WORKER_GPUS (the image's entrypoint: spark.worker.resource.gpu.*)."""
+    svcs = services(rendered)
+    gpu, cpu = svcs["spark-worker-gpu"], svcs["spark-worker"]
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert gpu["environment"]["SPARK_WORKER_GPUS"] == "all" and gpu["environment"]["SPARK_MODE"] == "worker"
+    assert "utility" in gpu["environment"]["NVIDIA_DRIVER_CAPABILITIES"]  # nvidia-smi, the discovery
+    for key in ("image", "user", "security_opt", "cap_drop", "secrets", "depends_on"):
+        assert gpu[key] == cpu[key], key
+    assert "SPARK_WORKER_GPUS" not in cpu["environment"]
+    assert not cpu.get("deploy", {}).get("resources", {}).get("reservations")
+    proc = run_config(tmp_path, {"HS_SPARK_SECRET": "x" * 64, "HS_WORKER_GPU_COUNT": "2", "HS_WORKER_GPUS": "2"},
+                      "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    svc = json.loads(proc.stdout)["services"]["spark-worker-gpu"]
+    assert svc["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 2
+    assert svc["environment"]["SPARK_WORKER_GPUS"] == "2"
+    entrypoint = (REPO / "docker" / "spark" / "entrypoint.sh").read_text()
+    assert "spark.worker.resource.gpu.amount" in entrypoint and "SPARK_WORKER_GPUS" in entrypoint

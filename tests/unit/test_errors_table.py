@@ -247,6 +247,10 @@ for _id, _args in {
     "arg-unknown-target": ("--target", "nosuch", "status"),
     "arg-results-unknown-run": ("results", "../x"),
     "arg-logs-dotdot": ("logs", "../../etc/passwd"),
+    "arg-gpus-negative": ("up", "--gpus-per-worker", "-1"),
+    "arg-gpu-addresses-count": ("up", "--gpus-per-worker", "2", "--gpu-addresses", "0"),
+    "arg-gpu-addresses-list": ("up", "--gpu-addresses", "0,,1"),
+    "arg-gpus-compose": ("--target", "compose", "up", "--gpus-per-worker", "1"),
 }.items():
     case(_id)(_cli(*_args))
 
@@ -297,6 +301,16 @@ def _(tmp: Path) -> Case:
              values={"port": str(port)}, absent=[tmp / "state" / "pids" / "master.pid"])
     c.holder = holder  # type: ignore[attr-defined] - closed by the test
     return c
+
+
+@case("env-no-nvidia-smi")
+def _(tmp: Path) -> Case:
+    from hyperspark.ops.util.java import java_home
+
+    (tmp / "empty-bin").mkdir()  # Java from JAVA_HOME; no nvidia-smi on PATH (the discovery script is /bin/sh)
+    return Case("cli", ["up", "--workers", "1", "--no-hdfs", "--gpus-per-worker", "1"],
+                env={"PATH": str(tmp / "empty-bin"), "JAVA_HOME": java_home()},
+                absent=[tmp / "state" / "pids" / "master.pid", tmp / "state" / "state.json"])
 
 
 @case("env-no-docker-engine")

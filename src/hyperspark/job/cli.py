@@ -100,8 +100,9 @@ def run_request(spark, argv, expected_executors: int | None = None) -> int:
 
 def check_session_fits(spark, spec: Spec) -> None:
     """A session made before the spec (the warm driver's) must run trials of the spec's size: its
-    ``spark.task.cpus`` cannot change after start."""
+    ``spark.task.cpus`` cannot change after start. With ``resources`` a task resource profile sizes the
+    trials instead (``job/resources.py`` says in one line when this session cannot run one)."""
     cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
-    if spec.threads_per_trial != cpus:
+    if spec.resources is None and spec.threads_per_trial != cpus:
         raise SpecError(f"threads_per_trial={spec.threads_per_trial}: this driver runs {cpus}-core trials; "
                         "run it with a fresh driver (hyperspark submit --cold)")

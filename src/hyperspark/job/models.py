@@ -33,6 +33,9 @@ class ModelDef:
     threads_param: str | None = None  # n_jobs / num_threads: set to spark.task.cpus
     seed_param: str | None = None  # random_state / seed: set from the spec's seed unless given
     fixed: dict = field(default_factory=dict)  # always-on params (e.g. lightgbm verbose=-1)
+    # params that put it on the trial's GPU (resources.gpus > 0; CUDA_VISIBLE_DEVICES names the device);
+    # None: the model cannot use a GPU, and a spec asking for one is an error
+    gpu: dict | None = None
 
     @property
     def key(self) -> str:
@@ -78,12 +81,14 @@ REGISTRY: dict[str, ModelDef] = {
         _sk("decision_tree", "sklearn.tree:DecisionTreeClassifier", "sklearn.tree:DecisionTreeRegressor",
             threads=None),
         ModelDef("xgboost", "xgboost", "xgboost:XGBClassifier", "xgboost:XGBRegressor", "n_jobs",
-                 "random_state"),
+                 "random_state", gpu={"device": "cuda"}),
+        # lightgbm's OpenCL device (its Linux wheels are built with it); a build without it fails the trial
         ModelDef("lightgbm", "lightgbm", "lightgbm:LGBMClassifier", "lightgbm:LGBMRegressor", "n_jobs",
-                 "random_state", {"verbose": -1}),
-        # trials that only sleep: the tuner's own overhead (bench --null-trials); see null_model.py
+                 "random_state", {"verbose": -1}, gpu={"device_type": "gpu"}),
+        # trials that only sleep: the tuner's own overhead (bench --null-trials; with resources.gpus, the
+        # scheduling of GPU trials without a GPU); see null_model.py
         ModelDef("null", "sleep", "hyperspark.job.null_model:SleepClassifier",
-                 "hyperspark.job.null_model:SleepRegressor", None, "random_state"),
+                 "hyperspark.job.null_model:SleepRegressor", None, "random_state", gpu={}),
         _ml("random_forest", "RandomForestClassifier", "RandomForestRegressor"),
         _ml("gbt", "GBTClassifier", "GBTRegressor"),
         _ml("decision_tree", "DecisionTreeClassifier", "DecisionTreeRegressor"),
@@ -117,10 +122,11 @@ def _custom_def(key: str) -> ModelDef:
         raise UnknownModel(str(e)) from None
     tasks = U.estimator_tasks(est)
     accepted = est.get_params(deep=False)
+    # gpu={}: a user's estimator may use the trial's GPU itself (it reads CUDA_VISIBLE_DEVICES)
     return ModelDef(CUSTOM, key, key if "classification" in tasks else None,
                     key if "regression" in tasks else None,
                     "n_jobs" if "n_jobs" in accepted else None,
-                    "random_state" if "random_state" in accepted else None)
+                    "random_state" if "random_state" in accepted else None, gpu={})
 
 
 def load_class(path: str):
@@ -155,12 +161,13 @@ def resource_params(key: str, task: str) -> tuple[str, ...]:
     return tuple(p for p in valid_params(key, task) if p.rpartition("__")[2] in BUDGET_PARAMS)
 
 
-def build_single_machine(m: ModelDef, task: str, params: dict, threads: int, seed: int):
-    """An unfitted estimator with threads matched to spark.task.cpus (no nested oversubscription)."""
+def build_single_machine(m: ModelDef, task: str, params: dict, threads: int, seed: int, gpu: bool = False):
+    """An unfitted estimator with threads matched to the trial's cores (no nested oversubscription); on
+    the trial's GPU (``m.gpu``'s params) when ``gpu``. The spec's own params win over both."""
     if m.library == CUSTOM:
         return _build_custom(m, params, threads, seed)
     cls = load_class(m.class_path(task))
-    kw = dict(m.fixed)
+    kw = {**m.fixed, **((m.gpu or {}) if gpu else {})}
     accepted = cls().get_params(deep=False)
     if m.seed_param and m.seed_param in accepted:
         kw[m.seed_param] = seed

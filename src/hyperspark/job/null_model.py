@@ -38,3 +38,11 @@ class SleepClassifier(_Sleep, ClassifierMixin):
 class SleepRegressor(_Sleep, RegressorMixin):
     def predict(self, X):
         return np.full(len(X), self._mean)
+
+
+def sleep_objective(params: dict, data, budget, trial=None) -> dict:
+    """A null OBJECTIVE: sleeps ``params["seconds"]`` (default 0.1) and scores ``params.get("x", 0)``.
+    Objectives may ask for resources (``resources: {gpus: 1}``) where registry models may not, so the
+    resource-profile benchmark runs this; it reports the GPU count it held (``n_gpus``)."""
+    time.sleep(float(params.get("seconds", 0.1)))
+    return {"score": float(params.get("x", 0.0)), "n_gpus": float(len(trial.gpus)) if trial is not None else 0.0}

@@ -118,6 +118,10 @@ class TrialResult(_Model):
     ended_at: float | None = None
     fit_seconds: float | None = None  # wall seconds of the evaluation (all folds)
     cpu_seconds: float | None = None  # CPU seconds of the evaluating process (work done, whatever the load)
+    # a run with ``resources``: the request ({"cpus": c, "gpus": g}) and the GPU addresses the trial held
+    # ([] without GPUs); both absent (None) for runs without resources and for older rows
+    resources: dict[str, int | float] | None = None
+    devices: list[str] | None = None
     run_id: str | None = None
 
     @property
@@ -235,8 +239,13 @@ class ClusterInfo(_Model):
     cores: int = 0
     slots: int = 0
     parallelism: int = 0
-    task_cpus: int = 1
+    task_cpus: int = 1  # cores of one trial (resources.cpus, else threads_per_trial)
     app_id: str | None = None
+    # a run with ``resources``: the request per trial, whether it ran under a task resource profile (else
+    # the request equals a default task), and the GPU addresses the executors held (None: not counted)
+    resources: dict[str, int | float] | None = None
+    profile: bool = False
+    gpus: int | None = None
 
 
 class CostInfo(_Model):

@@ -13,6 +13,7 @@ import time
 from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.context import Refit, Run, RunOptions
 from hyperspark.job.protocol import RunSummary, TrialResult, new_run_id, one_line, pick_best, run_id_problem
+from hyperspark.job.resources import check_master, request_of
 from hyperspark.job.results import RunStore, open_fs
 from hyperspark.job.search.stage import make_scheduler, restore, search
 from hyperspark.job.session import cluster_of, driver_cpu_seconds
@@ -34,6 +35,8 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, **op
     artifacts = opts.artifacts if opts.artifacts is not None else {}
     if spark is None and r.strategy.needs_spark:
         raise JobInputError(f"model {spec.model} needs Spark (MLlib); there is no one-process equivalent")
+    if spark is not None:  # a master or session that cannot run the resources: one line before the data loads
+        check_master(spark.sparkContext, request_of(spec))
     prestart = r.strategy.prestart(spark)  # Python workers start and import while the data loads
     r.problem = r.strategy.load(spark, opts.frame)
     r.store = open_run(spark, spec, r.run_id)
@@ -41,7 +44,8 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, **op
     done = r.store.read_json("summary.json")
     if done is not None:  # a finished run resumed: nothing to run; the same summary is written again
         return _already_complete(r, done)
-    r.cluster = cluster_of(spark, spec.threads_per_trial, spec.parallelism, opts.n_jobs, opts.expected_executors)
+    r.cluster = cluster_of(spark, spec.trial_cpus, spec.parallelism, opts.n_jobs, opts.expected_executors,
+                           request_of(spec))
     r.splits = r.strategy.split(r)
     r.time("load", r.t0)
     r.scheduler = make_scheduler(spec, r.problem.greater_is_better)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hyperspark.errors import JobInputError
+from hyperspark.job import resources as R
 
 if TYPE_CHECKING:
     from hyperspark.job.spec import Spec
@@ -21,7 +22,9 @@ EXPECTED_EXECUTORS = "spark.hyperspark.expectedExecutors"
 
 # --------------------------------------------------------------------------- session and slots
 def build_session(spec: Spec, master: str | None = None, app_name: str | None = None):
-    return start_session(app_name or f"hyperspark-{spec.name}", spec.threads_per_trial, master)
+    """A session made for the spec: its tasks take ``spec.trial_cpus`` cores (``resources.cpus`` or
+    ``threads_per_trial``), so a CPU-only ``resources`` needs no task resource profile here."""
+    return start_session(app_name or f"hyperspark-{spec.name}", spec.trial_cpus, master)
 
 
 def start_session(app_name: str, threads_per_trial: int = 1, master: str | None = None):
@@ -162,21 +165,36 @@ def driver_cpu_seconds(spark) -> float:
 
 @dataclass
 class Cluster:
-    """What the run has to work with: executors, their cores, trial slots, and concurrent trials."""
+    """What the run has to work with: executors, their cores, trial slots, and concurrent trials; with
+    ``resources``, the request and (when it differs from a default task) its task resource profile."""
 
     executors: int
     cores: int
     slots: int
     parallelism: int
+    request: R.TrialResources | None = None
+    profile: R.TrialProfile | None = None
+    gpus: int | None = None  # GPU addresses the executors hold (counted under a GPU profile)
 
 
 def cluster_of(spark, threads_per_trial: int, parallelism: int | str = "auto", n_jobs: int = 1,
-               expected: int | None = None) -> Cluster:
-    """Wait for the executors, count cores and slots (``n_jobs`` local processes without Spark)."""
+               expected: int | None = None, request: R.TrialResources | None = None) -> Cluster:
+    """Wait for the executors, count cores and slots (``n_jobs`` local processes without Spark). With a
+    ``request`` (``resources``) the slots come from its task resource profile, and a session that cannot
+    run it is one JobInputError line, before any trial."""
     n_exec = wait_for_executors(spark, expected=expected) if spark is not None else 0
     cores = total_cores(spark) if spark is not None else n_jobs * threads_per_trial
-    slots = cores // threads_per_trial
+    profile, gpus = None, None
+    if spark is None and request is not None and request.gpus > 0:
+        raise JobInputError(f"resources.gpus={request.gpus:g}: GPUs are handed out by Spark; "
+                            "this run has no Spark session (joblib processes)")
+    if spark is not None:
+        profile = R.trial_profile(spark.sparkContext, request, n_exec)
+    if profile is not None:
+        slots, gpus = R.profile_slots(spark.sparkContext, profile, cores)
+    else:
+        slots = cores // threads_per_trial
     if slots < 1:
         raise JobInputError(f"threads_per_trial={threads_per_trial} is more than the {cores} core(s) "
                             "an executor has: lower it or give workers more cores")
-    return Cluster(n_exec, cores, slots, slots if parallelism == "auto" else int(parallelism))
+    return Cluster(n_exec, cores, slots, slots if parallelism == "auto" else int(parallelism), request, profile, gpus)

@@ -15,7 +15,10 @@ Example::
 ``model:`` is a registry key or any scikit-learn-compatible estimator by import path (``module:Class`` or a
 factory ``module:make_pipeline``). Instead of ``model:``, ``objective: module:function`` tunes a training
 function ``objective(params, data, budget, report=None) -> score | {"score": ..., ...}`` (``direction``
-says which way is better; ``cv_folds`` does not apply: the function does its own validation).
+says which way is better; ``cv_folds`` does not apply: the function does its own validation); a function
+that names a ``trial`` parameter also gets its devices and identity (``executors/trial.py``: TrialInfo).
+
+``resources: {cpus: 4, gpus: 1}`` sizes each trial (a Spark task resource profile, ``job/resources.py``).
 """
 from __future__ import annotations
 
@@ -136,6 +139,35 @@ class Tracking(_Strict):
     mlflow: MlflowTracking | None = None
 
 
+class Resources(_Strict):
+    """Per trial, through Spark's task resource profiles (``job/resources.py``): ``cpus`` cores, which are
+    also the model's threads (default: ``threads_per_trial``, i.e. the session's ``spark.task.cpus``), and
+    ``gpus`` GPUs (0.5 = two trials share one; amounts above 1 are whole numbers, as Spark requires)."""
+
+    cpus: int | None = Field(default=None, ge=1, le=256)
+    gpus: float = Field(default=0.0, ge=0)
+
+    @field_validator("cpus", "gpus", mode="before")
+    @classmethod
+    def _number(cls, v, info):
+        if v is None and info.field_name == "cpus":
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            kind = "a whole number of cores" if info.field_name == "cpus" else "a number of GPUs (e.g. 1 or 0.5)"
+            raise ValueError(f"expected {kind}, got {v!r}")
+        if info.field_name == "cpus" and isinstance(v, float) and not v.is_integer():
+            raise ValueError(f"expected a whole number of cores, got {v!r}")
+        return v
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus(cls, v):
+        if v > 1 and not float(v).is_integer():
+            raise ValueError(f"above 1, GPUs are whole numbers (got {v:g}); a GPU is shared only by a "
+                             "fraction of at most 1, e.g. 0.5")
+        return v
+
+
 Dim = Union[list, dict, int, float, str, bool]  # the spellings hyperspark.space.parse_dim reads
 
 
@@ -154,6 +186,8 @@ class Spec(_Strict):
     output: str = "runs"
     parallelism: int | Literal["auto"] = "auto"  # concurrent trials; auto = every executor slot
     threads_per_trial: int = Field(default=1, ge=1, le=64)  # spark.task.cpus and the model's n_jobs
+    # per trial, through a task resource profile (job/resources.py); None: threads_per_trial cores, no GPUs
+    resources: Resources | None = None
     data_shipping: Literal["broadcast", "replicate"] = "broadcast"
     # pull (default): one long-lived task per slot pulls trials from the driver (pull.py);
     # per_trial: one Spark job per trial (the earlier executor, kept for comparison and as a fallback)
@@ -213,6 +247,7 @@ class Spec(_Strict):
 
     @model_validator(mode="after")
     def _cross(self):
+        self._check_resources()
         if self.model is None and self.objective is None:
             raise ValueError("model: required key is missing (or give objective: module:function)")
         if self.model is not None and self.objective is not None:
@@ -250,6 +285,26 @@ class Spec(_Strict):
             raise ValueError("data_shipping: replicate applies to single-machine libraries, not mllib models")
         return self
 
+    def _check_resources(self) -> None:
+        """``resources.cpus`` IS the trial's threads: a different ``threads_per_trial`` is a contradiction."""
+        res = self.resources
+        if res is None:
+            return
+        if res.cpus is not None and "threads_per_trial" in self.model_fields_set and res.cpus != self.threads_per_trial:
+            raise ValueError(f"resources.cpus: {res.cpus} differs from threads_per_trial: {self.threads_per_trial}; "
+                             "resources.cpus is the trial's cores and its model threads: give one of them")
+        if self.data_shipping == "replicate":
+            raise ValueError("resources: data_shipping: replicate runs trials as DataFrame tasks, which take no "
+                             "task resource profile; use data_shipping: broadcast")
+        if self.model is None or self.objective is not None:
+            return
+        m = get_model(self.model)
+        if m.library == MLLIB:
+            raise ValueError(f"resources: an MLlib fit ({self.model}) spreads over the whole cluster, not one "
+                             "trial per task; remove resources")
+        if res.gpus > 0 and m.gpu is None:
+            raise ValueError(f"resources.gpus: model {self.model} does not use GPUs; drop resources.gpus")
+
     def _cross_objective(self):
         if "cv_folds" in self.model_fields_set:
             raise ValueError("cv_folds: does not apply to an objective (it does its own validation); remove it")
@@ -276,6 +331,16 @@ class Spec(_Strict):
     @property
     def is_objective(self) -> bool:
         return self.objective is not None
+
+    @property
+    def trial_cpus(self) -> int:
+        """Cores of one trial and its model's threads: ``resources.cpus``, else ``threads_per_trial``."""
+        res = self.resources
+        return res.cpus if res is not None and res.cpus is not None else self.threads_per_trial
+
+    @property
+    def trial_gpus(self) -> float:
+        return self.resources.gpus if self.resources is not None else 0.0
 
     @property
     def target(self) -> str:
@@ -308,7 +373,7 @@ class Spec(_Strict):
         for k in ("timeout", "target", "dispatch"):  # when to stop/dispatch does not change a trial's score
             search.pop(k, None)
         # keys added later are left out at their defaults, so older runs still resume
-        for k in ("objective", "direction"):
+        for k in ("objective", "direction", "resources"):
             if keep.get(k) is None:
                 keep.pop(k, None)
         if keep["dataset"].get("load") == "table":
@@ -326,7 +391,7 @@ def _format_error(err: ValidationError) -> str:
     elif e["type"] == "missing":
         msg = "required key is missing"
     if msg.startswith(("space", "metric:", "model:", "data_shipping:", "search.", "early_stopping.", "objective:",
-                       "direction:", "dataset.", "cv_folds:")):
+                       "direction:", "dataset.", "cv_folds:", "resources")):
         return msg
     return f"{loc}: {msg}" if loc else msg
 

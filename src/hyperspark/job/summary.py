@@ -38,7 +38,7 @@ def early_stopping_info(run: Run) -> EarlyStoppingInfo | None:
     es, scheduler, rows = run.spec.early_stopping, run.scheduler, run.store.rows
     if es is None or not isinstance(scheduler, ASHA):
         return None
-    threads = run.spec.threads_per_trial
+    threads = run.spec.trial_cpus
     per_rung = [0] * len(scheduler.budgets)
     last: dict[str, TrialResult] = {}
     busy = 0.0
@@ -68,10 +68,14 @@ def search_info(run: Run, ran: list[TrialResult], stats: LoopStats) -> SearchInf
 
 
 def cluster_info(run: Run) -> ClusterInfo:
+    """The cluster as the run used it; with ``resources``, the request, whether it ran under a task
+    resource profile, and the GPUs the executors held (its slots are counted from the profile)."""
     c, sc = run.cluster, run.spark.sparkContext if run.spark is not None else None
     return ClusterInfo(master=sc.master if sc is not None else f"joblib[{c.cores}]", executors=c.executors,
                        cores=c.cores, slots=c.slots, parallelism=c.parallelism,
-                       task_cpus=run.spec.threads_per_trial, app_id=sc.applicationId if sc is not None else None)
+                       task_cpus=run.spec.trial_cpus, app_id=sc.applicationId if sc is not None else None,
+                       resources=c.request.as_dict() if c.request is not None else None,
+                       profile=c.profile is not None, gpus=c.gpus)
 
 
 def write_summary(run: Run, best: TrialResult, stats: LoopStats, shipping: dict, refit: Refit) -> RunSummary:

@@ -172,17 +172,30 @@ def ensure(key: str, blob: bytes | None) -> None:
 
 
 # --------------------------------------------------------------------------- objectives
-def call_objective(fn, params: dict, data, budget, report):
-    """fn(params, data, budget[, report]); ``report`` is passed only when the function takes it."""
+def call_objective(fn, params: dict, data, budget, report, trial=None):
+    """fn(params, data, budget[, report][, trial]): ``report`` is passed when the function takes it (by
+    name or ``**kwargs``); ``trial`` (a :class:`~hyperspark.job.executors.trial.TrialInfo`) only when it
+    names a parameter ``trial``, so an existing ``**kwargs`` objective never receives an unexpected key."""
     try:
         sig = inspect.signature(fn)
         takes_report = "report" in sig.parameters or any(
             p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
     except (TypeError, ValueError):
-        takes_report = False
-    if takes_report:
-        return fn(params, data, budget, report=report)
-    return fn(params, data, budget)
+        sig, takes_report = None, False
+    kwargs = {"report": report} if takes_report else {}
+    if trial is not None and takes_trial(fn, sig):
+        kwargs["trial"] = trial
+    return fn(params, data, budget, **kwargs)
+
+
+def takes_trial(fn, sig=None) -> bool:
+    """Does the objective name a parameter ``trial`` (keyword-passable)?"""
+    try:
+        sig = sig or inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    p = sig.parameters.get("trial")
+    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
 
 
 def _number(v) -> float | None:

@@ -140,6 +140,17 @@ def _memory(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _gpu_addresses(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    from hyperspark.ops import gpus
+
+    if value is None:
+        return None
+    try:
+        return gpus.parse_addresses(value) or None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @cli.command()
 @click.option("-w", "--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker count.")
 @click.option("--worker-cores", type=click.IntRange(min=1), default=1, show_default=True, help="Cores per worker.")
@@ -159,17 +170,30 @@ def _memory(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="Also run a real HDFS for storage [default: when HADOOP_HOME is set].")
 @click.option("--warm", is_flag=True,
               help="Local target: also start a warm tuning driver (one SparkSession) that later submits reuse.")
+@click.option("--gpus-per-worker", type=click.IntRange(min=0),
+              help="Local target: GPUs each worker advertises to Spark, found by nvidia-smi (worker k takes GPUs "
+                   "(k-1)*N..kN-1 of the machine) [default 0]. Compose: the gpu profile; k8s: the gpu overlay.")
+@click.option("--gpu-addresses", callback=_gpu_addresses, metavar="A,B,...",
+              help="Local target: fixed GPU addresses every worker advertises instead of nvidia-smi's (e.g. 0,1; "
+                   "Spark does not check them: fake GPUs for tests); one per --gpus-per-worker.")
 @json_option
 @pass_ctx
 def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master_port: int | None,
        ui_port: int | None, worker_ui_port: int | None, history_ui_port: int | None, mlflow: bool | None,
-       hdfs: bool | None, warm: bool, as_json: bool) -> None:
+       hdfs: bool | None, warm: bool, gpus_per_worker: int | None, gpu_addresses: list[str] | None,
+       as_json: bool) -> None:
     """Start the cluster (or bring a running one to --workers) and wait until all workers are ALIVE."""
+    from hyperspark.ops import gpus
+
+    problem = gpus.count_problem(gpus_per_worker, gpu_addresses or [])
+    if problem:
+        raise click.BadParameter(problem, ctx=click.get_current_context(), param_hint="'--gpu-addresses'")
     target = ctx.target()
     if warm:
         target.require_warm()  # one line on a target without a warm driver, before anything starts
     settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port,
-                "history_ui_port": history_ui_port, "hdfs": hdfs, "mlflow": mlflow or None}
+                "history_ui_port": history_ui_port, "hdfs": hdfs, "mlflow": mlflow or None,
+                "gpus_per_worker": gpus_per_worker, "gpu_addresses": ",".join(gpu_addresses or []) or None}
     given = {k: v for k, v in settings.items() if v is not None}
     model = target.settings_model
     unsupported = [k for k in given if k not in model.settable() and k not in model.refused]

@@ -43,7 +43,7 @@ _LAYER_ZIP = "package/lib/layer.zip"
 _LAYER_KUBECTL = "kubectl/kubectl"
 
 #: the kustomizations users apply (relative to the k8s/ directory)
-OVERLAYS = ("overlays/dev", "overlays/prod")
+OVERLAYS = ("overlays/dev", "overlays/prod", "overlays/gpu")
 DRIVER = "driver"
 
 

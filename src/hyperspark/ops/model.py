@@ -25,6 +25,16 @@ class NoClusterError(OpsError):
 
 
 @dataclass
+class Gpus:
+    """The GPUs a worker advertises to the master (``spark.worker.resource.gpu.*``) and those its
+    executors hold now."""
+
+    count: int = 0
+    addresses: list[str] = field(default_factory=list)  # e.g. ["0", "1"]
+    used: list[str] = field(default_factory=list)  # held by executors now
+
+
+@dataclass
 class WorkerInfo:
     id: str
     host: str
@@ -34,6 +44,7 @@ class WorkerInfo:
     state: str  # ALIVE / DEAD / DECOMMISSIONED ... as the master reports it
     pid: int | None = None  # local target only
     ui_url: str | None = None
+    gpus: Gpus = field(default_factory=Gpus)
 
 
 @dataclass
@@ -141,6 +152,7 @@ class CheckName:
     CLUSTER = "cluster"
     MASTER = "master"
     WORKERS = "workers"
+    GPUS = "gpus"
     STORAGE = "storage"
     HDFS_SAFEMODE = "hdfs safemode"
     HDFS_DATANODES = "hdfs datanodes"

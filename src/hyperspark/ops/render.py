@@ -55,13 +55,17 @@ def emit_json(obj: Any) -> None:
 def render_status(st: ClusterStatus) -> None:
     c = console()
     alive = len(st.alive_workers)
+    gpus = sum(w.gpus.count for w in st.alive_workers)
     c.print(f"[bold]{st.target}[/] master {st.master_url}  state [bold]{st.master_state}[/]  "
-            f"workers ALIVE: {alive}/{len(st.workers)}")
+            f"workers ALIVE: {alive}/{len(st.workers)}" + (f"  GPUs: {gpus}" if gpus else ""))
     if st.workers:
-        t = Table("worker", "host", "cores", "used", "memory MB", "state", "pid", "UI", title="Workers")
+        with_gpus = any(w.gpus.count for w in st.workers)  # the column only on a cluster with GPUs
+        t = Table("worker", "host", "cores", "used", *(["GPUs used/all (addresses)"] if with_gpus else []),
+                  "memory MB", "state", "pid", "UI", title="Workers")
         for w in st.workers:
-            t.add_row(w.id, w.host, str(w.cores), str(w.cores_used), str(w.memory_mb), w.state,
-                      str(w.pid or ""), w.ui_url or "")
+            gpus = [f"{len(w.gpus.used)}/{w.gpus.count} ({','.join(w.gpus.addresses)})" if w.gpus.count else "0"]
+            t.add_row(w.id, w.host, str(w.cores), str(w.cores_used), *(gpus if with_gpus else []),
+                      str(w.memory_mb), w.state, str(w.pid or ""), w.ui_url or "")
         c.print(t)
     apps = [("running", a) for a in st.active_apps] + [("finished", a) for a in st.completed_apps]
     if apps:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 T = TypeVar("T")
 
-from hyperspark.ops.model import AppInfo, ClusterStatus, OpsError, WorkerInfo
+from hyperspark.ops.model import AppInfo, ClusterStatus, Gpus, OpsError, WorkerInfo
 from hyperspark.ops.util.poll import wait_for
 
 
@@ -33,6 +33,18 @@ def master_json(master_ui: str, timeout: float = 3.0) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def parse_gpus(w: dict) -> Gpus:
+    """A worker's ``resources`` / ``resourcesused`` (``{"gpu": {"name": "gpu", "addresses": [...]}}``)."""
+    def addresses(key: str) -> list[str]:
+        info = w.get(key)
+        gpu = info.get("gpu") if isinstance(info, dict) else None
+        found = gpu.get("addresses") if isinstance(gpu, dict) else None
+        return [str(a) for a in found] if isinstance(found, list) else []
+
+    advertised = addresses("resources")
+    return Gpus(count=len(advertised), addresses=advertised, used=addresses("resourcesused"))
+
+
 def parse_worker(w: dict) -> WorkerInfo:
     return WorkerInfo(
         id=str(w.get("id", "?")),
@@ -42,6 +54,7 @@ def parse_worker(w: dict) -> WorkerInfo:
         memory_mb=int(w.get("memory", 0)),
         state=str(w.get("state", "UNKNOWN")),
         ui_url=w.get("webuiaddress"),
+        gpus=parse_gpus(w),
     )
 
 

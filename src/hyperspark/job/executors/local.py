@@ -31,9 +31,9 @@ def _joblib_warm(_i: int) -> int:
     return os.getpid()
 
 
-def _joblib_run(params: dict, budget: int | None) -> dict:
+def _joblib_run(params: dict, budget: int | None, key: tuple | None = None) -> dict:
     ctx, X, y, folds = _WORKER_DATA
-    return evaluate(ctx, params, budget, X, y, folds)
+    return evaluate(ctx, params, budget, X, y, folds, key)
 
 
 class JoblibExecutor(Executor):
@@ -54,7 +54,7 @@ class JoblibExecutor(Executor):
         return list(self._pool.map(_joblib_warm, range(self.n_jobs)))
 
     def submit(self, job: Job) -> Future:
-        return self._pool.submit(_joblib_run, job.config.params, job.budget)
+        return self._pool.submit(_joblib_run, job.config.params, job.budget, job.key)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

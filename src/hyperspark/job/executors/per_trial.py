@@ -6,12 +6,16 @@ job, submitted from a driver thread pool sized to the in-flight limit, so trials
 each result lands on the driver the moment it finishes. The base of the default, ``pull.py``; kept for
 comparison and for clusters where executors cannot open a connection to the driver (or where Spark's
 network crypto is on).
+
+With ``resources`` (``profile``, see ``job/resources.py``) the warm-up and every trial's job run under the
+task resource profile, so Spark places each trial where its cores and GPUs are free.
 """
 from __future__ import annotations
 
 import pickle
 
 from hyperspark.job.executors.base import PoolExecutor, ShippingReport
+from hyperspark.job.resources import TrialProfile, with_profile
 from hyperspark.job.executors.trial import TrialContext, run_broadcast_trial, warm_worker, raise_import_problems
 from hyperspark.job.search.scheduler import Job
 
@@ -19,8 +23,10 @@ from hyperspark.job.search.scheduler import Job
 class PerTrialExecutor(PoolExecutor):
     """Broadcast once, warm every slot (timed as ``warmup``), then one Spark job per trial."""
 
-    def __init__(self, spark, ctx: TrialContext, X, y, folds, slots: int, in_flight: int):
+    def __init__(self, spark, ctx: TrialContext, X, y, folds, slots: int, in_flight: int,
+                 profile: TrialProfile | None = None):
         super().__init__(in_flight, "trial")
+        self.profile = profile
         self.sc = spark.sparkContext
         self.ctx = ctx
         payload = (X, y, folds)
@@ -34,14 +40,18 @@ class PerTrialExecutor(PoolExecutor):
         """One task per slot loads the broadcast and imports the library (timed as its own phase); a
         module an executor cannot import raises JobInputError naming the module and the executor."""
         ctx, bc = self.ctx, self.bc
-        return raise_import_problems(ctx, self.sc.parallelize(range(self.slots), self.slots).mapPartitions(
+        return raise_import_problems(ctx, self.tasks(self.slots).mapPartitions(
             lambda it: warm_worker(ctx, bc, it)).collect())
+
+    def tasks(self, n: int):
+        """An RDD of ``n`` one-element partitions, under the trial profile when there is one."""
+        return with_profile(self.sc.parallelize(range(n), n), self.profile)
 
     def _run(self, job: Job) -> dict:
         ctx, bc = self.ctx, self.bc
-        params, budget = job.config.params, job.budget
+        params, budget, key = job.config.params, job.budget, job.key
         self.sc.setJobGroup(f"trial-{job.config.trial_id}-{job.rung}", f"hyperspark trial {params}", True)
-        return self.sc.parallelize([0], 1).map(lambda _: run_broadcast_trial(ctx, bc, params, budget)).collect()[0]
+        return self.tasks(1).map(lambda _: run_broadcast_trial(ctx, bc, params, budget, key)).collect()[0]
 
     def close(self) -> None:
         super().close()

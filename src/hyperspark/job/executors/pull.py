@@ -37,6 +37,10 @@ Leases (exactly-once results):
 * Decommissioning (``hyperspark scale`` down): a task whose executor is being decommissioned finishes its
   running trial, gets ``stop`` instead of a new trial and ends, so the executor drains without losing work.
 
+Resources: with a task resource profile (``resources``, ``job/resources.py``) every trial-task job runs
+under it, so a task holds its cores and GPUs for its whole life and runs its trials on them; the monitor
+counts usable slots from the same profile.
+
 Cancellation: :meth:`close` with trials still running (the search was interrupted, or a stop rule fired
 with nothing left to wait for) cancels the Spark job group, which kills the Python workers running them;
 after a normal end every task is idle and is told to stop.
@@ -57,6 +61,7 @@ from multiprocessing.connection import wait as mp_wait
 from hyperspark.job.executors.base import ShippingReport
 from hyperspark.job.executors.per_trial import PerTrialExecutor
 from hyperspark.job.executors.trial import TrialContext, evaluate, executor_identity, preload, raise_import_problems
+from hyperspark.job.resources import TrialProfile, TrialResources, executor_of, slots_for, task_cpus
 from hyperspark.job.search.scheduler import Job
 from hyperspark.job.protocol import one_line
 
@@ -97,12 +102,12 @@ def _pull_task(address, authkey: bytes, ctx: TrialContext, bc, job_no: int, beat
             msg = conn.recv()
             if msg[0] == "stop":
                 break
-            _, lease, params, budget = msg
+            _, lease, params, budget, job_key = msg
             quiet = threading.Event()
             beater = threading.Thread(target=_beat, args=(send, quiet, beat_s), daemon=True)
             beater.start()
             try:
-                row = evaluate(ctx, params, budget, X, y, folds)
+                row = evaluate(ctx, params, budget, X, y, folds, job_key)
             finally:
                 quiet.set()
                 beater.join()
@@ -153,8 +158,8 @@ class PullExecutor(PerTrialExecutor):
     transport = "pull"
 
     def __init__(self, spark, ctx: TrialContext, X, y, folds, slots: int, in_flight: int,
-                 parallelism: int | None = None):
-        super().__init__(spark, ctx, X, y, folds, slots, in_flight)
+                 parallelism: int | None = None, profile: TrialProfile | None = None):
+        super().__init__(spark, ctx, X, y, folds, slots, in_flight, profile)
         conf = self.sc.getConf()
         self.lease_s = float(conf.get(LEASE_CONF, str(DEFAULT_LEASE_S)))
         self.want = max(1, parallelism or slots)  # concurrent trials the user asked for (<= slots)
@@ -227,8 +232,7 @@ class PullExecutor(PerTrialExecutor):
         ctx, bc, address, key, beat = self.ctx, self.bc, self.address, self._authkey, max(0.5, self.lease_s / 6)
         try:
             self.sc.setJobGroup(self.group, "hyperspark trial tasks (long-lived, one per slot)", True)
-            self.sc.parallelize(range(n), n).mapPartitions(
-                lambda it: _pull_task(address, key, ctx, bc, job_no, beat, it)).collect()
+            self.tasks(n).mapPartitions(lambda it: _pull_task(address, key, ctx, bc, job_no, beat, it)).collect()
         except BaseException as e:  # noqa: BLE001 - cancelled at close, or every retry failed
             with self._cv:
                 if not self._closed and self._failure is None:
@@ -300,7 +304,7 @@ class PullExecutor(PerTrialExecutor):
         jsc = sc._jsc.sc()
         sched = jsc.taskScheduler()
         execs = jsc.statusStore().executorList(True)
-        cpus = int(sc.getConf().get("spark.task.cpus", "1"))
+        request = self.profile.request if self.profile else TrialResources(task_cpus(sc))
         usable, decom = 0, set()
         for i in range(execs.size()):
             e = execs.apply(i)
@@ -313,7 +317,8 @@ class PullExecutor(PerTrialExecutor):
                     continue
             except Exception:  # noqa: BLE001 - an internal API; without it nothing is draining
                 pass
-            usable += int(e.totalCores()) // max(1, cpus)
+            gpus = len(executor_of(e).gpus) if request.gpus else 0  # (a py4j call or two: only for GPUs)
+            usable += slots_for(int(e.totalCores()), gpus, request)
         return usable, decom
 
     # -- connections -----------------------------------------------------
@@ -425,7 +430,7 @@ class PullExecutor(PerTrialExecutor):
     def _send(conn: Connection, leases: dict, lease: tuple[int, Job, Future]) -> None:
         n, job, fut = lease
         leases[n] = (job, fut)
-        conn.send(("trial", n, job.config.params, job.budget))
+        conn.send(("trial", n, job.config.params, job.budget, job.key))
 
     def _mark(self, job_no: int, part: int, state: str) -> None:
         t = self._tasks.setdefault((job_no, part), _Task(job_no, part))

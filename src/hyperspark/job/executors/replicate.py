@@ -46,7 +46,7 @@ class ReplicateExecutor(PoolExecutor):
     def _run(self, job: Job) -> dict:
         import pandas as pd
 
-        ctx, cols, k = self.ctx, self.cols, self.k
+        ctx, cols, k, key = self.ctx, self.cols, self.k, job.key
         trial_df = self.spark.createDataFrame(
             [(job.config.trial_id, json.dumps(job.config.params), job.budget)],
             "trial_id string, params string, budget int")
@@ -59,7 +59,7 @@ class ReplicateExecutor(PoolExecutor):
             idx = np.arange(len(g))
             fl = [(idx[fo != j].astype(np.int32), idx[fo == j].astype(np.int32)) for j in range(k)]
             b = g["budget"].iloc[0]
-            row = evaluate(ctx, json.loads(g["params"].iloc[0]), None if pd.isna(b) else int(b), Xg, yg, fl)
+            row = evaluate(ctx, json.loads(g["params"].iloc[0]), None if pd.isna(b) else int(b), Xg, yg, fl, key)
             return pd.DataFrame({"row": [json.dumps(row)]})
 
         sc = self.spark.sparkContext

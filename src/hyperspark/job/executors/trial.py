@@ -13,9 +13,20 @@ Objectives (``objective: module:function``) take the same path: the data is an :
 once with its budget; its ``report(step, score)`` calls land in ``intermediate``. User code (import
 paths, or objects shipped as cloudpickle bytes in the context) is imported by every Python worker during
 warm-up: a module an executor cannot import fails the run before the search.
+
+Resources (``resources: {cpus, gpus}``, ``job/resources.py``): the trial's model threads are ``cpus``
+(``ctx.threads``); with ``gpus`` > 0 the task's GPU addresses (``TaskContext.resources()["gpu"]``) are put in
+``CUDA_VISIBLE_DEVICES`` before the model or objective is built and the old value is put back afterwards (a
+reused Python worker never leaks one trial's devices to the next); registry models that can use a GPU get
+their GPU params; an objective that names a ``trial`` parameter gets a :class:`TrialInfo`. A row of a run
+with ``resources`` records the request (``resources``) and the addresses it held (``devices``).
+A framework reads ``CUDA_VISIBLE_DEVICES`` once, when it first initializes CUDA in a process: a pull task
+(the default) keeps its Python worker and its addresses for the whole search, so this holds per search;
+one-trial jobs (``trial_tasks: per_trial``) may reuse a worker that saw another address.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -42,6 +53,24 @@ class TrialContext:
     resource: str | None = None  # early stopping: the param that takes a job's budget
     kind: str = "model"  # model | objective
     payload: bytes | None = None  # cloudpickle bytes of an object passed to the Python API
+    gpus: float | None = None  # resources.gpus; None: the spec has no resources (rows record none)
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    """What an objective that names a ``trial`` parameter receives: its devices and its identity.
+
+    ``gpus``: the GPU addresses this trial holds (also in ``CUDA_VISIBLE_DEVICES``; [] without GPUs);
+    ``cpus``: its cores (its threads); ``trial_id``/``rung``/``budget``: which evaluation this is."""
+
+    trial_id: str | None
+    rung: int
+    budget: int | None
+    cpus: int
+    gpus: list = field(default_factory=list)
+
+
+CUDA_ENV = "CUDA_VISIBLE_DEVICES"
 
 
 @dataclass
@@ -72,7 +101,7 @@ def fit_and_score(ctx: TrialContext, params: dict, X, y, folds) -> list[float]:
     m = get_model(ctx.model)
     scores = []
     for tr, va in folds:
-        est = build_single_machine(m, ctx.task, params, ctx.threads, ctx.seed)
+        est = build_single_machine(m, ctx.task, params, ctx.threads, ctx.seed, gpu=bool(ctx.gpus))
         est.fit(X[tr], y[tr])
         scores.append(_score(ctx, est, X[va], y[va]))
     return scores
@@ -107,7 +136,7 @@ def executor_identity() -> tuple[str, str]:
     return eid, socket.gethostname()
 
 
-def run_objective(ctx: TrialContext, params: dict, budget: int | None, data) -> dict:
+def run_objective(ctx: TrialContext, params: dict, budget: int | None, data, trial: TrialInfo | None = None) -> dict:
     """Call the objective once; its score, extra metrics and reported intermediate scores."""
     U.ensure(ctx.model, ctx.payload)
     fn = U.objective_function(ctx.model)
@@ -116,20 +145,28 @@ def run_objective(ctx: TrialContext, params: dict, budget: int | None, data) -> 
     def report(step, score) -> None:
         steps.append((int(step), float(score)))
 
-    score, extra = U.objective_score(U.call_objective(fn, dict(params), data, budget, report))
+    score, extra = U.objective_score(U.call_objective(fn, dict(params), data, budget, report, trial))
     return {"fold_scores": [], "mean": score, "std": None, "metrics": extra, "intermediate": steps}
 
 
-def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds) -> dict:
+def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds,
+             key: tuple[str, int] | None = None) -> dict:
     """One job -> the executor's half of a result row. Model and objective errors (an exception, a score
-    that is not a number) become ``status: error``, recorded once, never retried."""
+    that is not a number) become ``status: error``, recorded once, never retried. ``key``: the job's
+    (trial_id, rung), for an objective's ``trial`` argument."""
     started, cpu0 = time.time(), time.process_time()
     eid, host = executor_identity()
     row = {"executor_id": eid, "host": host, "pid": os.getpid(), "slot": f"{host}/{eid}", "started_at": started}
+    devices = task_gpus() if ctx.gpus else []
+    if ctx.gpus is not None:
+        row.update(resources={"cpus": ctx.threads, "gpus": ctx.gpus}, devices=devices)
+        if devices:  # the report's timeline draws one lane per device
+            row["slot"] = f"{host}/{eid}/gpu{','.join(devices)}"
     try:
-        with _thread_limits(ctx.threads):
+        with _thread_limits(ctx.threads), gpu_env(devices if ctx.gpus else None):
             if ctx.kind == "objective":
-                row.update(status="ok", **run_objective(ctx, params, budget, X))
+                info = TrialInfo(key[0] if key else None, key[1] if key else 0, budget, ctx.threads, list(devices))
+                row.update(status="ok", **run_objective(ctx, params, budget, X, info))
             else:
                 U.ensure(ctx.model, ctx.payload)
                 scores = fit_and_score(ctx, job_params(ctx, params, budget), X, y, folds)
@@ -142,6 +179,35 @@ def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds) -
     row.update(ended_at=ended, fit_seconds=round(ended - started, 4),
                cpu_seconds=round(time.process_time() - cpu0, 4))
     return row
+
+
+def task_gpus() -> list[str]:
+    """The GPU addresses Spark gave the running task ([] outside a task, or without GPUs)."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:
+        return []
+    tc = TaskContext.get()
+    info = tc.resources().get("gpu") if tc is not None else None
+    return [str(a) for a in info.addresses] if info is not None else []
+
+
+@contextlib.contextmanager
+def gpu_env(addresses: list[str] | None):
+    """``CUDA_VISIBLE_DEVICES`` = the trial's addresses while it runs, then as it was (unset if it was);
+    None leaves the environment alone (a trial without resources.gpus)."""
+    if addresses is None:
+        yield
+        return
+    before = os.environ.get(CUDA_ENV)
+    os.environ[CUDA_ENV] = ",".join(addresses)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(CUDA_ENV, None)
+        else:
+            os.environ[CUDA_ENV] = before
 
 
 _POOLS: tuple[int, object] | None = None
@@ -161,9 +227,9 @@ def _thread_limits(n: int):
     return _POOLS[1].limit(limits=n)
 
 
-def run_broadcast_trial(ctx, bc, params, budget) -> dict:
+def run_broadcast_trial(ctx, bc, params, budget, key=None) -> dict:
     X, y, folds = bc.value
-    return evaluate(ctx, params, budget, X, y, folds)
+    return evaluate(ctx, params, budget, X, y, folds, key)
 
 
 def preload(ctx: TrialContext) -> str | None:

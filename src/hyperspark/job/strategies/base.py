@@ -83,8 +83,8 @@ class Strategy(ABC):
                         test_rows=splits.test_rows, hash=prep.data_hash, input=run.options.data_input)
 
     def cost(self, run: Run, ran: list[TrialResult]) -> CostInfo:
-        """Busy vs available core-seconds of the search: one trial holds one slot of ``threads_per_trial``."""
-        busy = sum((r.fit_seconds or 0.0) for r in ran) * self.spec.threads_per_trial
+        """Busy vs available core-seconds of the search: one trial holds one slot of ``trial_cpus`` cores."""
+        busy = sum((r.fit_seconds or 0.0) for r in ran) * self.spec.trial_cpus
         available = run.timings.get("search", 0.0) * run.cluster.cores
         return CostInfo(busy_core_seconds=round(busy, 3), available_core_seconds=round(available, 3),
                         idle_slot_fraction=round(1 - busy / available, 4) if available > 0 else None)
@@ -118,14 +118,15 @@ def _pull(run: Run, ctx: TrialContext, payload: tuple) -> Executor:
     from hyperspark.job.executors.pull import PullExecutor
 
     c = run.cluster
-    return PullExecutor(run.spark, ctx, *payload, c.slots, 2 * c.parallelism, parallelism=c.parallelism)
+    return PullExecutor(run.spark, ctx, *payload, c.slots, 2 * c.parallelism, parallelism=c.parallelism,
+                        profile=c.profile)
 
 
 def _per_trial(run: Run, ctx: TrialContext, payload: tuple) -> Executor:
     from hyperspark.job.executors.per_trial import PerTrialExecutor
 
     c = run.cluster
-    return PerTrialExecutor(run.spark, ctx, *payload, c.slots, 2 * c.parallelism)
+    return PerTrialExecutor(run.spark, ctx, *payload, c.slots, 2 * c.parallelism, profile=c.profile)
 
 
 def _replicate(run: Run, ctx: TrialContext, payload: tuple) -> Executor:
@@ -164,8 +165,9 @@ class TrialStrategy(Strategy):
 
     def trial_context(self, task: str, metric: str, n_classes: int) -> TrialContext:
         s = self.spec
-        return TrialContext(s.target, task, metric, s.threads_per_trial, s.seed, n_classes, self.resource,
-                            kind=self.context_kind, payload=U.payload(s.target))
+        return TrialContext(s.target, task, metric, s.trial_cpus, s.seed, n_classes, self.resource,
+                            kind=self.context_kind, payload=U.payload(s.target),
+                            gpus=s.resources.gpus if s.resources is not None else None)
 
     @abstractmethod
     def payload(self, run: Run) -> tuple:
@@ -183,7 +185,7 @@ class TrialStrategy(Strategy):
         if spark is None or self.spec.data_shipping != "broadcast":
             return None
         ctx = self.trial_context(self.prestart_task(), "", 0)
-        threads = self.spec.threads_per_trial
+        threads = self.spec.trial_cpus
 
         def go() -> None:
             try:

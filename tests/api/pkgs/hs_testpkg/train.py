@@ -30,3 +30,17 @@ def not_a_number(params, data, budget):
 def reads_uri(params, data, budget):
     assert isinstance(data, str)
     return float(len(data) > 0) + params["k"]
+
+
+def gpu_probe(params, data, budget, trial):
+    """Holds its slot ~1 s and says what it was given: the GPU address in CUDA_VISIBLE_DEVICES and in its
+    ``trial`` argument (as numbers: an objective's extra metrics are floats), and its cores."""
+    import os
+    import time
+
+    time.sleep(float(params.get("hold", 1.0)))
+    cuda = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return {"score": float(params["x"]),
+            "cuda": float(cuda) if cuda.isdigit() else -1.0,
+            "held": float(trial.gpus[0]) if len(trial.gpus) == 1 else -1.0,
+            "n_held": float(len(trial.gpus)), "cpus": float(trial.cpus)}

@@ -25,6 +25,9 @@ class ComposeSettings(TargetSettings):
 
     refused: ClassVar[dict[str, str]] = {
         "worker_ui_port": "compose workers are scalable: use worker_ui_ports=FIRST-LAST (HS_WORKER_UI_PORTS)",
+        **dict.fromkeys(("gpus_per_worker", "gpu_addresses"),
+                        "compose GPU workers are the gpu profile's spark-worker-gpu service: `docker compose "
+                        "--profile gpu up -d --scale spark-worker-gpu=N` (see docs/gpus.md)"),
     }
 
     master_port: int | None = _var("master_port", "HS_MASTER_PORT")

@@ -27,7 +27,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from hyperspark.ops import spark_api
+from hyperspark.ops import gpus, spark_api
 from hyperspark.ops.hdfs import jmx as nn_jmx
 from hyperspark.ops.hdfs import upload as hdfs_upload
 from hyperspark.ops.hdfs.paths import upload_path
@@ -467,6 +467,7 @@ class ComposeTarget(Target):
         expected = len(self.containers("spark-worker"))
         checks.append(Check(CheckName.MASTER, status.master_state == "ALIVE", f"{status.master_state} at {status.master_ui}"))
         checks.append(Check(CheckName.WORKERS, alive == expected and alive > 0, f"{alive} ALIVE of {expected} containers"))
+        checks.append(gpus.gpus_check(status.workers))  # informational: the gpu profile's workers advertise them
         if status.storage is not None:
             checks += nn_jmx.hdfs_checks(status.storage)
         checks.append(self._check_python())

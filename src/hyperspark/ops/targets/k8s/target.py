@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator
 
 from hyperspark.job.protocol import one_line
 
-from hyperspark.ops import k8s_render, spark_api
+from hyperspark.ops import gpus, k8s_render, spark_api
 from hyperspark.ops.hdfs import jmx as nn_jmx
 from hyperspark.ops.hdfs import upload as hdfs_upload
 from hyperspark.ops.hdfs.paths import hdfs_path, upload_path
@@ -486,6 +486,8 @@ class K8sTarget(Target):
         alive = spark_api.alive_count(data)
         wanted = dep.spec.replicas or 0
         checks.append(Check(CheckName.WORKERS, alive == wanted, f"{alive} ALIVE of {wanted} wanted"))
+        # informational: the gpu overlay's workers advertise GPUs
+        checks.append(gpus.gpus_check([spark_api.parse_worker(w) for w in data.get("workers", [])] if data else None))
         checks += nn_jmx.hdfs_checks(self._storage_status())
         worker_image = dep.spec.template.spec.containers[0].image
         job, _, _ = self._driver_objects("doctor", "", False, {}, [])

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from hyperspark.ops import spark_api
+from hyperspark.ops import gpus, spark_api
 from hyperspark.ops.model import OpsError
 from hyperspark.ops.state import StateDir
 from hyperspark.ops.targets.local.settings import HOST, PORT_LABELS, LocalSettings
@@ -93,6 +93,14 @@ class Daemons:
     def worker_ui(self, index: int) -> int:
         return int(self._setting("worker_ui_port")) + index - 1
 
+    @property
+    def gpu_script(self) -> Path:
+        """The GPU discovery script every worker runs at start (when the cluster has GPUs)."""
+        return self.state.conf_dir / "gpu-discovery.sh"
+
+    def gpus_per_worker(self) -> int:
+        return self._settings().gpu_plan()[0]
+
     # -- processes ------------------------------------------------------------
     def env(self) -> dict[str, str]:
         """Environment for daemons and the driver: loopback only, one Python everywhere."""
@@ -129,7 +137,16 @@ class Daemons:
             # running ones, then exit; see decommission
             "spark.decommission.enabled": "true",
         }
+        per_worker, fixed = self._settings().gpu_plan()
+        if per_worker:  # workers advertise GPUs: the discovery script beside this file (the master ignores both)
+            gpus.write_discovery_script(self.gpu_script, fixed, per_worker)
+            props.update(gpus.worker_conf(per_worker, self.gpu_script))
         return write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()))
+
+    def check_gpus(self, indices: list[int]) -> None:
+        """Run the GPU discovery as each new worker will, before starting any (see gpus.check_workers)."""
+        per_worker, fixed = self._settings().gpu_plan()
+        gpus.check_workers(per_worker, fixed, indices, self.env())
 
     def _spark_class(self) -> str:
         return str(spark_home() / "bin" / "spark-class")
@@ -246,7 +263,8 @@ class Daemons:
             "--work-dir", str(work),
             "--properties-file", str(conf),
         ]
-        self.state.spawn(name, argv, self.env())
+        # which worker of this machine runs the GPU discovery script (it takes that worker's GPUs)
+        self.state.spawn(name, argv, {**self.env(), gpus.WORKER_ENV: str(index)})
 
     def scale_to(self, workers: int, cores: int, memory: str) -> None:
         """Start or decommission workers until ``workers`` run; block until the master shows that many ALIVE."""
@@ -254,6 +272,7 @@ class Daemons:
         if len(current) < workers:
             new = [i for i in range(1, workers + len(current) + 1) if i not in current][: workers - len(current)]
             self.check_ports({self.worker_ui(i): f"worker-{i} UI" for i in new})
+            self.check_gpus(new)
             conf = self.write_conf()
             for i in new:
                 self.start_worker(i, cores, memory, conf)

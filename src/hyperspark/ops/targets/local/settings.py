@@ -28,8 +28,22 @@ class LocalSettings(TargetSettings):
     mlflow: bool | None = None
     #: run a real HDFS (explicit only: else as saved, else when HADOOP_HOME is set; see LocalTarget._hdfs_wanted)
     hdfs: bool | None = None
+    #: GPUs each worker advertises (`up --gpus-per-worker N`; 0 = none); saved, so `scale` adds the same
+    gpus_per_worker: int = Field(0, ge=0)
+    #: fixed GPU addresses every worker advertises (`up --gpu-addresses 0,1`; fake GPUs for tests), else
+    #: the discovery script reads nvidia-smi and worker k takes GPUs (k-1)*N .. k*N-1 of the machine
+    gpu_addresses: str | None = None
+
+    def gpu_plan(self) -> tuple[int, list[str]]:
+        """(GPUs per worker, fixed addresses or [] for nvidia-smi); a disagreement is one line."""
+        from hyperspark.ops import gpus
+
+        given = self.gpus_per_worker if "gpus_per_worker" in self.model_fields_set else None
+        return gpus.plan(given, self.gpu_addresses)
 
 
+#: settings a running cluster was started with that `up` cannot change (a running JVM keeps them)
+GPU_KEYS = ("gpus_per_worker", "gpu_addresses")
 PORT_KEYS = ("master_port", "ui_port", "worker_ui_port", "driver_ui_port", "hdfs_rpc_port", "hdfs_http_port",
              "hdfs_dn_port", "history_ui_port", "mlflow_port")
 PORT_LABELS = {

@@ -20,7 +20,7 @@ from typing import Any
 
 import hyperspark.ops.targets.local.spark_submit as spark_submit
 import hyperspark.ops.targets.local.warm as warm
-from hyperspark.ops import spark_api
+from hyperspark.ops import gpus, spark_api
 from hyperspark.ops.model import Check, ClusterStatus, NoClusterError, OpsError, UploadResult, WarmDriverStatus
 from hyperspark.ops.state import state_write
 from hyperspark.ops.targets.base import Target
@@ -34,7 +34,7 @@ from hyperspark.ops.targets.local.doctor import (
     workers_check,
 )
 from hyperspark.ops.targets.local.hdfs import LocalHdfs
-from hyperspark.ops.targets.local.settings import HOST, PORT_KEYS, PORT_LABELS, LocalSettings
+from hyperspark.ops.targets.local.settings import GPU_KEYS, HOST, PORT_KEYS, PORT_LABELS, LocalSettings
 from hyperspark.ops.targets.request import DriverOutput, DriverRequest
 from hyperspark.ops.util.background import Background
 from hyperspark.ops.util.java import check_java
@@ -81,11 +81,13 @@ class LocalTarget(Target):
         return bool(os.environ.get("HADOOP_HOME"))
 
     def _reject_changed_ports(self) -> None:
+        """Ports and GPUs of a running cluster stay as started (its JVMs hold them)."""
         saved = self._saved()
         for key, value in self._overrides.items():
-            if key in PORT_KEYS and key in saved and int(saved[key]) != int(value):
+            if key in PORT_KEYS + GPU_KEYS and key in saved and str(saved[key] or "") != str(value or ""):
+                now = saved[key] if saved[key] not in (None, "") else "none"
                 raise OpsError(
-                    f"the running cluster uses {key.replace('_', ' ')} {saved[key]}, not {value}: "
+                    f"the running cluster uses {key.replace('_', ' ')} {now}, not {value}: "
                     "run `hyperspark down` first"
                 )
 
@@ -126,6 +128,8 @@ class LocalTarget(Target):
         if self.master_pid() is not None:
             return self._up_running(workers, worker_cores, worker_memory)
         check_java()
+        self._explicit_gpus()
+        self.daemons.check_gpus(list(range(1, workers + 1)))  # no nvidia-smi, too few GPUs: one line, nothing started
         self.daemons.stop_leftovers()
         hdfs_wanted = self._hdfs_wanted()
         ports = {int(self._setting(k)): PORT_LABELS[k] for k in ("master_port", "ui_port", "history_ui_port")}
@@ -133,6 +137,14 @@ class LocalTarget(Target):
         self.daemons.check_ports(ports)  # HdfsCluster.start checks its own ports
         self._save_fresh_state(hdfs_wanted, worker_cores, worker_memory)
         return self._start(workers, worker_cores, worker_memory, hdfs_wanted)
+
+    def _explicit_gpus(self) -> None:
+        """A fresh cluster given either GPU setting takes both from what was given (addresses imply the
+        count; a count alone means nvidia-smi), not half from a cluster that ran here before."""
+        if not any(k in self._overrides for k in GPU_KEYS):
+            return
+        per_worker, fixed = gpus.plan(self._overrides.get("gpus_per_worker"), self._overrides.get("gpu_addresses"))
+        self._overrides.update(gpus_per_worker=per_worker, gpu_addresses=",".join(fixed))
 
     def _up_running(self, workers: int, cores: int, memory: str) -> ClusterStatus:
         """``up`` on a running cluster: add what was asked for and is missing, then scale."""
@@ -150,6 +162,8 @@ class LocalTarget(Target):
         """``state.json`` of the cluster about to start (a full or read-only state dir: one line, nothing
         started)."""
         settings = {k: int(self._setting(k)) for k in PORT_KEYS}
+        per_worker, fixed = self.settings().gpu_plan()  # `scale` adds workers with the same GPUs
+        settings.update(gpus_per_worker=per_worker, gpu_addresses=",".join(fixed) or None)
         with state_write(self.state.storage_dir):
             self.state.root.mkdir(parents=True, exist_ok=True)
             if not hdfs_wanted:
@@ -274,6 +288,8 @@ class LocalTarget(Target):
                                          self.events_dir)
         self.events_dir.mkdir(parents=True, exist_ok=True)
         confs.update(self.hdfs.spark_conf())
+        # a GPU cluster: executors hold their worker's GPUs (trials take them per stage, the job's side)
+        confs.update(gpus.executor_conf(self.daemons.gpus_per_worker()))
         confs.update(conf)
         return spark_submit.argv(self.master_url, confs, script, args)
 
@@ -306,4 +322,8 @@ class LocalTarget(Target):
                                   running))
         checks.append(workers_check(len(self.daemons.worker_indices()), self.master_ui) if running
                       else no_cluster_check())
+        if running:
+            data = spark_api.master_json(self.master_ui)
+            workers = [spark_api.parse_worker(w) for w in data.get("workers", [])] if data is not None else None
+            checks.append(gpus.gpus_check(workers, self.daemons.gpus_per_worker()))
         return checks + storage_checks(self.hdfs.storage_status(), self.state.storage_dir)

@@ -151,14 +151,19 @@ def cold_reason(request: DriverRequest) -> str | None:
     """Why this request needs a fresh driver (None: the warm one can run it as a cold one would)."""
     if request.conf:
         return "--conf needs a fresh driver"
+    from hyperspark.job.resources import needs_profile, request_of
     from hyperspark.job.spec import load_spec
 
     try:
-        threads = load_spec(request.spec_path, list(request.overrides) or None).threads_per_trial
+        spec = load_spec(request.spec_path, list(request.overrides) or None)
     except Exception:  # noqa: BLE001 - the job reports a bad spec itself (the same line either way)
         return None
-    if threads != 1:
-        return f"threads_per_trial={threads} needs a fresh driver (the warm one runs 1-core trials)"
+    if spec.threads_per_trial != 1:
+        return f"threads_per_trial={spec.threads_per_trial} needs a fresh driver (the warm one runs 1-core trials)"
+    if needs_profile(request_of(spec), 1):
+        # the warm driver runs with dynamic allocation, where Spark's task resource profiles do not reuse
+        # the running executors: a cold driver (dynamic allocation off) runs them
+        return "resources need a fresh driver (the warm one runs with dynamic allocation)"
     return None
 
 
