@@ -240,7 +240,9 @@ def _active_session(spark):
 
 
 def _task_cpus(spark) -> int:
-    return int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    from hyperspark.job.resources import task_cpus
+
+    return task_cpus(spark.sparkContext)
 
 
 def _ship(spark, py_files) -> None:

@@ -14,6 +14,7 @@ import traceback
 from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.protocol import ERROR_PREFIX, FAILED_PREFIX, RESULT_PREFIX, one_line, run_id_problem
 from hyperspark.job.run import run
+from hyperspark.job.resources import task_cpus
 from hyperspark.job.session import build_session
 from hyperspark.job.spec import Spec, load_spec
 
@@ -102,7 +103,7 @@ def check_session_fits(spark, spec: Spec) -> None:
     """A session made before the spec (the warm driver's) must run trials of the spec's size: its
     ``spark.task.cpus`` cannot change after start. With ``resources`` a task resource profile sizes the
     trials instead (``job/resources.py`` says in one line when this session cannot run one)."""
-    cpus = int(spark.sparkContext.getConf().get("spark.task.cpus", "1"))
+    cpus = task_cpus(spark.sparkContext)
     if spec.resources is None and spec.threads_per_trial != cpus:
         raise SpecError(f"threads_per_trial={spec.threads_per_trial}: this driver runs {cpus}-core trials; "
                         "run it with a fresh driver (hyperspark submit --cold)")

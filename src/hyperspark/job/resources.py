@@ -193,18 +193,20 @@ def executor_of(summary) -> ExecutorResources:
 
 
 def task_cpus(sc) -> int:
+    """Cores every task of this session takes (``spark.task.cpus``): the one place that reads it."""
     return int(sc.getConf().get("spark.task.cpus", "1"))
 
 
 def check_master(sc, request: TrialResources | None) -> None:
     """The master / dynamic allocation part of :func:`trial_profile`, before any executor is waited for."""
     if needs_profile(request, task_cpus(sc)):
-        problem = unsupported(sc.master, _dynamic(sc), request)
+        problem = unsupported(sc.master, dynamic_allocation(sc), request)
         if problem is not None:
             raise JobInputError(problem)
 
 
-def _dynamic(sc) -> bool:
+def dynamic_allocation(sc) -> bool:
+    """Does this session run with dynamic allocation (the warm driver does)? The one place that reads it."""
     return sc.getConf().get("spark.dynamicAllocation.enabled", "false").lower() == "true"
 
 
@@ -213,7 +215,7 @@ def trial_profile(sc, request: TrialResources | None, executors: int = 1) -> Tri
     line) when the session cannot run it. Call once ``executors`` registered, before any trial."""
     if not needs_profile(request, task_cpus(sc)):
         return None
-    problem = unsupported(sc.master, _dynamic(sc), request)
+    problem = unsupported(sc.master, dynamic_allocation(sc), request)
     if problem is None:
         execs = executor_resources(sc, at_least=max(1, executors))
         problem = shortfall(execs, request) if execs is not None else None

@@ -74,7 +74,7 @@ def wait_for_executors(spark, timeout_s: float = 90.0, expected: int | None = No
         return 0
     if expected is None:
         expected = int(sc.getConf().get(EXPECTED_EXECUTORS, "0"))
-    if dynamic_allocation(sc):
+    if R.dynamic_allocation(sc):
         # The warm driver runs with dynamic allocation: executors idle for executorIdleTimeout go back
         # to the cluster, and Spark asks for new ones only once tasks are pending. Here no task is
         # pending yet, but the slot count (and the warm-up's one task per slot) is decided now: waiting
@@ -99,10 +99,6 @@ def wait_for_executors(spark, timeout_s: float = 90.0, expected: int | None = No
 
 def registered_executors(sc) -> int:
     return sc._jsc.sc().getExecutorMemoryStatus().size() - 1  # minus the driver's block manager
-
-
-def dynamic_allocation(sc) -> bool:
-    return sc.getConf().get("spark.dynamicAllocation.enabled", "false").lower() == "true"
 
 
 def request_executors(sc, total: int) -> None:

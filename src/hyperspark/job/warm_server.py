@@ -32,7 +32,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from hyperspark.job.cli import run_request
-from hyperspark.job.session import dynamic_allocation, start_session
+from hyperspark.job.resources import dynamic_allocation
+from hyperspark.job.session import start_session
 from hyperspark.job.protocol import ERROR_PREFIX, WarmMessage, WarmRunRequest, one_line
 
 HOST = "127.0.0.1"
