@@ -137,7 +137,12 @@ def test_asha_and_resume_under_a_gpu_profile(gpus_2x2, tmp_path):
                          **{"objective": "hs_testpkg.train:curve", "space": space})
     keys = [r.key for r in rows]
     assert len(keys) == len(set(keys)) and all(r.ok for r in rows)
-    assert {r.decision for r in rows} >= {"promote", "prune", "complete"}
+    # which rung-0 results promote depends on the order they land in (ASHA decides as each lands; with
+    # fewer than `reduction` results nothing goes up), so promotions may all come from the drain; what
+    # never varies: some configuration reached the full budget, and only ASHA's three decisions appear
+    decisions = {r.decision for r in rows}
+    assert {"prune", "complete"} <= decisions <= {"promote", "prune", "complete"}
+    assert any(r.rung == 2 and r.budget == 9 and r.decision == "complete" for r in rows)
     assert all(len(r.devices) == 1 for r in rows) and summary.early_stopping.rungs == [1, 3, 9]
     path = tmp_path / "asha.yaml"
     again = gpus_2x2.target.submit(path, run_id="asha", resume=True, packages=[TESTPKG], cold=True)
