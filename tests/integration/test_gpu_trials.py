@@ -174,3 +174,38 @@ def test_a_gpu_worker_killed_mid_search_loses_no_trial(tmp_path_factory, tmp_pat
         rows = parse_trials((run_dir / "trials.jsonl").read_text())
         assert sorted(r.params["x"] for r in rows) == list(range(12))  # each trial once
         assert all(r.ok and len(r.devices) == 1 for r in rows)
+
+
+def test_a_mixed_cluster_gives_gpu_trials_only_to_gpu_workers(tmp_path_factory, tmp_path):
+    """One GPU-less worker (the kit's plain cluster) and one that advertises 2 fake GPUs (started by hand, as a
+    compose `gpu` profile worker or a k8s GPU node joins). The ONE submit path asks executors for GPUs only
+    for a run whose trials need them (hyperspark.ops.gpus.submit_conf): that run's executors, and so its
+    trials, land only on the GPU worker; a CPU run on the same cluster uses both workers."""
+    from hyperspark.ops import gpus, spark_api
+    from hyperspark.ops.targets.local import LocalTarget
+    from tests.integration.cluster_fixtures import cluster_ports
+
+    target = LocalTarget(tmp_path_factory.mktemp("mixed"), hdfs=False, **cluster_ports())
+    try:
+        target.up(1, worker_cores=2)  # worker-1: no GPUs
+        daemons = target.daemons
+        script = gpus.write_discovery_script(tmp_path / "gpu-discovery.sh", ["0", "1"], 2)
+        conf = tmp_path / "gpu-worker.conf"
+        props = {**dict(line.split(" ", 1) for line in daemons.write_conf().read_text().splitlines()),
+                 **gpus.worker_conf(2, script)}
+        conf.write_text("".join(f"{k} {v}\n" for k, v in props.items()))
+        daemons.start_worker(2, 2, "1g", conf)
+        spark_api.wait_alive_workers(daemons.master_ui, 2, 120)
+        assert sorted(w.gpus.count for w in target.status().workers) == [0, 2]
+
+        cluster = type("Cluster", (), {"target": target})
+        summary, rows = _run(cluster, tmp_path, "mixgpu", {"gpus": 1}, trials=6)
+        assert len(rows) == 6 and all(r.ok and len(r.devices) == 1 for r in rows)
+        assert summary.cluster.slots == 2  # the GPU worker's one executor, 2 GPUs, one per trial
+        assert len({r.executor_id for r in rows}) == 1
+        (tmp_path / "cpu").mkdir()
+        summary, rows = _run(cluster, tmp_path / "cpu", "mixcpu", {}, trials=4,
+                             objective="hs_testpkg.train:curve", space={"x": ["c1", "c2", "c3", "c4"]})
+        assert all(r.ok for r in rows) and summary.cluster.slots == 4  # both workers, 2 cores each
+    finally:
+        target.down()

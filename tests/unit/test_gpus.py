@@ -246,3 +246,14 @@ def test_the_status_table_shows_gpus_only_on_a_cluster_with_gpus(monkeypatch):
     assert "GPUs: 2" in text and "GPUs used/all" in text and "1/2 (0,1)" in text
     plain = shown(ClusterStatus("local", "spark://x", "http://x", "ALIVE", workers=[worker("w1", 0)]))
     assert "GPU" not in plain
+
+
+def test_submit_conf_asks_executors_for_the_smallest_gpu_worker_and_only_for_gpu_runs():
+    mixed = [worker("w1", 0), worker("w2", 4), worker("w3", 2), worker("w4", 8, state="DEAD")]
+    key = "spark.executor.resource.gpu.amount"
+    assert gpus.submit_conf(1, {}, mixed) == {key: "2", "spark.task.resource.gpu.amount": "0"}
+    assert gpus.submit_conf(0.5, {}, mixed)[key] == "2"
+    assert gpus.submit_conf(0, {}, mixed) == {}  # a CPU run keeps every worker
+    assert gpus.submit_conf(1, {key: "1"}, mixed) == {}  # the user's (or the target's) own conf wins
+    assert gpus.submit_conf(1, {}, [worker("w1", 0)]) == {}  # no GPU anywhere: the job says so itself
+    assert gpus.submit_conf(1, {}, None) == {}

@@ -196,6 +196,21 @@ def executor_conf(gpus_per_worker: int) -> dict[str, str]:
             f"spark.task.resource.{RESOURCE}.amount": "0"}
 
 
+def submit_conf(trial_gpus: float, conf: dict[str, str], workers: Iterable[WorkerInfo] | None) -> dict[str, str]:
+    """What a run whose trials ask for GPUs adds to its driver's conf on ANY target (the one submit path
+    calls this), when that conf does not already ask executors for GPUs: its executors hold the smallest
+    GPU count among the ALIVE GPU workers, so every GPU worker can host one. On a mixed cluster the master
+    then places this application's executors only on GPU workers: GPU-less workers get no trial of it
+    (Spark standalone cannot give one application executors with and without a resource; a CPU-only run
+    submitted without GPUs uses every worker). Nothing when no worker advertises GPUs: the job then
+    stops with its own one line before any trial."""
+    key = f"spark.executor.resource.{RESOURCE}.amount"
+    if trial_gpus <= 0 or key in conf:
+        return {}
+    counts = [w.gpus.count for w in workers or () if w.state == "ALIVE" and w.gpus.count > 0]
+    return executor_conf(min(counts)) if counts else {}
+
+
 # -- what the master says ----------------------------------------------------------------------------
 def gpus_check(workers: Iterable[WorkerInfo] | None, wanted: int | None = None) -> Check:
     """Informational: how many GPUs the ALIVE workers advertise. A failure only when the cluster was

@@ -27,7 +27,8 @@ from typing import Protocol
 
 from hyperspark.job.protocol import RunSummary, new_run_id, run_id_problem
 
-from hyperspark.ops.model import LineSink, OpsError, SubmitResult
+from hyperspark.ops import gpus
+from hyperspark.ops.model import ClusterStatus, LineSink, OpsError, SubmitResult
 from hyperspark.ops.state import StateDir
 from hyperspark.ops.targets.request import DriverOutput, DriverRequest
 from hyperspark.ops.util.files import write_atomic
@@ -47,6 +48,8 @@ class Launcher(Protocol):
 
     def read_text(self, uri: str) -> str: ...
 
+    def status(self) -> ClusterStatus: ...
+
 
 def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume: bool = False,
            conf: dict[str, str] | None = None, on_line: LineSink | None = None,
@@ -61,6 +64,7 @@ def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume:
     request = DriverRequest(spec_path, run_id or new_run_id(spec_name(spec_path)), resume, dict(conf or {}), list(overrides or []),
                             [Path(p) for p in packages or []], cold)
     target.before_submit(request)  # e.g. NoClusterError, before any log is written
+    request.conf.update(_gpu_conf(target, request))
     state = target.state
     state.record_launch(request.run_id, spec_fingerprint(spec_path, request.overrides), str(spec_path.resolve()))
     started = time.monotonic()
@@ -93,6 +97,24 @@ def _launch(target: Launcher, request: DriverRequest, on_line: LineSink | None) 
         if log_path.exists():
             write_atomic(state.log_file("driver"), log_path.read_text(errors="replace"))
     return code, output
+
+
+def _gpu_conf(target: Launcher, request: DriverRequest) -> dict[str, str]:
+    """Trials asking for GPUs need executors that hold some (:func:`hyperspark.ops.gpus.submit_conf`):
+    the master says which workers advertise how many. Nothing for a spec the job will refuse anyway."""
+    from hyperspark.job.spec import load_spec
+
+    try:
+        resources = load_spec(request.spec_path, list(request.overrides) or None).resources
+    except Exception:  # noqa: BLE001 - the job validates and reports the spec itself, in one line
+        return {}
+    if resources is None or not resources.gpus:
+        return {}
+    try:
+        workers = target.status().workers
+    except OpsError:
+        workers = None  # a master that does not answer: the job says so itself
+    return gpus.submit_conf(resources.gpus, request.conf, workers)
 
 
 def spec_fingerprint(spec_path: Path, overrides: list[str] | None = None) -> str:
