@@ -2,7 +2,7 @@
 
 * ``tests.spark_fixtures``: ``spark``, one local[2] SparkSession (session);
 * ``tests.integration.cluster_fixtures``: ``local_cluster`` (session) and ``fresh_local_target``;
-* ``tests.integration.gpu_fixtures``: ``gpu_cluster`` (module: 2 workers x 2 cores x 2 fake GPUs);
+* ``tests.integration.gpu_fixtures``: ``gpu_cluster`` (package: 2 workers x 4 cores x 2 fake GPUs);
 * ``tests.integration.hdfs_fixtures``: ``hadoop_home`` and ``hdfs_cluster`` (session);
 * ``tests.live.compose_fixtures``: ``docker_engine`` and ``compose_stack`` (session).
 

@@ -3,9 +3,10 @@
 Spark does not check that a GPU address is a real device (its own tests fake them the same way), so this
 proves the scheduling and the kit's confs on a machine without GPUs:
 
-* ``gpu_cluster`` (module-scoped, lazy): 2 workers x 2 cores x 2 GPUs ``0,1``, on free ports in a tmp
-  state dir, always stopped by the target's ``down`` (by recorded pid) when the module ends, passed or
-  failed. It yields a :class:`GpuCluster`: the ``LocalTarget`` (submit through it, or its
+* ``gpu_cluster`` (package-scoped, lazy: one for test_gpu_cluster.py and test_gpu_trials.py): 2 workers x
+  4 cores x 2 GPUs ``0,1`` (4 cores so GPUs, not cores, bound ``gpus: 0.5``), on free ports in a tmp
+  state dir, always stopped by the target's ``down`` (by recorded pid) when the package ends, passed or
+  failed. Tests that change its shape put it back (``scale 3`` then ``scale 2``). It yields a :class:`GpuCluster`: the ``LocalTarget`` (submit through it, or its
   ``spark_submit_argv``: drivers get ``spark.executor.resource.gpu.amount``) and the master URL (a
   SparkSession of your own needs the same executor conf: :data:`SESSION_CONF`).
 * :func:`start_gpu_cluster`: the same as a context manager, for another shape or a test that kills workers.
@@ -54,7 +55,7 @@ def start_gpu_cluster(state_dir: Path, workers: int = 2, addresses: tuple[str, .
         target.down()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def gpu_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GpuCluster]:
-    with start_gpu_cluster(tmp_path_factory.mktemp("hs-gpu")) as cluster:
+    with start_gpu_cluster(tmp_path_factory.mktemp("hs-gpu"), cores=4) as cluster:
         yield cluster

@@ -47,15 +47,8 @@ def _max_at_once(rows, key=lambda r: "all") -> int:
                for r in rows)
 
 
-@pytest.fixture(scope="module")
-def gpus_2x2(tmp_path_factory):
-    """2 workers x 2 cores x 2 fake GPUs."""
-    with start_gpu_cluster(tmp_path_factory.mktemp("gpu2x2")) as cluster:
-        yield cluster
-
-
-def test_one_gpu_per_trial_never_shares_an_address_and_sees_its_own(gpus_2x2, tmp_path):
-    summary, rows = _run(gpus_2x2, tmp_path, "g1", {"gpus": 1})
+def test_one_gpu_per_trial_never_shares_an_address_and_sees_its_own(gpu_cluster, tmp_path):
+    summary, rows = _run(gpu_cluster, tmp_path, "g1", {"gpus": 1})
     assert len(rows) == 8 and all(r.ok for r in rows)
     assert summary.cluster.slots == 4  # 2 executors x 2 GPUs, one GPU per trial
     for r in rows:
@@ -67,9 +60,8 @@ def test_one_gpu_per_trial_never_shares_an_address_and_sees_its_own(gpus_2x2, tm
     assert 2 <= _max_at_once(rows) <= 4
 
 
-def test_half_a_gpu_shares_an_address_two_ways(tmp_path_factory, tmp_path):
-    with start_gpu_cluster(tmp_path_factory.mktemp("gpu4c"), cores=4) as cluster:  # cores never the limit
-        summary, rows = _run(cluster, tmp_path, "g05", {"gpus": 0.5}, trials=16)
+def test_half_a_gpu_shares_an_address_two_ways(gpu_cluster, tmp_path):
+    summary, rows = _run(gpu_cluster, tmp_path, "g05", {"gpus": 0.5}, trials=16)  # 4 cores: never the limit
     assert len(rows) == 16 and all(r.ok for r in rows)
     assert summary.cluster.slots == 8  # 2 executors x 2 GPUs x 2 trials each
     assert _max_at_once(rows, key=lambda r: (r.executor_id, r.devices[0])) <= 2
@@ -87,7 +79,7 @@ spark = (SparkSession.builder.master(master).appName("one-core-tasks")
          .config("spark.ui.enabled", "false").config("spark.executor.resource.gpu.amount", "2")
          .config("spark.pyspark.python", sys.executable).getOrCreate())
 r = hyperspark.tune(objective="hs_testpkg.train:gpu_probe", space={"x": list(range(6))}, data=data,
-                    label="target", search="grid", resources={"cpus": 2}, output=out, py_files=[pkg], spark=spark)
+                    label="target", search="grid", resources={"cpus": 4}, output=out, py_files=[pkg], spark=spark)
 assert spark.sparkContext.getConf().get("spark.task.cpus") == "1"  # the session kept its 1-core tasks
 print("RESULT " + json.dumps({"profile": r.summary.cluster.profile, "slots": r.summary.cluster.slots,
                               "out": r.summary.output_uri}))
@@ -95,9 +87,9 @@ spark.stop()
 """
 
 
-def test_two_core_trials_in_a_one_core_session(gpus_2x2, tmp_path):
-    """cpus: 2 on 2-core workers, from the Python API in a user's session built with spark.task.cpus=1 (a
-    task resource profile, not a new session): one trial per worker at once, and the trial's threads are 2."""
+def test_four_core_trials_in_a_one_core_session(gpu_cluster, tmp_path):
+    """cpus: 4 on 4-core workers, from the Python API in a user's session built with spark.task.cpus=1 (a
+    task resource profile, not a new session): one trial per worker at once, and the trial's threads are 4."""
     import json
     import os
     import subprocess
@@ -105,7 +97,7 @@ def test_two_core_trials_in_a_one_core_session(gpus_2x2, tmp_path):
 
     # the driver imports the objective from the test package; py_files ships it to the executors
     env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable, PYTHONPATH=str(TESTPKG.parent))
-    proc = subprocess.run([sys.executable, "-c", SESSION_SCRIPT, gpus_2x2.master_url, str(TESTPKG),
+    proc = subprocess.run([sys.executable, "-c", SESSION_SCRIPT, gpu_cluster.master_url, str(TESTPKG),
                            str(tmp_path / "runs"), str(BREAST_CANCER)], env=env, capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -113,27 +105,27 @@ def test_two_core_trials_in_a_one_core_session(gpus_2x2, tmp_path):
     got = json.loads(line[len("RESULT "):])
     assert got["profile"] is True and got["slots"] == 2
     rows = parse_trials((Path(got["out"].removeprefix("file://")) / "trials.jsonl").read_text())
-    assert len(rows) == 6 and all(r.ok and r.metrics["cpus"] == 2.0 and r.metrics["n_held"] == 0.0 for r in rows)
+    assert len(rows) == 6 and all(r.ok and r.metrics["cpus"] == 4.0 and r.metrics["n_held"] == 0.0 for r in rows)
     assert _max_at_once(rows, key=lambda r: r.executor_id) == 1
 
 
-def test_a_request_no_worker_meets_fails_before_any_trial(gpus_2x2, tmp_path):
+def test_a_request_no_worker_meets_fails_before_any_trial(gpu_cluster, tmp_path):
     spec = {"name": "gpu", "dataset": {"uri": str(BREAST_CANCER), "label": "target"},
             "objective": "hs_testpkg.train:gpu_probe", "search": {"type": "grid"}, "space": {"x": [1, 2]},
             "resources": {"gpus": 4}, "output": str(tmp_path / "runs")}
     path = tmp_path / "big.yaml"
     path.write_text(yaml.safe_dump(spec))
-    res = gpus_2x2.target.submit(path, run_id="big", packages=[TESTPKG], cold=True)
+    res = gpu_cluster.target.submit(path, run_id="big", packages=[TESTPKG], cold=True)
     assert res.exit_code == 2 and res.error.startswith("resources.gpus=4: no executor has 4 GPUs"), res.error
     assert not (tmp_path / "runs" / "big" / "trials.jsonl").exists()
 
 
-def test_asha_and_resume_under_a_gpu_profile(gpus_2x2, tmp_path):
+def test_asha_and_resume_under_a_gpu_profile(gpu_cluster, tmp_path):
     """ASHA's rungs run under the profile (every row holds one GPU); every (trial, rung) is recorded once;
     resuming the finished run runs nothing again."""
     es = {"type": "asha", "resource": "epochs", "min": 1, "max": 9, "reduction": 3}
     space = {"x": [f"c{i}" for i in range(1, 10)]}
-    summary, rows = _run(gpus_2x2, tmp_path, "asha", {"gpus": 1}, early_stopping=es,
+    summary, rows = _run(gpu_cluster, tmp_path, "asha", {"gpus": 1}, early_stopping=es,
                          **{"objective": "hs_testpkg.train:curve", "space": space})
     keys = [r.key for r in rows]
     assert len(keys) == len(set(keys)) and all(r.ok for r in rows)
@@ -145,7 +137,7 @@ def test_asha_and_resume_under_a_gpu_profile(gpus_2x2, tmp_path):
     assert any(r.rung == 2 and r.budget == 9 and r.decision == "complete" for r in rows)
     assert all(len(r.devices) == 1 for r in rows) and summary.early_stopping.rungs == [1, 3, 9]
     path = tmp_path / "asha.yaml"
-    again = gpus_2x2.target.submit(path, run_id="asha", resume=True, packages=[TESTPKG], cold=True)
+    again = gpu_cluster.target.submit(path, run_id="asha", resume=True, packages=[TESTPKG], cold=True)
     assert again.exit_code == 0, again.error
     assert parse_trials((tmp_path / "runs" / "asha" / "trials.jsonl").read_text()) == rows
 

@@ -101,14 +101,17 @@ def _launch(target: Launcher, request: DriverRequest, on_line: LineSink | None) 
 
 def _gpu_conf(target: Launcher, request: DriverRequest) -> dict[str, str]:
     """Trials asking for GPUs need executors that hold some (:func:`hyperspark.ops.gpus.submit_conf`):
-    the master says which workers advertise how many. Nothing for a spec the job will refuse anyway."""
-    from hyperspark.job.spec import load_spec
+    the master says which workers advertise how many. Only ``resources`` is read here: the rest of the spec
+    (an objective that only the executors' packages can import, say) is the job's to validate. Nothing for
+    a spec the job will refuse anyway."""
+    from hyperspark.job.spec import Resources, apply_overrides, read_spec_data
 
     try:
-        resources = load_spec(request.spec_path, list(request.overrides) or None).resources
+        data = apply_overrides(read_spec_data(request.spec_path), list(request.overrides))
+        resources = Resources.model_validate(data.get("resources") or {})
     except Exception:  # noqa: BLE001 - the job validates and reports the spec itself, in one line
         return {}
-    if resources is None or not resources.gpus:
+    if not resources.gpus:
         return {}
     try:
         workers = target.status().workers
