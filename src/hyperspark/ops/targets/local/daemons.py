@@ -21,6 +21,7 @@ from hyperspark.ops.model import OpsError
 from hyperspark.ops.state import StateDir
 from hyperspark.ops.targets.local.settings import HOST, PORT_LABELS, LocalSettings
 from hyperspark.ops.util.files import write_atomic
+from hyperspark.ops.targets.local import jvm
 from hyperspark.ops.util.java import java_binary
 from hyperspark.ops.util.net import port_free, port_open
 from hyperspark.ops.util.poll import poll_until
@@ -116,7 +117,8 @@ class Daemons:
             PYSPARK_PYTHON=sys.executable,
             PYSPARK_DRIVER_PYTHON=sys.executable,
             PYTHONWARNINGS="ignore::FutureWarning",
-            SPARK_DAEMON_JAVA_OPTS=f"{DAEMON_JVM_FLAGS} {os.environ.get('SPARK_DAEMON_JAVA_OPTS', '')}".strip(),
+            SPARK_DAEMON_JAVA_OPTS=" ".join(filter(None, (DAEMON_JVM_FLAGS, jvm.archive_flags(spark_home(), java_binary()),
+                                                          os.environ.get("SPARK_DAEMON_JAVA_OPTS", "")))),
         )
         java = java_binary()
         if java and "JAVA_HOME" not in env:
@@ -336,6 +338,10 @@ class Daemons:
         return spark_api.idle_first(current, lambda i: i in busy, lambda i: i)
 
     # -- stopping -------------------------------------------------------------
+    def start_jvm_archive(self) -> None:
+        """The class-data archive every later Spark JVM maps (made once per machine, in the background)."""
+        jvm.start_dump(self.state, spark_home(), java_binary(), self.env())
+
     def stop_all(self) -> list[str]:
         """Stop workers, master, history and MLflow servers by their recorded pids; what was stopped."""
         stopped = []
@@ -343,7 +349,7 @@ class Daemons:
         for name in sorted(names, key=lambda n: int(n.split("-", 1)[1])):
             if self.state.stop(name):
                 stopped.append(name)
-        for name in ("master", "history", "mlflow"):
+        for name in ("master", "history", "mlflow", jvm.NAME):
             if self.state.stop(name):
                 stopped.append(name)
         return stopped

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hyperspark.ops.model import OpsError
+from hyperspark.ops.targets.local import jvm
 from hyperspark.ops.targets.local.daemons import spark_home
 from hyperspark.ops.targets.local.settings import HOST
 from hyperspark.ops.targets.request import DriverOutput
+from hyperspark.ops.util.java import java_binary
 from hyperspark.ops.util.proc import own_session_dying_with_parent, terminate
 
 
@@ -49,6 +51,8 @@ def driver_conf(driver_ui_port: int, work_tmp: Path, events_dir: Path) -> dict[s
         # event logs on by default, for the history server (`status` lists its URL)
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": events_dir.as_uri(),
+        # faster JVM starts: the class-data archive, C1 for the driver (ops/targets/local/jvm.py)
+        **jvm.driver_conf(spark_home(), java_binary()),
     }
 
 

@@ -184,6 +184,7 @@ class LocalTarget(Target):
             # the history server is not needed for `up` to be done: it finishes starting in the background
             # (status lists it from its pid at once; it answers a few seconds later)
             self.daemons.start_history()
+            self.daemons.start_jvm_archive()  # once per machine: later JVMs start in about half the CPU
             if hdfs_start is not None:
                 self._save(hdfs=hdfs_start.result())
                 hdfs_start = None
