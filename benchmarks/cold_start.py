@@ -1,0 +1,89 @@
+"""Cold submits with and without the local target's JVM start-up flags (ops/targets/local/jvm.py), A/B.
+
+One real local cluster (2 workers x 1 core, no HDFS), then N interleaved pairs of cold submits of the same
+small spec (4 sleeping objective trials of 0.5 s): "off" = no class-data archive and the JVM's default
+compiler for the driver, "on" = the archive for driver and executors, C1 for the driver. Per submit: the
+wall time of the whole submit and the job's own phases (summary.timings: session, load, warmup, search),
+plus the load average, since a 2-core machine is rarely quiet.
+
+    .venv/bin/python benchmarks/cold_start.py [--pairs 3] [--out docs/bench/cold-start.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from resources_sim import _ports  # noqa: E402 - one free-port helper for the benchmarks
+
+PHASES = ("session", "load", "warmup", "search")
+
+
+def _spec(tmp: Path) -> Path:
+    spec = {"name": "cold", "dataset": {"uri": str(REPO / "examples" / "data" / "breast_cancer.csv"), "label": "target"},
+            "objective": "hyperspark.job.null_model:sleep_objective", "search": {"type": "grid"},
+            "space": {"x": [1, 2, 3, 4], "seconds": [0.5]}, "output": str(tmp / "runs")}
+    path = tmp / "cold.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _one(target, spec: Path, mode: str, i: int) -> dict:
+    from hyperspark.ops.targets.local import jvm
+
+    os.environ["HYPERSPARK_JVM_ARCHIVE"] = "1" if mode == "on" else "0"
+    jvm.DRIVER_FLAGS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" if mode == "on" else ""
+    load = os.getloadavg()[0]
+    started = time.monotonic()
+    res = target.submit(spec, run_id=f"cold-{mode}-{i}", cold=True)
+    wall = time.monotonic() - started
+    if res.exit_code != 0:
+        raise SystemExit(f"cold_start: {mode} failed: {res.error}")
+    return {"mode": mode, "i": i, "wall_s": round(wall, 2), "loadavg": round(load, 1),
+            **{p: res.summary.timings.get(p) for p in PHASES}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "bench" / "cold-start.json")
+    args = p.parse_args(argv)
+    from hyperspark.ops.targets.local import LocalTarget, jvm
+    from hyperspark.ops.targets.local.daemons import spark_home
+    from hyperspark.ops.util.java import java_binary
+
+    with tempfile.TemporaryDirectory(prefix="hs-cold-") as d:
+        tmp = Path(d)
+        target = LocalTarget(tmp / "state", hdfs=False, **_ports())
+        try:
+            target.up(2)
+            archive = jvm.archive_path(spark_home(), java_binary())
+            deadline = time.monotonic() + 600
+            while not archive.is_file() and time.monotonic() < deadline:
+                time.sleep(1)
+            spec = _spec(tmp)
+            runs = [_one(target, spec, mode, i) for i in range(args.pairs) for mode in ("off", "on")]
+        finally:
+            target.down()
+    summary = {mode: {k: statistics.median(r[k] for r in runs if r["mode"] == mode) for k in ("wall_s", *PHASES)}
+               for mode in ("off", "on")}
+    out = {"pairs": args.pairs, "runs": runs, "median": summary}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_suffix(".tmp")
+    tmp_out.write_text(json.dumps(out, indent=2) + "\n")
+    tmp_out.replace(args.out)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
