@@ -21,7 +21,7 @@ from hyperspark.ops.model import OpsError
 from hyperspark.ops.state import StateDir
 from hyperspark.ops.targets.local.settings import HOST, PORT_LABELS, LocalSettings
 from hyperspark.ops.util.files import write_atomic
-from hyperspark.ops.targets.local import jvm
+import hyperspark.ops.targets.local.jvm as jvm
 from hyperspark.ops.util.java import java_binary
 from hyperspark.ops.util.net import port_free, port_open
 from hyperspark.ops.util.poll import poll_until

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from hyperspark.ops.model import OpsError
-from hyperspark.ops.targets.local import jvm
+import hyperspark.ops.targets.local.jvm as jvm
 from hyperspark.ops.targets.local.daemons import spark_home
 from hyperspark.ops.targets.local.settings import HOST
 from hyperspark.ops.targets.request import DriverOutput
