@@ -7,12 +7,17 @@
 # Run it cell by cell in Jupyter (with a SparkSession, or none: a local one is made), or as a script.
 
 # %%
+import os
+import sys
+
 import numpy as np
 from pyspark.sql import SparkSession
 from sklearn.datasets import load_breast_cancer
 
 import hyperspark
 
+# the workers run THIS interpreter (a plain Python driver sends PYSPARK_PYTHON, default: python3 on PATH)
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 spark = SparkSession.getActiveSession() or SparkSession.builder.master("local[2]").getOrCreate()
 frame = load_breast_cancer(as_frame=True).frame  # 569 rows, 30 features, label "target"
 

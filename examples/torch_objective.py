@@ -12,12 +12,15 @@
 
 # %%
 import os
+import sys
 
 from pyspark.sql import SparkSession
 from sklearn.datasets import load_breast_cancer
 
 import hyperspark
 
+# the workers run THIS interpreter (a plain Python driver sends PYSPARK_PYTHON, default: python3 on PATH)
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 MASTER = os.environ.get("HYPERSPARK_MASTER")
 GPUS = int(os.environ.get("HYPERSPARK_GPUS_PER_WORKER", "1")) if MASTER else 0
 builder = SparkSession.builder.master(MASTER or "local[2]").config("spark.dynamicAllocation.enabled", "false")

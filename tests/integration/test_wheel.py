@@ -3,6 +3,9 @@ directory outside the checkout.
 
 * core install (``pip install hyperspark``): ``hyperspark.tune`` on ``local[2]`` with a scikit-learn model on
   the data set the wheel bundles; the ``hyperspark`` command says in one line that it needs the ops extra;
+  issue 24's first run: no session, the venv NOT on PATH and a ``python3`` first on PATH that exits 1
+  (a script run by its absolute path: cron, IDEs, a kernelspec): ``tune`` builds a session whose workers
+  run this venv's interpreter and prints the result;
 * ``pip install 'hyperspark[ops]'``: ``hyperspark --help``, ``hyperspark doctor`` (no cluster is up), and
   ``up``, ``submit`` (the shipped example spec and data) and ``down`` on the local target.
 
@@ -115,6 +118,30 @@ def test_core_install_tunes_on_local_spark_outside_the_checkout(core_venv: Path,
     assert best["max_depth"] in SPACE_DEPTHS and 0.3 <= best["max_features"] <= 1.0
     assert 0.8 < r["best_score"] <= 1.0 and 0.8 < r["test_metrics"]["roc_auc"] <= 1.0
     assert r["trials"] == r["configs"] == TRIALS and r["summary"] is True
+
+
+ISSUE_24 = textwrap.dedent("""
+    import hyperspark
+    from sklearn.datasets import load_breast_cancer
+    df = load_breast_cancer(as_frame=True).frame
+    r = hyperspark.tune(model="sklearn.random_forest", space={"n_estimators": [10, 20]}, data=df,
+                        label="target", search="grid", metric="roc_auc")
+    print(r)
+""")
+
+
+def test_core_install_tunes_from_a_venv_that_is_not_on_path(core_venv: Path, tmp_path: Path) -> None:
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "python3").write_text("#!/bin/sh\nexit 1\n")
+    (stub / "python3").chmod(0o755)
+    env = _env(PATH=f"{stub}:{os.environ['PATH']}")
+    for k in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON"):
+        env.pop(k, None)
+    done = _run([str(core_venv / "bin" / "python"), "-c", ISSUE_24], cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("Result(run_id=") and "roc_auc=" in last and last.endswith("trials=2)"), done.stdout
 
 
 def test_core_install_command_asks_for_the_ops_extra(core_venv: Path, tmp_path: Path) -> None:

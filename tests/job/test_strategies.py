@@ -74,4 +74,4 @@ def test_the_strategy_chooses_the_transport_from_the_spec(spark, base_spec):
     assert choose_transport(spark, parse_spec(dict(base_spec, trial_tasks="per_trial"))) == "per_trial"
     assert choose_transport(spark, parse_spec(dict(base_spec, data_shipping="replicate"))) == "replicate"
     assert notes == []  # network crypto is off on the test session: no fallback note
-    assert set(TRANSPORTS) == {"joblib", "pull", "per_trial", "replicate"}
+    assert set(TRANSPORTS) == {"joblib", "pull", "per_trial", "replicate", "connect"}

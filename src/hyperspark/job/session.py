@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,7 +33,10 @@ def start_session(app_name: str, threads_per_trial: int = 1, master: str | None 
     (``warm_server.py``) starts it once, with no spec yet, and serves every run with it."""
     from pyspark.sql import SparkSession
 
+    python = workers_python()
     b = SparkSession.builder.appName(app_name)
+    if python is not None:  # the user's own choice (env or conf) wins; else this very interpreter
+        b = b.config("spark.pyspark.python", python)
     if master:
         b = b.master(master)
     elif not _submitted_with_master():
@@ -54,6 +58,19 @@ def start_session(app_name: str, threads_per_trial: int = 1, master: str | None 
     spark = b.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("HYPERSPARK_SPARK_LOG_LEVEL", "WARN"))
     return spark
+
+
+def workers_python() -> str | None:
+    """The interpreter a session this process builds gives its Python workers: ``sys.executable``, set as
+    ``PYSPARK_PYTHON`` (what a plain Python driver sends executors; pyspark reads only the environment)
+    and returned for ``spark.pyspark.python``. None when the user chose one (``PYSPARK_PYTHON``, or
+    spark-submit's ``--conf spark.pyspark.python``, which spark-submit turns into ``PYSPARK_PYTHON``):
+    left alone. Without this, executors run ``python3`` from PATH, which is not the venv of a script run
+    by its absolute path (cron, IDEs, systemd, a Jupyter kernelspec)."""
+    if os.environ.get("PYSPARK_PYTHON") or not sys.executable:
+        return None
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    return sys.executable
 
 
 def _submitted_with_master() -> bool:
@@ -125,6 +142,140 @@ def total_cores(spark) -> int:
 
 
 
+# --------------------------------------------------------------------------- Spark Connect
+#: the oldest Spark Connect server trials can run on (mapInPandas + artifacts + tags over Connect)
+MIN_CONNECT_SPARK = (3, 5)
+
+
+def is_connect(spark) -> bool:
+    """A Spark Connect session (a client: no SparkContext, no RDDs, no broadcast)."""
+    if spark is None:
+        return False
+    # never import pyspark.sql.connect here: without grpc, pyspark's import check calls sys.exit(0) in a
+    # `python -c` process (it takes it for a doctest run). A Connect session means the module is loaded.
+    module = sys.modules.get("pyspark.sql.connect.session")
+    return module is not None and isinstance(spark, module.SparkSession)
+
+
+def connect_version_problem(version: str) -> str | None:
+    """Why a Connect server of ``version`` cannot run trials (one line), or None."""
+    try:
+        major_minor = tuple(int(x) for x in version.split(".")[:2])
+    except ValueError:
+        return f"Spark Connect server reports version {version!r}, which this client cannot read"
+    if major_minor < MIN_CONNECT_SPARK:
+        need = ".".join(map(str, MIN_CONNECT_SPARK))
+        return f"Spark Connect server runs Spark {version}; hyperspark needs Spark {need} or newer on Connect"
+    return None
+
+
+def connect_session(url: str):
+    """A Spark Connect session for ``sc://host:port`` (``hyperspark.tune(spark="sc://...")``), checked."""
+    import importlib.util
+
+    missing = [m for m in ("grpc", "grpc_status", "zstandard") if importlib.util.find_spec(m) is None]
+    if missing:  # checked first: pyspark's own check may sys.exit(0) the process (see is_connect)
+        raise JobInputError(f"spark={url}: the Spark Connect client needs {missing[0]}: "
+                            "pip install 'hyperspark[connect]'")
+    try:
+        # Connect's own builder: pyspark's refuses a remote session in a process that has a classic one
+        from pyspark.sql.connect.session import SparkSession
+
+        spark = SparkSession.builder.remote(url).create()  # a new one: getOrCreate returns any default one
+    except ImportError as e:
+        raise JobInputError(f"spark={url}: the Spark Connect client needs {getattr(e, 'name', None) or e!s}: "
+                            "pip install 'hyperspark[connect]'") from None
+    except Exception as e:  # noqa: BLE001 - a malformed URL
+        raise JobInputError(f"spark={url}: not a Spark Connect URL ({_line(e)}); write sc://HOST:PORT") from None
+    check_connect(spark, url)
+    return spark
+
+
+def check_connect(spark, url: str | None = None) -> str:
+    """Ask the server its version, with a short retry (the client's default retries for minutes): one
+    line when it does not answer or runs a Spark this job cannot use. Returns the version."""
+    import warnings
+
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    client = spark._client
+    policies = client.get_retry_policies()
+    client.set_retry_policies([DefaultPolicy(max_retries=3, initial_backoff=200, max_backoff=1000)])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            version = spark.version
+    except Exception as e:  # noqa: BLE001 - unreachable, refused, TLS ...
+        where = url or connect_url(spark)
+        raise JobInputError(f"Spark Connect server {where} does not answer ({_grpc_reason(e)}); start one "
+                            "(hyperspark up --connect, or start-connect-server.sh) or check the URL") from None
+    finally:
+        client.set_retry_policies(policies)
+    problem = connect_version_problem(version)
+    if problem is not None:
+        raise JobInputError(problem)
+    return version
+
+
+def connect_url(spark) -> str:
+    """``sc://host:port`` of a Connect session (for messages and the summary)."""
+    try:
+        return f"sc://{spark._client._builder.endpoint}"
+    except Exception:  # noqa: BLE001 - another channel builder
+        return "sc://?"
+
+
+def _grpc_reason(e: BaseException) -> str:
+    text = str(e)
+    for key in ("details = \"", "details=\""):
+        if key in text:
+            return text.split(key, 1)[1].split("\"", 1)[0][:160]
+    return _line(e)
+
+
+def _line(e: BaseException) -> str:
+    from hyperspark.job.protocol import one_line
+
+    return one_line(e)[:200]
+
+
+def master_of(spark) -> str:
+    """The master URL (a Connect client reads the server's ``spark.master``)."""
+    if is_connect(spark):
+        return str(spark.conf.get("spark.master", "connect"))
+    return spark.sparkContext.master
+
+
+def app_id_of(spark) -> str | None:
+    if is_connect(spark):
+        try:
+            return spark.conf.get("spark.app.id", None)
+        except Exception:  # noqa: BLE001 - an older server
+            return None
+    return spark.sparkContext.applicationId
+
+
+def task_cpus_of(spark) -> int:
+    """``spark.task.cpus`` of a classic or a Connect session."""
+    if is_connect(spark):
+        return int(spark.conf.get("spark.task.cpus", "1") or 1)
+    return R.task_cpus(spark.sparkContext)
+
+
+def connect_cores(spark) -> int:
+    """Cores of a Connect session's executors: ``local[N]`` from the master, else the server's default
+    parallelism (a range without a partition count gets one partition per executor core)."""
+    master = master_of(spark)
+    if master.startswith("local"):
+        inside = master[len("local["):-1] if master.startswith("local[") else "1"
+        if inside == "*":
+            return os.cpu_count() or 1
+        return int(inside.split(",")[0])
+    from pyspark.sql.connect import functions as F  # Connect's own: the process may not be "remote"
+
+    return int(spark.range(0, 1 << 16).select(F.spark_partition_id().alias("p")).agg(F.max("p")).first()[0]) + 1
+
+
 def versions(spark=None) -> dict:
     out = {"python": platform.python_version()}
     for mod in ("pyspark", "numpy", "pandas", "pyarrow", "sklearn", "xgboost", "lightgbm", "optuna"):
@@ -134,7 +285,10 @@ def versions(spark=None) -> dict:
             pass
     if spark is not None:
         out["spark"] = spark.version
-        out["java"] = spark.sparkContext._jvm.System.getProperty("java.version")
+        if is_connect(spark):
+            out["spark_connect"] = "true"
+        else:
+            out["java"] = spark.sparkContext._jvm.System.getProperty("java.version")
     from hyperspark.job import __version__
 
     out["hyperspark"] = __version__
@@ -144,7 +298,7 @@ def versions(spark=None) -> dict:
 def driver_cpu_seconds(spark) -> float:
     """CPU seconds used so far by this Python driver and, on Spark, by the driver JVM it talks to."""
     cpu = time.process_time()
-    if spark is None:
+    if spark is None or is_connect(spark):  # a Connect client's driver JVM is the server's, elsewhere
         return cpu
     try:
         import psutil
@@ -178,6 +332,8 @@ def cluster_of(spark, threads_per_trial: int, parallelism: int | str = "auto", n
     """Wait for the executors, count cores and slots (``n_jobs`` local processes without Spark). With a
     ``request`` (``resources``) the slots come from its task resource profile, and a session that cannot
     run it is one JobInputError line, before any trial."""
+    if is_connect(spark):
+        return _connect_cluster(spark, threads_per_trial, parallelism, request)
     n_exec = wait_for_executors(spark, expected=expected) if spark is not None else 0
     cores = total_cores(spark) if spark is not None else n_jobs * threads_per_trial
     profile, gpus = None, None
@@ -194,3 +350,14 @@ def cluster_of(spark, threads_per_trial: int, parallelism: int | str = "auto", n
         raise JobInputError(f"threads_per_trial={threads_per_trial} is more than the {cores} core(s) "
                             "an executor has: lower it or give workers more cores")
     return Cluster(n_exec, cores, slots, slots if parallelism == "auto" else int(parallelism), request, profile, gpus)
+
+
+def _connect_cluster(spark, threads_per_trial: int, parallelism, request) -> Cluster:
+    """A Connect session's slots: its executors' cores (the server's view) over the trial's cores; task
+    resource profiles are classic-only here, so a request that needs one is one line."""
+    if R.needs_profile(request, task_cpus_of(spark)):
+        raise JobInputError(f"resources ({request.describe()}): per-trial resource profiles need a classic "
+                            "SparkSession; on Spark Connect leave resources out (trials take spark.task.cpus)")
+    cores = connect_cores(spark)
+    slots = max(1, cores // threads_per_trial)
+    return Cluster(0, cores, slots, slots if parallelism == "auto" else int(parallelism), request)

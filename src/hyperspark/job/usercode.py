@@ -7,7 +7,10 @@ Three spellings reach the same place:
   every executor before the search (``check_on_executors``);
 * an object passed to the Python API (``hyperspark.tune(estimator=obj)`` / ``objective=fn``): registered
   here under a key ``object:<name>-<hash>`` and shipped to executors as cloudpickle bytes (the job's
-  TrialContext carries them), so a class or function defined in a notebook works as well;
+  TrialContext carries them), so a class or function defined in a notebook works as well. An object whose
+  module is local and not installed (a ``.py`` next to the notebook, a ``src/`` folder on ``sys.path``)
+  ships BY VALUE (cloudpickle's ``register_pickle_by_value`` on its top-level package, for that one
+  pickle); installed packages stay by reference (executors must have them: the pre-search check says so);
 * registry keys (``sklearn.random_forest``) stay in ``models.REGISTRY``.
 
 Every mistake is ONE line (``UserCodeError``): the spec turns it into ``model: ...``/``objective: ...``.
@@ -21,6 +24,8 @@ import importlib
 import inspect
 import math
 import numbers
+import os
+import sys
 
 OBJECT_PREFIX = "object:"
 ESTIMATOR_METHODS = ("fit", "get_params", "set_params")
@@ -138,16 +143,70 @@ def objective_function(key: str):
 
 # --------------------------------------------------------------------------- objects (Python API)
 def register(obj, kind: str) -> str:
-    """Keep ``obj`` for this process and return its key; its cloudpickle bytes ship to executors."""
+    """Keep ``obj`` for this process and return its key; its cloudpickle bytes ship to executors (by value
+    when its module is local and not installed: see the module docstring)."""
     from pyspark import cloudpickle
 
-    blob = cloudpickle.dumps(obj)
+    local = local_package(obj)
+    if local is not None and not _by_value_already(cloudpickle, local):
+        cloudpickle.register_pickle_by_value(sys.modules[local])
+        try:
+            blob = cloudpickle.dumps(obj)
+        finally:
+            cloudpickle.unregister_pickle_by_value(sys.modules[local])
+    else:
+        blob = cloudpickle.dumps(obj)
     base = getattr(obj, "__qualname__", None) or type(obj).__name__
     base = "".join(c if c.isalnum() or c in "._-" else "_" for c in base)[:60]
     key = f"{OBJECT_PREFIX}{kind}.{base}-{hashlib.sha1(blob).hexdigest()[:10]}"
     _OBJECTS[key] = obj
     _BLOBS[key] = blob
     return key
+
+
+def module_of(obj) -> str | None:
+    """The module that defines ``obj`` (a class or function: its own; an instance: its class's)."""
+    if isinstance(obj, type) or inspect.isfunction(obj) or inspect.ismethod(obj):
+        return getattr(obj, "__module__", None)
+    return type(obj).__module__
+
+
+def local_package(obj) -> str | None:
+    """The top-level package of ``obj``'s module when that module is local and not installed (imported
+    from a folder on ``sys.path`` outside site-packages and the standard library, and no installed
+    distribution provides it); None otherwise (``__main__`` and closures ship by value anyway)."""
+    name = module_of(obj)
+    if not name or name == "__main__" or name.startswith(("builtins", "hyperspark", "pyspark")):
+        return None
+    top = name.partition(".")[0]
+    module = sys.modules.get(top)
+    where = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", []) or []), None)
+    if module is None or where is None or top in _installed_tops():
+        return None
+    where = os.path.realpath(where)
+    return None if any(where.startswith(root + os.sep) for root in _install_roots()) else top
+
+
+def _install_roots() -> list[str]:
+    import site
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    roots = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    roots += site.getsitepackages() if hasattr(site, "getsitepackages") else []
+    roots.append(site.getusersitepackages())
+    return sorted({os.path.realpath(r) for r in roots if r})
+
+
+def _installed_tops() -> set[str]:
+    """Top-level names installed distributions provide (an editable install is installed too)."""
+    from importlib.metadata import packages_distributions
+
+    return set(packages_distributions())
+
+
+def _by_value_already(cloudpickle, top: str) -> bool:
+    return top in cloudpickle.list_registry_pickle_by_value()
 
 
 def registered(key: str):

@@ -22,6 +22,7 @@ transport      how trials run                                                   
 ``replicate``  crossJoin + groupBy(trial).applyInPandas: the data copied per trial    ``replicate.py``
 ``joblib``     no Spark: local worker processes (the bench's one-machine baseline)    ``local.py``
 ``mllib``      k MLlib fits per job, each spread over the cluster                     ``mllib.py``
+``connect``    Spark Connect: a mapInPandas job per trial; data as Parquet per worker ``connect.py``
 =============  =====================================================================  ==============
 """
 from __future__ import annotations

@@ -19,6 +19,9 @@ class ObjectiveStrategy(TrialStrategy):
     def load(self, spark, frame=None) -> Problem:
         s = self.spec
         metric, gib = s.metric or "score", bool(s.greater_is_better)
+        for o in s.objectives or []:  # several objectives: the score's own direction, when given
+            if o.metric == metric and o.direction is not None:
+                gib = o.direction == "maximize"
         if s.dataset.load == "none":  # the objective reads its own data from the URI
             return Problem(None, metric, gib)
         return Problem(self.load_driver_frame(spark, frame), metric, gib)
