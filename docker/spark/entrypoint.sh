@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Entrypoint of the HyperSpark Spark image (runs under tini as uid 185).
 #
-# SPARK_MODE                        master | worker | history | driver (default driver: runs CMD,
+# SPARK_MODE                        master | worker | history | connect | driver (default driver: runs CMD,
 #                                   else sleeps so that `docker exec` can submit from inside the
 #                                   network; arguments that start with '-' or name a .py file are
 #                                   passed to `spark-submit --master $SPARK_MASTER_URL`)
@@ -19,6 +19,8 @@
 # SPARK_EVENTLOG_DIR                e.g. hdfs:///spark-events: event logs on (spark.eventLog.*), and the
 #                                   history server (SPARK_MODE=history) reads the same directory
 # SPARK_HISTORY_UI_PORT             18080 (history mode)
+# SPARK_CONNECT_GRPC_PORT           15002 (connect mode: the pyspark distribution's Spark Connect server, a
+#                                   driver on SPARK_MASTER_URL serving Connect clients on every interface)
 # SPARK_RPC_AUTHENTICATION_ENABLED  yes|no (default no); when yes a secret is required:
 # SPARK_RPC_AUTHENTICATION_SECRET   the shared secret, or SPARK_RPC_AUTHENTICATION_SECRET_FILE
 # SPARK_DEFAULT_PARALLELISM etc.    any SPARK_CONF_<key with dots as __> is written to spark-defaults,
@@ -89,7 +91,7 @@ write_conf() {
       echo "spark.history.fs.logDirectory ${SPARK_EVENTLOG_DIR}"
     fi
     [ "$SPARK_MODE" = worker ] && gpu_conf
-    if [ "$SPARK_MODE" = driver ]; then
+    if [ "$SPARK_MODE" = driver ] || [ "$SPARK_MODE" = connect ]; then
       # executors connect back to the driver: advertise this container's address on the network
       echo "spark.driver.host $(my_ip)"
       echo "spark.driver.bindAddress 0.0.0.0"
@@ -131,6 +133,13 @@ case "$SPARK_MODE" in
     export SPARK_HISTORY_OPTS="${SPARK_HISTORY_OPTS:-} -Dspark.history.ui.port=${SPARK_HISTORY_UI_PORT:-18080}"
     exec spark-class org.apache.spark.deploy.history.HistoryServer "$@"
     ;;
+  connect)
+    [ -n "${SPARK_MASTER_URL:-}" ] || die "SPARK_MODE=connect needs SPARK_MASTER_URL (spark://host:7077)"
+    # what $SPARK_HOME/sbin/start-connect-server.sh runs, in the foreground (tini is PID 1)
+    exec spark-submit --master "$SPARK_MASTER_URL" \
+      --class org.apache.spark.sql.connect.service.SparkConnectServer --name "Spark Connect server" \
+      --conf "spark.connect.grpc.binding.port=${SPARK_CONNECT_GRPC_PORT:-15002}" "$@"
+    ;;
   driver)
     if [ "$#" -eq 0 ]; then exec sleep infinity; fi
     case "$1" in
@@ -141,6 +150,6 @@ case "$SPARK_MODE" in
     exec "$@"
     ;;
   *)
-    die "SPARK_MODE must be master, worker, history or driver (got '$SPARK_MODE')"
+    die "SPARK_MODE must be master, worker, history, connect or driver (got '$SPARK_MODE')"
     ;;
 esac

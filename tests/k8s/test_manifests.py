@@ -15,7 +15,7 @@ from hyperspark.ops.model import OpsError
 
 pytestmark = pytest.mark.k8s
 
-RENDERS = ("overlays/dev", "overlays/prod", "overlays/gpu", "driver")
+RENDERS = ("overlays/dev", "overlays/prod", "overlays/gpu", "overlays/connect", "driver")
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 VERSION_LABEL = "app.kubernetes.io/version"
 REQUIRED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", VERSION_LABEL)
@@ -192,7 +192,7 @@ def test_probes_use_declared_named_ports(rendered, name):
             assert "livenessProbe" not in c, f"{where}: a busy batch driver must not be liveness-killed"
 
 
-@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod"))
+@pytest.mark.parametrize("name", ("overlays/dev", "overlays/prod", "overlays/connect"))
 def test_service_target_ports_name_container_ports(rendered, name):
     objs = rendered[name]
     pods = list(workloads(objs))
@@ -600,3 +600,80 @@ def test_gpu_overlay_keeps_its_gpus_when_the_target_sizes_the_workers():
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 1 and c["resources"]["limits"]["cpu"] == "2"
     assert k8s_render.validate_all(objs) == []
 
+
+
+# -- the connect overlay (k8s/components/connect: a Spark Connect server) -------------------------
+
+CONNECT = "spark-connect"
+
+
+def _ids(objs: list[dict]) -> set[tuple[str, str]]:
+    return {(o["kind"], o["metadata"]["name"]) for o in objs}
+
+
+def _connect_expected_ingress() -> dict[str, dict[tuple[int, int | None], set[str]]]:
+    """dev's table, plus the server as a driver's peer (master RPC, executors' block managers, HDFS) and
+    the server's own ports: gRPC only from labelled Connect clients, driver RPC and block manager from the
+    cluster, the UI from the namespace."""
+    table = copy.deepcopy(EXPECTED_INGRESS)
+    for component, port in (("spark-master", (7077, None)), ("spark-worker", (7079, 7095)),
+                            ("namenode", (8020, None)), ("datanode", (9866, None)), ("datanode", (9867, None))):
+        table[component][port].add(CONNECT)
+    table[CONNECT] = {(15002, None): {"spark-connect-client"}, (7078, None): {"spark-master", "spark-worker"},
+                      (7079, None): {"spark-worker"}, (4040, None): {NAMESPACE}}
+    return table
+
+
+def test_connect_overlay_is_dev_plus_the_connect_server_and_its_policy(rendered):
+    objs = rendered["overlays/connect"]
+    assert _ids(objs) - _ids(rendered["overlays/dev"]) == {("Deployment", CONNECT), ("Service", CONNECT),
+                                                          ("NetworkPolicy", CONNECT)}
+    assert _ids(rendered["overlays/dev"]) <= _ids(objs)
+    assert {o["metadata"]["namespace"] for o in objs if o["kind"] != "Namespace"} == {"hyperspark"}
+    assert _policies(objs)["default-deny-ingress"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert _ingress_by_component(objs) == _connect_expected_ingress()
+    # dev itself is unchanged by the component (the patches apply only where it is listed)
+    assert _ingress_by_component(rendered["overlays/dev"]) == EXPECTED_INGRESS
+
+
+def test_connect_server_is_a_driver_on_pinned_ports_the_policies_open(rendered):
+    objs = rendered["overlays/connect"]
+    dep = by_kind(objs, "Deployment")[CONNECT]
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
+    (c,) = pod_spec(dep)["containers"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["SPARK_MODE"]["value"] == "connect"
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert [e["configMapRef"]["name"] for e in c["envFrom"]] == [env_name(objs, "spark-env")]
+    conf = dict(a.split("=", 1) for a in c["args"] if a.startswith("spark.") and "=" in a)
+    assert conf["spark.driver.host"] == "$(POD_IP)"
+    assert conf["spark.dynamicAllocation.enabled"] == "true"  # idle executors go back to the cluster
+    assert conf["spark.dynamicAllocation.shuffleTracking.timeout"] == conf["spark.dynamicAllocation.executorIdleTimeout"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert int(conf["spark.driver.port"]) == ports["driver-rpc"] == 7078
+    assert int(conf["spark.blockManager.port"]) == ports["blockmanager"] == 7079
+    assert int(env["SPARK_CONNECT_GRPC_PORT"]["value"]) == ports["grpc"] == 15002
+    svc = by_kind(objs, "Service")[CONNECT]
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(15002, "grpc")]
+    assert svc["spec"].get("type", "ClusterIP") == "ClusterIP"  # reached by port-forward, never exposed
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["tcpSocket"]["port"] == "grpc"
+    cluster = env_of(objs, "spark-env")
+    assert cluster["SPARK_RPC_AUTHENTICATION_ENABLED"] == "yes" and cluster["SPARK_EVENTLOG_DIR"]
+
+
+def env_name(objs: list[dict], prefix: str) -> str:
+    (name,) = [n for n in by_kind(objs, "ConfigMap") if n.startswith(prefix + "-")]
+    return name
+
+
+def test_k8s_target_renders_the_connect_overlay_with_the_server():
+    """`HYPERSPARK_K8S_OVERLAY=overlays/connect hyperspark --target k8s up --workers 2` sends the server too."""
+    _kustomize_or_skip()
+    from hyperspark.ops.targets.k8s.objects import cluster_objects
+
+    objs = cluster_objects("overlays/connect", "hs-connect", workers=2, cores=1, memory="1g")
+    assert by_kind(objs, "Deployment")["spark-worker"]["spec"]["replicas"] == 2
+    dep = by_kind(objs, "Deployment")[CONNECT]
+    assert dep["metadata"]["namespace"] == "hs-connect"
+    assert k8s_render.validate_all(objs, k8s_render.K8S_VERSION) == []

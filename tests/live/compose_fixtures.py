@@ -68,15 +68,16 @@ def _remove_leftovers(project: str) -> None:
 def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator["ComposeTarget"]:
     """The real stack from the real compose.yaml, started by testcontainers' DockerCompose (build, up,
     healthchecks decide readiness, down -v at the end whatever happens): 1 worker, 2 DataNodes, the tools
-    container. The yielded ComposeTarget drives that same project."""
+    container and the connect profile's Spark Connect server. The yielded ComposeTarget drives that same
+    project."""
     from testcontainers.compose import DockerCompose
 
     from hyperspark.ops.targets.compose import ComposeTarget
 
     project = f"hyperspark-test-{os.getpid()}"
     state = tmp_path_factory.mktemp("compose-state")
-    base = free_port_block(7 + 8 + 4)
-    master, ui, nn, nn_ui, driver, history, mlflow, *workers = range(base, base + 19)
+    base = free_port_block(8 + 8 + 4)
+    master, ui, nn, nn_ui, driver, history, mlflow, connect, *workers = range(base, base + 20)
     target = ComposeTarget(state, project=project, file=REPO / "compose.yaml", master_port=master, ui_port=ui,
                            namenode_port=nn, namenode_ui_port=nn_ui, driver_ui_port=driver,
                            worker_ui_ports=f"{workers[0]}-{workers[7]}",
@@ -90,7 +91,8 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
     env_file = state / "stack.env"
     # Not (yet) settings of the CLI: the history server's and MLflow's host ports, for the stack (env
     # file) and for the compose commands ComposeTarget and the tests run later (environment).
-    extra_ports = {"HS_HISTORY_UI_PORT": str(history), "HS_MLFLOW_PORT": str(mlflow)}
+    extra_ports = {"HS_HISTORY_UI_PORT": str(history), "HS_MLFLOW_PORT": str(mlflow), "HS_CONNECT_PORT": str(connect),
+                   "HS_CONNECT_IDLE_TIMEOUT": "5s"}
     env_file.write_text("".join(f"{k}={v}\n" for k, v in {
         **variables, **extra_ports, "HS_WORKERS": "1", "HS_SPARK_SECRET": target._secret()}.items()))
     # the compose CLI that DockerCompose runs reads these from the environment
@@ -100,7 +102,7 @@ def compose_stack(docker_engine: None, tmp_path_factory: pytest.TempPathFactory)
     os.environ.pop("COMPOSE_PROFILES", None)
     # build=True: cached layers make it quick, and the images hold THIS checkout
     stack = DockerCompose(REPO, compose_file_name="compose.yaml", build=True, wait=True, env_file=str(env_file),
-                          profiles=["tools"])
+                          profiles=["tools", "connect"])
     try:
         with stack:
             target._wait_workers(1)

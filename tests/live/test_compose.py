@@ -18,7 +18,7 @@ from tests.live.compose_fixtures import REPO
 
 live = pytest.mark.docker  # needs the real engine (the fixtures skip with the reason when absent)
 
-SERVICES = {"spark-master", "spark-worker", "spark-history", "namenode", "datanode", "tools"}
+SERVICES = {"spark-master", "spark-worker", "spark-history", "namenode", "datanode", "tools", "spark-connect"}
 LABEL_SERVICE = "com.docker.compose.service"
 
 
@@ -263,6 +263,20 @@ def test_history_server_lists_a_finished_application(compose_stack, tmp_path):
 
 
 @live
+def test_connect_profile_serves_spark_connect_on_loopback(compose_stack):
+    """The `connect` profile's server is healthy (its healthcheck: a gRPC call to the Connect service, answered
+    over HTTP/2 inside the container), a driver registered with the cluster's master, and its gRPC port is
+    published on 127.0.0.1 only and answers there. (Queries through a Connect server: tests/notebooks and
+    tests/integration/test_connect_endpoint.py; kept out of here, where every second counts.)"""
+    from hyperspark.ops.targets.local.connect_server import answers_grpc
+
+    (server,) = compose_stack.containers("spark-connect")
+    assert _health(server) == "healthy"
+    assert answers_grpc(_published(server, 15002))  # _published: bound on 127.0.0.1 only
+    assert any(app.name == "Spark Connect server" for app in compose_stack.status().active_apps)
+
+
+@live
 def test_security_defaults_hold_in_the_running_containers(compose_stack):
     for c in compose_stack.containers():
         c.reload()
@@ -278,7 +292,7 @@ def test_security_defaults_hold_in_the_running_containers(compose_stack):
         fields = {k: v.split() for k, v in (ln.split(":", 1) for ln in status.splitlines())}
         assert fields["Uid"][0] != "0" and fields["NoNewPrivs"] == ["1"] and fields["CapEff"] == ["0000000000000000"], \
             f"{name}: {fields}"
-        if name in ("spark-master", "spark-worker", "tools"):
+        if name in ("spark-master", "spark-worker", "tools", "spark-connect"):
             assert env["SPARK_RPC_AUTHENTICATION_SECRET_FILE"] == "/run/secrets/spark-rpc-secret"
             check = compose_stack.exec(c, ["sh", "-c", "test -s /run/secrets/spark-rpc-secret && "
                                                       "grep -c '^spark.authenticate true' /opt/hyperspark/conf/spark-defaults.conf"])

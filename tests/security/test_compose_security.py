@@ -18,11 +18,12 @@ import pytest
 
 from tests.paths import REPO
 
-PROFILES = ("tools", "tracking", "gpu")
-SPARK_RPC = ("spark-master", "spark-worker", "spark-worker-gpu", "tools")  # the services that speak Spark RPC
+PROFILES = ("tools", "tracking", "gpu", "connect")
+# the services that speak Spark RPC
+SPARK_RPC = ("spark-master", "spark-worker", "spark-worker-gpu", "tools", "spark-connect")
 #: every web UI / HTTP port a service publishes, by service
 UI_PORTS = {"spark-master": 8080, "spark-worker": 8081, "spark-worker-gpu": 8081, "spark-history": 18080, "namenode": 9870,
-            "datanode": 9864, "tools": 4040, "mlflow": 5000}
+            "datanode": 9864, "tools": 4040, "mlflow": 5000, "spark-connect": 15002}
 ULIMIT_CAP = 20000  # the engine's hard nofile here; asking for more fails to start a container
 
 
@@ -233,3 +234,30 @@ def test_the_gpu_worker_reserves_nvidia_gpus_and_advertises_them_under_its_profi
     assert svc["environment"]["SPARK_WORKER_GPUS"] == "2"
     entrypoint = (REPO / "docker" / "spark" / "entrypoint.sh").read_text()
     assert "spark.worker.resource.gpu.amount" in entrypoint and "SPARK_WORKER_GPUS" in entrypoint
+
+
+def test_the_connect_profile_runs_a_spark_connect_driver_on_loopback(rendered, tmp_path):
+    """`--profile connect`: the spark image as a Spark Connect server (SPARK_MODE=connect), a driver of the
+    cluster with the RPC secret and event logs, gRPC published on 127.0.0.1 only (Connect has no
+    authentication), healthy once it answers HTTP/2, started after the master and the NameNode are healthy."""
+    svcs = services(rendered)
+    connect, tools = svcs["spark-connect"], svcs["tools"]
+    assert connect["profiles"] == ["connect"]
+    env = connect["environment"]
+    assert env["SPARK_MODE"] == "connect" and env["SPARK_CONNECT_GRPC_PORT"] == "15002"
+    assert env["SPARK_CONF_spark__dynamicAllocation__enabled"] == "true"  # idle executors go back, also those
+    assert (env["SPARK_CONF_spark__dynamicAllocation__shuffleTracking__timeout"]  # holding a session's shuffles
+            == env["SPARK_CONF_spark__dynamicAllocation__executorIdleTimeout"])
+    for key in ("image", "user", "security_opt", "cap_drop", "secrets"):
+        assert connect[key] == tools[key], key
+    for key in ("SPARK_MASTER_URL", "SPARK_EVENTLOG_DIR", "HDFS_URI", "HADOOP_USER_NAME"):
+        assert env[key] == tools["environment"][key], key
+    assert [(p["target"], p["host_ip"], p["published"]) for p in connect["ports"]] == [(15002, "127.0.0.1", "15002")]
+    assert "--http2-prior-knowledge" in " ".join(connect["healthcheck"]["test"])
+    assert set(connect["depends_on"]) == {"spark-master", "namenode"}
+    entrypoint = (REPO / "docker" / "spark" / "entrypoint.sh").read_text()
+    assert "org.apache.spark.sql.connect.service.SparkConnectServer" in entrypoint
+    proc = run_config(tmp_path, {"HS_SPARK_SECRET": "x" * 64, "HS_CONNECT_PORT": "25002"}, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    (port,) = json.loads(proc.stdout)["services"]["spark-connect"]["ports"]
+    assert (port["published"], port["host_ip"]) == ("25002", "127.0.0.1")

@@ -78,6 +78,16 @@ class WarmDriverStatus:
 
 
 @dataclass
+class ConnectServerStatus:
+    """The local target's Spark Connect server (``up --connect``): a driver serving Connect clients."""
+
+    running: bool
+    port: int | None = None
+    pid: int | None = None
+    url: str | None = None  # sc://127.0.0.1:PORT
+
+
+@dataclass
 class ClusterStatus:
     target: str
     master_url: str  # spark://...
@@ -89,6 +99,9 @@ class ClusterStatus:
     storage: StorageStatus | None = None
     urls: dict[str, str] = field(default_factory=dict)  # name -> UI url
     warm_driver: WarmDriverStatus | None = None  # None: the target has no warm driver
+    connect: ConnectServerStatus | None = None  # None: the target has no Spark Connect server of its own
+    #: how a notebook attaches to this cluster: "classic" and (with a Connect server) "connect" Python lines
+    attach: dict[str, str] = field(default_factory=dict)
 
     @property
     def alive_workers(self) -> list[WorkerInfo]:
@@ -153,6 +166,7 @@ class CheckName:
     MASTER = "master"
     WORKERS = "workers"
     GPUS = "gpus"
+    CONNECT = "spark connect"
     STORAGE = "storage"
     HDFS_SAFEMODE = "hdfs safemode"
     HDFS_DATANODES = "hdfs datanodes"

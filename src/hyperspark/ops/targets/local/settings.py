@@ -1,5 +1,5 @@
 """The local target's settings: its ports (saved in ``state.json`` once a cluster runs; env ``HYPERSPARK_*``)
-and whether HDFS and MLflow run beside Spark. Every address is loopback (:data:`HOST`)."""
+and whether HDFS, MLflow and a Spark Connect server run beside Spark. Every address is loopback (:data:`HOST`)."""
 from __future__ import annotations
 
 from pydantic import Field
@@ -26,6 +26,10 @@ class LocalSettings(TargetSettings):
     mlflow_port: int = Field(5000, ge=1, le=65535, validation_alias="HYPERSPARK_MLFLOW_PORT")
     #: also run an MLflow tracking server (`up --mlflow`); explicit only
     mlflow: bool | None = None
+    #: the Spark Connect server's gRPC port (`up --connect-port`), on 127.0.0.1
+    connect_port: int = Field(15002, ge=1, le=65535, validation_alias="HYPERSPARK_CONNECT_PORT")
+    #: also run a Spark Connect server attached to the cluster (`up --connect`); explicit only
+    connect: bool | None = None
     #: run a real HDFS (explicit only: else as saved, else when HADOOP_HOME is set; see LocalTarget._hdfs_wanted)
     hdfs: bool | None = None
     #: GPUs each worker advertises (`up --gpus-per-worker N`; 0 = none); saved, so `scale` adds the same
@@ -51,6 +55,7 @@ PORT_LABELS = {
     "ui_port": "master UI",
     "history_ui_port": "history server UI",
     "mlflow_port": "MLflow tracking server",
+    "connect_port": "Spark Connect gRPC",
     "worker_ui_port": "worker UI",
     "hdfs_rpc_port": "HDFS NameNode RPC",
     "hdfs_http_port": "HDFS NameNode HTTP",
