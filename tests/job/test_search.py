@@ -252,7 +252,7 @@ def _spec(base_spec, **kw):
 
 
 @pytest.mark.parametrize("change,needle", [
-    ({"search": {"type": "bayes", "trials": 3}}, "search.type: unknown search type 'bayes'; valid: grid, random, tpe"),
+    ({"search": {"type": "bayes", "trials": 3}}, "search.type: unknown search type 'bayes'; valid: grid, random, tpe, nsga2, gp"),
     ({"search": {"type": "tpe"}}, "search.trials is required for a tpe search"),
     ({"search": {"type": "tpe", "trials": 5}}, "space: a tpe search needs at least one distribution"),
     ({"search": {"type": "random", "trials": 5, "timeout": "soon"}}, "search.timeout: expected a duration"),

@@ -34,14 +34,14 @@ def _err(data: dict) -> str:
 
 # ------------------------------------------------------------------------------------- registry
 def test_search_types_are_the_registry_keys():
-    assert SEARCH_TYPES == ("grid", "random", "tpe")
+    assert SEARCH_TYPES == ("grid", "random", "tpe", "nsga2", "gp")
     assert SEARCH_TYPES == tuple(SEARCHERS)
     assert all(cls.name == key for key, cls in SEARCHERS.items())
 
 
 def test_an_unknown_search_type_lists_the_registry():
     assert _err(_spec({"type": "bayes", "trials": 3}, {"max_depth": [2]})) == (
-        "invalid spec: search.type: unknown search type 'bayes'; valid: grid, random, tpe")
+        "invalid spec: search.type: unknown search type 'bayes'; valid: grid, random, tpe, nsga2, gp")
 
 
 class _EverySecond(GridSearcher):
@@ -56,11 +56,11 @@ def test_adding_a_searcher_is_one_class_and_one_registry_line(monkeypatch):
     s = parse_spec(_spec({"type": "every_second"}, {"max_depth": [2, 3, 4]}))  # no trials: a grid's need
     searcher = make_searcher(s.search.type, s.model, s.space, s.search.trials, 0, True)
     assert [c.params for c in searcher.configs] == [{"max_depth": 2}, {"max_depth": 4}]
-    assert "valid: grid, random, tpe, every_second" in _err(_spec({"type": "nope"}, {"max_depth": [2]}))
+    assert "valid: grid, random, tpe, nsga2, gp, every_second" in _err(_spec({"type": "nope"}, {"max_depth": [2]}))
 
 
 def test_needs_trials_decides_whether_search_trials_is_required():
-    assert [k for k, c in SEARCHERS.items() if c.needs_trials] == ["random", "tpe"]
+    assert [k for k, c in SEARCHERS.items() if c.needs_trials] == ["random", "tpe", "nsga2", "gp"]
     assert _err(_spec({"type": "random"}, {"max_depth": [2]})) == (
         "invalid spec: search.trials is required for a random search")
     assert parse_spec(_spec({"type": "grid"}, {"max_depth": [2]})).search.trials is None
@@ -133,8 +133,8 @@ def test_tpe_searches_only_the_non_fixed_parameters():
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
     s = TPESearcher("m", {"k": {"int": [1, 3]}, "c": ["a", "b"], "one": ["z"], "f": 0.5}, 4, 0, True)
-    assert s._dists == {"k": IntDistribution(1, 3), "c": CategoricalDistribution([0, 1])}
     c = s.ask()
+    assert s.study.trials[0].distributions == {"k": IntDistribution(1, 3), "c": CategoricalDistribution([0, 1])}
     assert list(c.params) == ["k", "c", "one", "f"] and c.params["one"] == "z" and c.params["f"] == 0.5
 
 

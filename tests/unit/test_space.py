@@ -247,3 +247,104 @@ def test_the_space_module_sits_below_job_ops_and_pyspark():
     top_level = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
     top_level |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
     assert "optuna" not in top_level  # imported lazily, inside to_optuna
+
+
+# ------------------------------------------------------------------------------------- conditional spaces
+COND = {"C": {"loguniform": [1e-3, 1e3]},
+        "kernel": {"choice": {"rbf": {"gamma": {"loguniform": [1e-4, 1]}},
+                              "poly": {"degree": {"int": [2, 5]}, "coef0": {"uniform": [0, 1]},
+                                       "basis": {"choice": {"hermite": {"order": {"int": [1, 3]}}, "plain": {}}}},
+                              "linear": {}}}}
+BRANCH_PARAMS = {"rbf": {"gamma"}, "poly": {"degree", "coef0", "basis"}, "linear": set()}
+
+
+def _used_only_chosen_branches(p: dict) -> bool:
+    """Exactly C, kernel, the chosen kernel's params and (poly) the chosen basis's params."""
+    want = {"C", "kernel"} | BRANCH_PARAMS[p["kernel"]]
+    if p["kernel"] == "poly" and p["basis"] == "hermite":
+        want |= {"order"}
+    return set(p) == want
+
+
+def test_grid_over_a_conditional_space_is_exactly_the_branches_products():
+    sp = Space.from_spec({"C": [1, 10], "kernel": {"choice": {
+        "rbf": {"gamma": [0.1, 1.0]},
+        "poly": {"degree": [2, 3], "coef0": [0, 1], "basis": {"choice": {"a": {"o": [1, 2, 3]}, "b": {}}}},
+        "linear": {}}}})
+    grid = sp.grid()
+    expected = [{"C": c, "kernel": "rbf", "gamma": g} for c in (1, 10) for g in (0.1, 1.0)]
+    expected += [{"C": c, "kernel": "poly", "degree": d, "coef0": z, "basis": "a", "o": o}
+                 for c in (1, 10) for d in (2, 3) for z in (0, 1) for o in (1, 2, 3)]
+    expected += [{"C": c, "kernel": "poly", "degree": d, "coef0": z, "basis": "b"}
+                 for c in (1, 10) for d in (2, 3) for z in (0, 1)]
+    expected += [{"C": c, "kernel": "linear"} for c in (1, 10)]
+    assert len(grid) == 2 * (2 + 2 * 2 * (3 + 1) + 1) == 38
+    assert sorted(map(canonical, grid)) == sorted(map(canonical, expected))
+    assert len({trial_id("m", p) for p in grid}) == 38
+    # a branch with a distribution is not a grid
+    with pytest.raises(SpecError, match=r"^space\.k\.b\.x: a grid search takes a list"):
+        Space.from_spec({"k": {"choice": {"a": {}, "b": {"x": {"uniform": [0, 1]}}}}}).grid()
+
+
+def test_random_draws_a_branch_then_its_sub_space_reproducibly():
+    sp = Space.from_spec(COND)
+    draws = sp.sample(300, 4)
+    assert all(_used_only_chosen_branches(p) and sp.contains(p) for p in draws)
+    assert {p["kernel"] for p in draws} == {"rbf", "poly", "linear"}
+    assert {p["basis"] for p in draws if p["kernel"] == "poly"} == {"hermite", "plain"}
+    assert sp.sample(300, 4) == draws and sp.sample(300, 5) != draws
+
+
+@pytest.mark.parametrize("kind,n", [("tpe", 14), ("nsga2", 14), ("gp", 5)])  # a GP fit per ask: few
+def test_optuna_searchers_never_propose_an_unchosen_branch_and_are_reproducible(kind, n):
+    from hyperspark.job.search.searcher import SEARCHERS
+
+    def run(seed):
+        s = SEARCHERS[kind]("m", COND, n, seed, True, directions=[True, False])
+        out = []
+        while (c := s.ask()) is not None:
+            out.append(c.params)
+            score = -abs(math.log10(c.params["C"])) + (1 if c.params["kernel"] == "rbf" else 0)
+            s.tell(c, "complete", [score, len(c.params)])
+        return out
+
+    first = run(3)
+    assert len(first) == n and all(_used_only_chosen_branches(p) for p in first)
+    assert run(3) == first  # seeded: the same configurations again
+
+
+def test_a_conditional_spec_fails_in_one_line_naming_the_branch():
+    cases = {
+        "space.k.a: a branch is a mapping of its own parameters ({} for none), got nothing": {"a": None},
+        "space.k: branch names must be strings, got 1 (int); quote it": {1: {}},
+        "space.k.a.k: also a parameter of an enclosing level; a configuration is flat, so give it another name":
+            {"a": {"k": [1]}},
+        "space.k.a.g: loguniform needs low > 0": {"a": {"g": {"loguniform": [0, 1]}}},
+    }
+    for message, branches in cases.items():
+        with pytest.raises(SpecError) as e:
+            parse_space({"k": {"choice": branches}})
+        assert str(e.value) == message
+
+
+def test_python_choice_of_a_mapping_is_the_spec_s_conditional():
+    sub = {"rbf": {"gamma": hyperspark.loguniform(1e-4, 1)}, "linear": {}}
+    assert hyperspark.choice(sub) == {"choice": {"rbf": {"gamma": {"loguniform": [1e-4, 1]}}, "linear": {}}}
+    sp = Space.from_spec({"kernel": hyperspark.choice(sub)})
+    assert Space.from_spec(sp.to_spec()).to_spec() == sp.to_spec()
+    assert not sp.contains({"kernel": "linear", "gamma": 0.1}) and sp.contains({"kernel": "linear"})
+
+
+def test_enqueued_configurations_run_first_and_warm_ones_never():
+    from hyperspark.job.search.searcher import Config, GridSearcher, Restored, TPESearcher
+
+    grid = GridSearcher("m", {"a": [1, 2, 3], "b": [5, 6]}, None, 0, True, enqueue=[{"a": 3, "b": 6}])
+    skip = {"a": 1, "b": 5}
+    grid.warm([Restored(Config(-1, trial_id("m", skip), skip), "complete", 0.5)])
+    asked = [grid.ask().params for _ in range(5)]
+    assert asked[0] == {"a": 3, "b": 6} and skip not in asked and grid.ask() is None
+    tpe = TPESearcher("m", COND, 6, 0, True, enqueue=[{"C": 2.0, "kernel": "linear"}])
+    old = {"C": 5.0, "kernel": "rbf", "gamma": 0.01}
+    tpe.warm([Restored(Config(-1, trial_id("m", old), old), "complete", 0.9)])
+    assert tpe.ask().params == {"C": 2.0, "kernel": "linear"}
+    assert len(tpe.study.trials) == 2  # the warm trial is history the sampler sees

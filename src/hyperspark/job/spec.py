@@ -19,6 +19,14 @@ says which way is better; ``cv_folds`` does not apply: the function does its own
 that names a ``trial`` parameter also gets its devices and identity (``executors/trial.py``: TrialInfo).
 
 ``resources: {cpus: 4, gpus: 1}`` sizes each trial (a Spark task resource profile, ``job/resources.py``).
+
+Several objectives (``job/pareto.py``): ``objectives: [{metric: roc_auc, direction: maximize}, {metric:
+predict_ms}]`` instead of ``metric:`` (a model's task metrics and the measured costs ``fit_seconds``,
+``predict_ms``, ``model_bytes``; an objective function's returned keys); ``constraints: ["model_bytes <=
+5e6"]``; ``select: {metric: predict_ms, within: {roc_auc: 0.005}}`` picks the refit from the front (the
+best ``metric`` among the front's configurations within 0.5% of the front's best roc_auc; default: the
+first objective). ``search.warm_start`` (run ids or trials.jsonl paths) and ``search.enqueue`` (configurations
+to evaluate first) seed a search.
 """
 from __future__ import annotations
 
@@ -33,8 +41,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hyperspark.errors import SpecError
 from hyperspark.job.metrics import METRICS
+from hyperspark.job import families
 from hyperspark.job import usercode as U
 from hyperspark.job.models import MLLIB, UnknownModel, get_model, resource_params, valid_params
+from hyperspark.job.pareto import COSTS, check_measured, parse_constraint
 from hyperspark.job.search.searcher import SEARCHERS
 from hyperspark.space import Space, parse_space
 from hyperspark.job.protocol import one_line
@@ -94,6 +104,9 @@ class Search(_Strict):
     # async (default): a slot gets new work the moment it frees. batch: ask one job per slot, wait for
     # the whole batch, then tell (the pattern of Optuna's Spark example), kept for comparison in benchmarks
     dispatch: Literal["async", "batch"] = "async"
+    # earlier trials told to the searcher first (run ids under this spec's output, or trials.jsonl paths/URIs)
+    warm_start: list[str] = Field(default_factory=list)
+    enqueue: list[dict[str, Any]] = Field(default_factory=list)  # configurations evaluated first, in order
 
     @field_validator("type")
     @classmethod
@@ -128,6 +141,29 @@ class EarlyStopping(_Strict):
         if self.min >= self.max:
             raise ValueError(f"early_stopping.min ({self.min}) must be below early_stopping.max ({self.max})")
         return self
+
+
+class ObjectiveSpec(_Strict):
+    """One objective: a metric of the task, a measured cost, or a number an objective function returns."""
+
+    metric: str = Field(min_length=1)
+    direction: Literal["maximize", "minimize"] | None = None  # default: the metric's own (costs minimize)
+
+
+class Select(_Strict):
+    """Which configuration of the Pareto front the refit takes: the best ``metric`` among those within
+    ``within[name]`` (a fraction: 0.005 = 0.5%, relative) of the front's best ``name``."""
+
+    metric: str = Field(min_length=1)
+    within: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, v):
+        for k, x in v.items():
+            if isinstance(x, bool) or x < 0:
+                raise ValueError(f"select.within.{k}: a fraction >= 0 (0.005 = 0.5%), got {x!r}")
+        return v
 
 
 class MlflowTracking(_Strict):
@@ -197,6 +233,9 @@ class Spec(_Strict):
     max_failed_fraction: float | None = Field(default=None, gt=0.0, le=1.0)  # stop past this failed fraction
     early_stopping: EarlyStopping | None = None
     tracking: Tracking | None = None
+    objectives: list[ObjectiveSpec] | None = None  # several objectives (instead of metric)
+    constraints: list[str] | None = None  # "name op number" each (job/pareto.py)
+    select: Select | None = None  # which front configuration the refit takes
 
     @field_validator("cv_folds", mode="before")
     @classmethod
@@ -245,9 +284,15 @@ class Spec(_Strict):
             raise ValueError(str(e)) from None
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_model_choice(cls, data):
+        return families.lift(data)  # model: {choice: {family: {...}}} -> space.model (job/families.py)
+
     @model_validator(mode="after")
     def _cross(self):
         self._check_resources()
+        self._check_objectives()
         if self.model is None and self.objective is None:
             raise ValueError("model: required key is missing (or give objective: module:function)")
         if self.model is not None and self.objective is not None:
@@ -262,18 +307,21 @@ class Spec(_Strict):
         if self.task is not None and self.task not in m.tasks():
             raise ValueError(f"model: {self.model} supports {', '.join(m.tasks())}, not {self.task}")
         tasks = [self.task] if self.task else m.tasks()
+        es = self.early_stopping
+        if self.model_choice:  # a choice of families: each one's params and budget (job/families.py)
+            families.check(self.search_space, self.task, es.resource if es is not None else None)
         known = set().union(*(valid_params(self.model, t) for t in tasks))
-        for name in self.space:
+        for name in [] if self.model_choice else [*self.space, *sorted(self.search_space.all_names() - set(self.space))]:
             if name not in known:
                 raise ValueError(
                     f"space.{name}: unknown parameter for {self.model}; valid: {', '.join(sorted(known))}"
                 )
+        allowed = set().union(*(METRICS[t] for t in tasks))
         if self.metric is not None:
-            allowed = set().union(*(METRICS[t] for t in tasks))
             if self.metric not in allowed:
                 raise ValueError(f"metric: unknown metric {self.metric!r}; valid: {', '.join(sorted(allowed))}")
-        es = self.early_stopping
-        if es is not None:
+        check_measured(self.objective_names, self.constraints or [], allowed, m.library == MLLIB)
+        if es is not None and not self.model_choice:
             valid = sorted(set().union(*(resource_params(self.model, t) for t in tasks)))
             if es.resource not in valid:
                 raise ValueError(
@@ -321,16 +369,77 @@ class Spec(_Strict):
         except SpecError as e:
             raise ValueError(str(e)) from None
         es = self.early_stopping
-        if es is not None and es.resource in self.space:
+        if es is not None and es.resource in self.search_space.all_names():
             raise ValueError(
                 f"early_stopping.resource: {es.resource} is also in space; the scheduler sets it per rung, "
                 "remove it from space"
             )
 
+    def _check_objectives(self) -> None:
+        """objectives vs metric, duplicates, constraints' grammar, select, the searcher, enqueue."""
+        obj = self.objectives
+        if obj is not None:
+            if self.metric is not None:
+                raise ValueError("objectives: give metric (one objective) or objectives, not both")
+            if not obj:
+                raise ValueError("objectives: give at least one {metric: ..., direction: ...}")
+            seen = set()
+            for i, o in enumerate(obj):
+                if o.metric in seen:
+                    raise ValueError(f"objectives[{i}]: duplicate objective {o.metric!r}")
+                seen.add(o.metric)
+            if len(obj) > 1 and not SEARCHERS[self.search.type].multi_objective:
+                able = ", ".join(k for k, c in SEARCHERS.items() if c.multi_objective)
+                raise ValueError(f"search.type: {self.search.type} takes one objective; "
+                                 f"several objectives: {able}")
+        for i, text in enumerate(self.constraints or []):
+            try:
+                parse_constraint(text)
+            except ValueError as e:
+                raise ValueError(f"constraints[{i}]: {e}") from None
+        if self.select is not None:
+            names = self.objective_names
+            if obj is None:
+                raise ValueError("select: applies to several objectives; give objectives: [...]")
+            for k in [self.select.metric, *self.select.within]:
+                if k not in names:
+                    raise ValueError(f"select: {k!r} is not an objective; objectives: {', '.join(names)}")
+        self._check_enqueue()
+
+    def _check_enqueue(self) -> None:
+        space = self.search_space
+        for i, p in enumerate(self.search.enqueue):
+            if not space.contains({**space.fixed_params(), **p}):
+                raise ValueError(f"search.enqueue[{i}]: {json.dumps(p, sort_keys=True, default=str)} is not a "
+                                 "configuration of the space (each parameter of the chosen branches, in range)")
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.metric for o in self.objectives or []]
+
+    @property
+    def measured_names(self) -> list[str]:
+        """Objectives and constraint quantities, in order, no repeats (what a trial must record)."""
+        cons = [parse_constraint(c).name for c in self.constraints or []]
+        return list(dict.fromkeys([*self.objective_names, *cons]))
+
+    @property
+    def primary_metric(self) -> str | None:
+        """The metric a model's trial scores (its CV mean): ``metric``, else the first objective that is not
+        a cost (None: the task's default)."""
+        if self.metric is not None:
+            return self.metric
+        return next((n for n in self.objective_names if n not in COSTS), None)
+
     # -- derived ------------------------------------------------------------
     @property
     def is_objective(self) -> bool:
         return self.objective is not None
+
+    @property
+    def model_choice(self) -> bool:
+        """``model: {choice: {...}}``: the family is a parameter of each configuration (job/families.py)."""
+        return self.objective is None and families.families(self.search_space) is not None
 
     @property
     def trial_cpus(self) -> int:
@@ -373,9 +482,12 @@ class Spec(_Strict):
         for k in ("timeout", "target", "dispatch"):  # when to stop/dispatch does not change a trial's score
             search.pop(k, None)
         # keys added later are left out at their defaults, so older runs still resume
-        for k in ("objective", "direction", "resources"):
+        for k in ("objective", "direction", "resources", "objectives", "constraints", "select"):
             if keep.get(k) is None:
                 keep.pop(k, None)
+        for k in ("warm_start", "enqueue"):
+            if not search.get(k):
+                search.pop(k, None)
         if keep["dataset"].get("load") == "table":
             keep["dataset"].pop("load")
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
@@ -390,8 +502,9 @@ def _format_error(err: ValidationError) -> str:
         msg = "unknown key"
     elif e["type"] == "missing":
         msg = "required key is missing"
-    if msg.startswith(("space", "metric:", "model:", "data_shipping:", "search.", "early_stopping.", "objective:",
-                       "direction:", "dataset.", "cv_folds:", "resources")):
+    if msg.startswith(("space", "metric:", "model:", "model.", "data_shipping:", "search.", "early_stopping.", "objective:",
+                       "direction:", "dataset.", "cv_folds:", "resources", "objectives",
+                       "constraints", "select")):
         return msg
     return f"{loc}: {msg}" if loc else msg
 
@@ -407,7 +520,13 @@ def parse_spec(data: Any, base_dir: Path | None = None) -> Spec:
     base = base_dir if base_dir is not None else Path.cwd()
     spec.dataset.uri = resolve_uri(spec.dataset.uri, base)
     spec.output = resolve_uri(spec.output, base)
+    # a warm start is a run id (under output) or a trials.jsonl path/URI (resolved as the data's)
+    spec.search.warm_start = [w if not _is_path(w) else resolve_uri(w, base) for w in spec.search.warm_start]
     return spec
+
+
+def _is_path(ref: str) -> bool:
+    return "/" in ref or "\\" in ref or ref.endswith(".jsonl")
 
 
 def resolve_uri(uri: str, base_dir: Path) -> str:

@@ -1,16 +1,19 @@
 """The write stage: the model's manifest and ``summary.json`` (a :class:`~.protocol.RunSummary`), from
-the run's state. The parts that differ per kind of trial (data, cost) come from the strategy."""
+the run's state. The parts that differ per kind of trial (data, cost) come from the strategy. With several
+objectives or constraints the summary carries them and the Pareto front (``pareto.front``, computed here
+once for the summary; the API, results and the report read it from there)."""
 from __future__ import annotations
 
 import json
 import time
 
 from hyperspark.job.context import Refit, Run
-from hyperspark.job.protocol import (BestTrial, ClusterInfo, EarlyStoppingInfo, RunSummary, SearchInfo,
-                                     TrialResult)
+from hyperspark.job.pareto import front
+from hyperspark.job.protocol import (BestTrial, ClusterInfo, EarlyStoppingInfo, ParetoTrial, RunSummary,
+                                     SearchInfo, TrialResult)
 from hyperspark.job.search.loop import LoopStats
 from hyperspark.job.search.scheduler import ASHA
-from hyperspark.job.session import versions
+from hyperspark.job.session import app_id_of, master_of, versions
 
 
 def refit_params(run: Run, best: TrialResult) -> dict:
@@ -25,7 +28,9 @@ def write_manifest(run: Run, best: TrialResult, refit: Refit, vers: dict) -> Non
     """``model/manifest.json``: what the saved model is, how it scored, what made it."""
     prep = run.problem.prep
     manifest = {
-        "model": run.spec.model, "task": prep.task, "params": refit_params(run, best),
+        # a choice of families: the chosen one (its ``model`` param)
+        "model": best.params.get("model", run.spec.model) if run.spec.model_choice else run.spec.model,
+        "task": prep.task, "params": refit_params(run, best),
         "cv_metric": run.problem.metric, "cv_score": best.mean, "test_metrics": refit.test_metrics,
         "features": prep.features, "label": prep.label, "classes": prep.classes, "data_hash": prep.data_hash,
         "versions": vers, "run_id": run.run_id, "created_at": time.time(), "format": refit.format,
@@ -70,17 +75,55 @@ def search_info(run: Run, ran: list[TrialResult], stats: LoopStats) -> SearchInf
 def cluster_info(run: Run) -> ClusterInfo:
     """The cluster as the run used it; with ``resources``, the request, whether it ran under a task
     resource profile, and the GPUs the executors held (its slots are counted from the profile)."""
-    c, sc = run.cluster, run.spark.sparkContext if run.spark is not None else None
-    return ClusterInfo(master=sc.master if sc is not None else f"joblib[{c.cores}]", executors=c.executors,
+    c, spark = run.cluster, run.spark
+    return ClusterInfo(master=master_of(spark) if spark is not None else f"joblib[{c.cores}]", executors=c.executors,
                        cores=c.cores, slots=c.slots, parallelism=c.parallelism,
-                       task_cpus=run.spec.trial_cpus, app_id=sc.applicationId if sc is not None else None,
+                       task_cpus=run.spec.trial_cpus, app_id=app_id_of(spark) if spark is not None else None,
                        resources=c.request.as_dict() if c.request is not None else None,
                        profile=c.profile is not None, gpus=c.gpus)
+
+
+def objectives_info(run: Run) -> dict:
+    """``objectives``, ``constraints``, ``pareto`` (the front), ``select`` and ``warm_start`` for the summary
+    (all None for a one-metric run without constraints or warm start)."""
+    sched = run.scheduler
+    obj = sched.objectives
+    out: dict = {"warm_start": getattr(sched, "warm_info", None)}
+    if obj is None:
+        return out
+    rows = front(run.store.rows, obj, sched.max_rung)
+    out.update(
+        objectives=[{"metric": n, "direction": "maximize" if g else "minimize"} for n, g in zip(obj.names, obj.greater)],
+        constraints=[c.text for c in obj.constraints] or None,
+        pareto=[ParetoTrial(trial_id=r.trial_id, number=r.number, params=dict(r.params), budget=r.budget,
+                            values={n: obj.value(r, n) for n in obj.names}) for r in rows],
+        select=obj.select or {"metric": obj.names[0]})
+    return out
+
+
+def refitter(run: Run):
+    """params -> a single-machine model fit on the run's train split (the API's ``Result.refit``); None for
+    objectives and MLlib models. Nothing is saved: the run's model stays the selected one."""
+    sp = run.splits
+    if run.spec.is_objective or sp is None or sp.X_tr is None:
+        return None
+    from hyperspark.job import families
+    from hyperspark.job.models import build_single_machine, get_model
+    from hyperspark.job.strategies.base import refit_threads
+
+    def fit(params: dict):
+        key, params = families.pick(params, run.spec.model, run.spec.model_choice)
+        est = build_single_machine(get_model(key), run.problem.task, params, refit_threads(), run.spec.seed)
+        return est.fit(sp.X_tr, sp.y_tr)
+
+    return fit
 
 
 def write_summary(run: Run, best: TrialResult, stats: LoopStats, shipping: dict, refit: Refit) -> RunSummary:
     """Write the manifest (when a model was saved) and ``summary.json`` LAST: its presence = completed."""
     spec, problem, t_write = run.spec, run.problem, time.monotonic()
+    if run.options.artifacts is not None and run.scheduler.objectives is not None:
+        run.options.artifacts["refit"] = refitter(run)
     resumed_keys = {r.key for r in run.resumed}
     ran = [r for r in run.store.rows if r.key not in resumed_keys]
     vers = versions(run.spark)
@@ -99,7 +142,7 @@ def write_summary(run: Run, best: TrialResult, stats: LoopStats, shipping: dict,
         best_params=params, cv_score=best.mean, test_metrics=refit.test_metrics,
         model_saved=refit.format is not None, data=run.strategy.data_info(run), cluster=cluster_info(run),
         cost=run.strategy.cost(run, ran), shipping=shipping, timings=run.timings, versions=vers,
-        spec_fingerprint=spec.fingerprint(), finished_at=time.time(),
+        spec_fingerprint=spec.fingerprint(), finished_at=time.time(), **objectives_info(run),
     )
     run.store.write_json("summary.json", summary.model_dump(mode="json"))
     return summary

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hyperspark.errors import JobInputError
+from hyperspark.job import costs, families
 from hyperspark.job import metrics as M
 from hyperspark.job import usercode as U
 from hyperspark.job.models import build_single_machine, get_model
@@ -54,6 +55,8 @@ class TrialContext:
     kind: str = "model"  # model | objective
     payload: bytes | None = None  # cloudpickle bytes of an object passed to the Python API
     gpus: float | None = None  # resources.gpus; None: the spec has no resources (rows record none)
+    measure: tuple = ()  # several objectives / constraints: other metrics and costs to record (job/costs.py)
+    model_choice: bool = False  # model: {choice: ...}: each configuration's ``model`` param is its family
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,20 @@ def job_params(ctx: TrialContext, params: dict, budget: int | None) -> dict:
 
 
 # --------------------------------------------------------------------------- pure, runs on executors
-def fit_and_score(ctx: TrialContext, params: dict, X, y, folds) -> list[float]:
-    """k-fold CV of one parameter set. Pure: the same numbers as GridSearchCV on the same folds."""
-    m = get_model(ctx.model)
+def fit_and_score(ctx: TrialContext, params: dict, X, y, folds, measured: list | None = None) -> list[float]:
+    """k-fold CV of one parameter set. Pure: the same numbers as GridSearchCV on the same folds.
+    ``measured`` receives, per fold, what ``ctx.measure`` names (``job/costs.py``)."""
+    key, params = families.pick(params, ctx.model, ctx.model_choice)  # a choice of families: this one's
+    m = get_model(key)
     scores = []
     for tr, va in folds:
         est = build_single_machine(m, ctx.task, params, ctx.threads, ctx.seed, gpu=bool(ctx.gpus))
+        t = time.perf_counter()
         est.fit(X[tr], y[tr])
+        fit_s = time.perf_counter() - t
         scores.append(_score(ctx, est, X[va], y[va]))
+        if measured is not None and ctx.measure:
+            measured.append(costs.measure(ctx.measure, est, X[va], y[va], fit_s, ctx.n_classes, predict_scores))
     return scores
 
 
@@ -169,9 +178,10 @@ def evaluate(ctx: TrialContext, params: dict, budget: int | None, X, y, folds,
                 row.update(status="ok", **run_objective(ctx, params, budget, X, info))
             else:
                 U.ensure(ctx.model, ctx.payload)
-                scores = fit_and_score(ctx, job_params(ctx, params, budget), X, y, folds)
+                measured: list = []
+                scores = fit_and_score(ctx, job_params(ctx, params, budget), X, y, folds, measured)
                 row.update(status="ok", fold_scores=scores, mean=float(np.mean(scores)),
-                           std=float(np.std(scores)))
+                           std=float(np.std(scores)), metrics=costs.mean(measured))
     except Exception as e:  # noqa: BLE001 - a user/model error, recorded once and not retried
         row.update(status="error", error=f"{type(e).__name__}: {e}"[:500],
                    traceback=traceback.format_exc(limit=3)[-1500:], fold_scores=[], mean=None, std=None)

@@ -91,7 +91,8 @@ def run_loop(scheduler: Scheduler, executor: Executor, slots: int, to_row: Calla
                 stats.done += 1
                 if not row.ok:
                     stats.failed += 1
-                elif row.decision == "complete" and better(row.mean, stats.best_final, rules.greater_is_better):
+                elif (row.decision == "complete" and row.feasible is not False  # infeasible: never "best"
+                      and better(row.mean, stats.best_final, rules.greater_is_better)):
                     stats.best_final = row.mean
                 on_result(row)
     except BaseException:

@@ -34,7 +34,7 @@ from hyperspark.job.context import Problem, Refit, Run, Splits
 from hyperspark.job.executors.base import Executor
 from hyperspark.job.executors.trial import TrialContext, check_on_executors
 from hyperspark.job.protocol import CostInfo, DataInfo, TrialResult
-from hyperspark.job.session import total_cores, wait_for_executors
+from hyperspark.job.session import is_connect, total_cores, wait_for_executors
 from hyperspark.job.spec import Spec
 
 
@@ -94,7 +94,7 @@ def check_metric(spec: Spec, prep, model_def) -> str:
     """The spec's metric (or the task's default), checked against the task; JobInputError otherwise."""
     if prep.task not in model_def.tasks():
         raise JobInputError(f"model {spec.model} does not support {prep.task} (label {prep.label!r})")
-    metric = spec.metric or default_metric(prep.task, prep.n_classes)
+    metric = spec.primary_metric or default_metric(prep.task, prep.n_classes)
     if metric not in M.METRICS[prep.task]:
         raise JobInputError(f"metric {metric} does not apply to {prep.task}; "
                             f"use one of {', '.join(M.METRICS[prep.task])}")
@@ -135,9 +135,19 @@ def _replicate(run: Run, ctx: TrialContext, payload: tuple) -> Executor:
     return ReplicateExecutor(run.spark, ctx, *payload, run.cluster.parallelism, slots=run.cluster.slots)
 
 
+def _connect(run: Run, ctx: TrialContext, payload: tuple) -> Executor:
+    from hyperspark.job.executors.connect import ConnectExecutor, data_dir_for
+
+    c = run.cluster
+    ex = ConnectExecutor(run.spark, ctx, payload, data_dir_for(run.store.uri), c.slots, 2 * c.parallelism)
+    if ex.ref.path is not None:  # the summary says how the data travelled: its way in, then Parquet per worker
+        run.options.data_input = f"{run.options.data_input or 'file'}+connect-parquet"
+    return ex
+
+
 #: transport name -> how to build its executor from (run, trial context, (X, y, folds))
 TRANSPORTS: dict[str, Callable[[Run, TrialContext, tuple], Executor]] = {
-    "joblib": _joblib, "pull": _pull, "per_trial": _per_trial, "replicate": _replicate,
+    "joblib": _joblib, "pull": _pull, "per_trial": _per_trial, "replicate": _replicate, "connect": _connect,
 }
 
 
@@ -147,6 +157,8 @@ def choose_transport(spark, spec: Spec, log: Callable[[str], Any] = print) -> st
     the trial tasks' own connection is authenticated, not encrypted)."""
     if spark is None:
         return "joblib"
+    if is_connect(spark):  # no SparkContext: trials as UDF work (the API refuses replicate in one line)
+        return "connect"
     if spec.data_shipping == "replicate":
         return "replicate"
     if spec.trial_tasks == "pull":
@@ -165,9 +177,12 @@ class TrialStrategy(Strategy):
 
     def trial_context(self, task: str, metric: str, n_classes: int) -> TrialContext:
         s = self.spec
+        # several objectives / constraints: what a model's trial measures besides its metric (job/costs.py)
+        measure = tuple(n for n in s.measured_names if n != metric) if self.context_kind == "model" else ()
         return TrialContext(s.target, task, metric, s.trial_cpus, s.seed, n_classes, self.resource,
                             kind=self.context_kind, payload=U.payload(s.target),
-                            gpus=s.resources.gpus if s.resources is not None else None)
+                            gpus=s.resources.gpus if s.resources is not None else None, measure=measure,
+                            model_choice=s.model_choice)
 
     @abstractmethod
     def payload(self, run: Run) -> tuple:
@@ -182,7 +197,7 @@ class TrialStrategy(Strategy):
         background job, while the driver loads and splits the data: the later warm-up then only fetches
         the broadcast, in workers Spark reuses (``spark.python.worker.reuse``). Problems are ignored here:
         the warm-up reports an unimportable module in one line."""
-        if spark is None or self.spec.data_shipping != "broadcast":
+        if spark is None or self.spec.data_shipping != "broadcast" or is_connect(spark):
             return None
         ctx = self.trial_context(self.prestart_task(), "", 0)
         threads = self.spec.trial_cpus

@@ -8,7 +8,8 @@ from hyperspark.job import usercode as U
 from hyperspark.job.context import Problem, Refit, Run, Splits
 from hyperspark.job.protocol import greater_is_better
 from hyperspark.job.executors.trial import dumps_model, predict_scores
-from hyperspark.job.models import build_single_machine
+from hyperspark.job import families
+from hyperspark.job.models import build_single_machine, get_model
 from hyperspark.job.results import save_model
 from hyperspark.job.strategies.base import TrialStrategy, check_metric, refit_threads
 
@@ -39,7 +40,8 @@ class EstimatorStrategy(TrialStrategy):
 
     def refit(self, run: Run, params: dict) -> Refit:
         prep, sp = run.problem.prep, run.splits
-        est = build_single_machine(self.spec.model_def, prep.task, params, refit_threads(), self.spec.seed)
+        key, params = families.pick(params, self.spec.model, self.spec.model_choice)  # a choice: the winner's
+        est = build_single_machine(get_model(key), prep.task, params, refit_threads(), self.spec.seed)
         est.fit(sp.X_tr, sp.y_tr)
         y_score = None
         if prep.task == "classification":

@@ -14,7 +14,7 @@ from hyperspark.ops.report.html import render_html
 from hyperspark.ops.report.plots import draw
 from hyperspark.ops.util.files import write_atomic
 
-IMAGE_NAMES = ("history", "slices", "parallel", "importance", "timeline", "budget")
+IMAGE_NAMES = ("history", "slices", "parallel", "importance", "timeline", "budget", "pareto")
 
 ReadText = Callable[[str], str]  # a Target's read_text(uri)
 

@@ -25,6 +25,9 @@ MAX_TABLE_ROWS = 200
 
 #: (name, heading, caption) of each figure, in page order
 SECTIONS = (
+    ("pareto", "Pareto front (several objectives)",
+     "Each finished configuration's objectives (red: the front, grey: infeasible); the feasible front's "
+     "hypervolume as configurations finished."),
     ("history", "Optimization history",
      "Score of each configuration in the order they finished (its highest rung), with the best so far."),
     ("slices", "Parameters against the score",

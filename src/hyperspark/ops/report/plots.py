@@ -236,4 +236,8 @@ def draw(rd: ReportData) -> tuple[dict[str, bytes], list[str]]:
         s = rd.summary
         rungs = s.early_stopping.rungs if s is not None and s.early_stopping is not None else None
         pngs["budget"] = plot_budget(rd.budget, rd.metric, rungs)
+    from hyperspark.ops.report.pareto import pareto_data, plot_pareto  # runs with several objectives only
+
+    if (pd := pareto_data(rd.trials, rd.summary)) is not None:
+        pngs["pareto"] = plot_pareto(pd, _figure, _png)
     return pngs, notes
