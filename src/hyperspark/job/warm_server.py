@@ -9,8 +9,10 @@ One connection = one run: the client sends a :class:`~hyperspark.job.protocol.Wa
 ``tune.py``'s command line carries), the server runs :func:`hyperspark.job.run.run_request` (the very
 function a cold ``tune.py`` runs, with this session instead of a new one) and sends every line the job
 prints (progress, RESULT, ``hyperspark: error:``) as a :class:`~hyperspark.job.protocol.WarmMessage`,
-then the exit code. Runs are served one at a time: a second client waits in its connect until the first
-run is over. A failed run (bad spec, failed trials, a client gone mid-run) ends that run only.
+then the exit code. Runs are served one at a time: every connection is authenticated at once on its own
+thread (:class:`~hyperspark.job.listener.SafeListener`: a wrong key, a port probe, HTTP bytes or a silent
+client end that connection only), then waits in a queue until the run before it is over. A failed run (bad
+spec, failed trials, a client gone mid-run) ends that run only.
 
 Spark's own log (the JVM's log4j lines) goes to the server's log file, not to the client.
 """
@@ -20,24 +22,29 @@ import argparse
 import io
 import json
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 import traceback
 from contextlib import redirect_stderr, redirect_stdout
-from multiprocessing.connection import Connection, Listener
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from hyperspark.job.cli import run_request
+from hyperspark.job.listener import SafeListener
+from hyperspark.job.redact import redact_argv
 from hyperspark.job.resources import dynamic_allocation
 from hyperspark.job.session import start_session
 from hyperspark.job.protocol import ERROR_PREFIX, WarmMessage, WarmRunRequest, one_line
 
 HOST = "127.0.0.1"
 APP_NAME = "hyperspark-warm"
+#: seconds an authenticated client has to send its request once its turn comes
+REQUEST_TIMEOUT_S = 30.0
 
 
 class ClientGone(OSError):
@@ -125,7 +132,9 @@ class PackageGuard:
 def serve_one(conn: Connection, spark, log=print, guard: PackageGuard | None = None) -> int:
     """Read one request, run it, stream its output, send the exit code; returns the exit code."""
     try:
-        req = WarmRunRequest.model_validate_json(conn.recv_bytes())
+        if not conn.poll(REQUEST_TIMEOUT_S):
+            return -1  # authenticated but silent: not worth the session's time
+        req = WarmRunRequest.model_validate_json(conn.recv_bytes(1 << 20))
     except (EOFError, OSError):
         return -1  # connected and left without a request
     except ValidationError as exc:
@@ -139,7 +148,7 @@ def serve_one(conn: Connection, spark, log=print, guard: PackageGuard | None = N
         return 2
     lock = threading.Lock()
     out, err = LineWriter(conn, "stdout", lock), LineWriter(conn, "stderr", lock)
-    log(f"run: tune.py {' '.join(req.argv())} (executors: {req.executors})")
+    log(f"run: tune.py {' '.join(redact_argv(req.argv()))} (executors: {req.executors})")
     started = time.monotonic()
     done = threading.Event()
 
@@ -267,7 +276,8 @@ def main(argv=None) -> int:
     try:
         t0 = time.monotonic()
         spark = start_session(APP_NAME)
-        listener = Listener((HOST, args.port), authkey=authkey)
+        waiting: queue.Queue[Connection] = queue.Queue()  # authenticated clients, in the order they came
+        listener = SafeListener((HOST, args.port), authkey, waiting.put, name="warm", report=log)
         port = listener.address[1]
         _write_ready(ready, {"port": port, "pid": os.getpid(), "app_id": spark.sparkContext.applicationId,
                              "session_seconds": round(time.monotonic() - t0, 3)})
@@ -275,9 +285,8 @@ def main(argv=None) -> int:
         guard = PackageGuard()
         while not stopping.is_set():
             try:
-                conn = listener.accept()
-            except (OSError, EOFError) as exc:  # a wrong authkey or a half-open connection: not ours
-                log(f"refused a connection: {exc}")
+                conn = waiting.get(timeout=0.5)
+            except queue.Empty:
                 continue
             with conn:
                 serve_one(conn, spark, log, guard)

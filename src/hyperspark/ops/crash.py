@@ -29,13 +29,25 @@ def debug_requested(args: Any) -> bool:
 
 def save_log(exc: BaseException, args: Any) -> Path | None:
     """The command line and the traceback in a new log file; None when no folder would take it."""
-    text = f"hyperspark {' '.join(map(str, args or []))}\n\n{traceback_text(exc)}"
-    for folder in (Path(os.environ.get("HYPERSPARK_STATE_DIR") or Path.home() / ".hyperspark") / "crash",
-                   Path(tempfile.gettempdir())):
+    from hyperspark.job.redact import redact_argv, redact_text
+
+    # secrets hidden (the one rule, hyperspark.job.redact): --conf/--set/--mlflow values and what the traceback shows
+    text = f"hyperspark {' '.join(redact_argv(args or []))}\n\n{redact_text(traceback_text(exc))}"
+    state_root = Path(os.environ.get("HYPERSPARK_STATE_DIR") or Path.home() / ".hyperspark")
+    for folder in (state_root / "crash", Path(tempfile.gettempdir())):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if folder.parent == state_root:
+                from hyperspark.ops.state import StateDir
+
+                try:
+                    StateDir(state_root).ensure()  # a new state dir: 0700, marked
+                except Exception:  # noqa: BLE001 - OpsError of a full/read-only dir: the temp dir then
+                    pass
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             log = folder / f"hyperspark-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-            log.write_text(text)
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
             return log
         except OSError:
             continue

@@ -10,10 +10,18 @@ Layout (default ``~/.hyperspark/<target>``, override with ``--state-dir`` or
     conf/             generated Spark properties files
     work/<worker>     Spark worker work dirs (executor stdout/stderr)
     storage/          cluster storage when no HDFS runs
+    .hyperspark-state the marker: this dir is HyperSpark's (``down --purge`` deletes nothing without it)
+
+The dir is created 0700 (it holds authkeys, logs of command lines and pid files); the marker is
+written when HyperSpark creates the dir (or finds it empty, or already its own). Pid files hold the pid and
+the process's start time (psutil ``create_time``): a recorded pid is ours only when a process with that
+pid AND that start time runs, and its command line (or working dir) names a path inside this dir: whole
+paths, compared as paths, never as substrings (``/x/state`` does not own ``/x/state-2``'s processes).
 
 Processes are started detached (own session, reparented away from the CLI) so
 that they outlive the command that started them, and they are stopped only by
-the pids recorded here: never by name.
+the pids recorded here: never by name. ``start:`` lines in their logs hide secrets
+(:mod:`hyperspark.ops.util.secrets`).
 """
 from __future__ import annotations
 
@@ -26,11 +34,22 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import psutil
+
 from hyperspark.ops.model import OpsError
 from hyperspark.ops.util.files import write_atomic
-from hyperspark.ops.util.proc import pid_alive, pid_cmdline, terminate
+from hyperspark.ops.util.proc import pid_alive, terminate
+from hyperspark.ops.util.secrets import redact_argv, redact_uri
 
 ENV_STATE_DIR = "HYPERSPARK_STATE_DIR"
+#: the file that says a dir is a HyperSpark state dir (``down --purge`` needs it)
+MARKER = ".hyperspark-state"
+#: what ``down --purge`` may delete inside a marked state dir (nothing else, ever)
+PURGEABLE = ("storage", "work", "logs", "conf", "hdfs", "pids", "warm", "mlflow", "connect", "crash", "spark-events",
+             "packages",
+             "state.json", "runs.json", "launches.json")
+#: a recorded start time matches the running process within this many seconds (clock-tick rounding)
+_START_TOLERANCE_S = 0.05
 
 # A tiny launcher: starts the daemon in its own session and exits at once, so
 # the daemon is reparented to init (no zombies left in a long-lived caller such
@@ -65,6 +84,60 @@ class StateDir:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser().resolve()
+
+    # -- the dir itself: private, marked ---------------------------------------
+    @property
+    def marker(self) -> Path:
+        return self.root / MARKER
+
+    def ensure(self) -> Path:
+        """The state dir, created 0700 with its marker when missing; an existing dir is marked only when
+        it is empty, already ours, or a state dir from before the marker (a ``state.json`` and nothing but
+        HyperSpark's own entries); an unmarked dir that holds other files is left as it is."""
+        with state_write(self.root):
+            existed = self.root.exists()
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not existed or self.is_ours() or self._looks_like_ours():
+                os.chmod(self.root, 0o700)
+                if not self.marker.exists():
+                    write_atomic(self.marker, json.dumps({"hyperspark": "state dir", "created": time.time()}) + "\n",
+                                 mode=0o600)
+        return self.root
+
+    def is_ours(self) -> bool:
+        return self.marker.is_file()
+
+    def _looks_like_ours(self) -> bool:
+        names = {p.name for p in self.root.iterdir()}
+        return not names or ("state.json" in names and names <= {*PURGEABLE, MARKER})
+
+    def purge_plan(self) -> list[Path]:
+        """What ``down --purge`` would delete (existing paths only); an OpsError when the dir is not marked
+        as HyperSpark's: a ``--state-dir`` naming someone else's folder deletes nothing."""
+        if not self.root.exists():
+            return []
+        if not self.is_ours() and self._looks_like_ours():
+            self.ensure()  # a state dir from before the marker
+        if not self.is_ours():
+            raise OpsError(f"{self.root} has no {MARKER} marker: it is not a HyperSpark state dir (or predates "
+                           "the marker); nothing deleted. Delete what you no longer need by hand")
+        return [self.root / name for name in PURGEABLE if (self.root / name).exists()]
+
+    def purge(self) -> list[Path]:
+        """Delete what :meth:`purge_plan` lists, then the marker and the dir when nothing else is left."""
+        import shutil
+
+        plan = self.purge_plan()
+        for path in plan:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if self.root.exists() and [p.name for p in self.root.iterdir()] == [MARKER]:
+            self.marker.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.root.rmdir()
+        return plan
 
     # -- paths ------------------------------------------------------------
     @property
@@ -104,13 +177,14 @@ class StateDir:
             raise OpsError(f"corrupt state file {path}: {exc}") from exc
 
     def write_json(self, name: str, data: Any) -> None:
+        self.ensure()
         with state_write(self.root / name):
-            write_atomic(self.root / name, json.dumps(data, indent=2, sort_keys=True) + "\n")
+            write_atomic(self.root / name, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
 
     # -- runs -------------------------------------------------------------
     def record_run(self, run_id: str, output_uri: str) -> None:
         runs = self.read_json("runs.json", {})
-        runs[run_id] = output_uri
+        runs[run_id] = redact_uri(output_uri)  # credentials in a URI never reach a state file
         self.write_json("runs.json", runs)
 
     def runs(self) -> dict[str, str]:
@@ -132,14 +206,27 @@ class StateDir:
 
     # -- pids -------------------------------------------------------------
     def write_pid(self, name: str, pid: int) -> None:
+        """``pid start-time``: the start time tells this process from a later one given the same pid."""
+        try:
+            started = f" {psutil.Process(pid).create_time():.3f}"
+        except psutil.Error:
+            started = ""
+        self.ensure()
         with state_write(self.pid_file(name)):
-            write_atomic(self.pid_file(name), f"{pid}\n")
+            self.pids_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.pid_file(name), f"{pid}{started}\n", mode=0o600)
+
+    def read_pid_record(self, name: str) -> tuple[int, float | None] | None:
+        """``(pid, start time or None)`` as recorded (an older file holds the pid alone)."""
+        try:
+            parts = self.pid_file(name).read_text().split()
+            return int(parts[0]), (float(parts[1]) if len(parts) > 1 else None)
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
 
     def read_pid(self, name: str) -> int | None:
-        try:
-            return int(self.pid_file(name).read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
+        record = self.read_pid_record(name)
+        return None if record is None else record[0]
 
     def remove_pid(self, name: str) -> None:
         self.pid_file(name).unlink(missing_ok=True)
@@ -157,23 +244,50 @@ class StateDir:
     def owned_alive(self, name: str) -> int | None:
         """The pid recorded for ``name`` if it still runs AND is ours.
 
-        A pid can be reused after a reboot; our daemons carry the state dir in
-        their command line (properties file, work dir), which we check.
+        A pid can be reused: the process must have the recorded start time, and its command line (or its
+        working dir) must name a path inside this state dir (properties file, work dir): compared as whole
+        paths (see the module).
         """
-        pid = self.read_pid(name)
-        if pid is None or not pid_alive(pid):
+        record = self.read_pid_record(name)
+        if record is None or not pid_alive(record[0]):
             return None
-        if str(self.root) not in pid_cmdline(pid):
+        pid, started = record
+        try:
+            proc = psutil.Process(pid)
+            if started is not None and abs(proc.create_time() - started) > _START_TOLERANCE_S:
+                return None  # another process that got the same pid
+            if self._names_root(proc):
+                return pid
+        except psutil.Error:
             return None
-        return pid
+        return None
+
+    def _names_root(self, proc: psutil.Process) -> bool:
+        try:
+            args = proc.cmdline()
+        except psutil.Error:
+            args = []
+        pieces = [p for a in args for part in a.split("=") for p in part.split(":")]
+        try:
+            pieces.append(proc.cwd())
+        except psutil.Error:
+            pass
+        return any(self.contains(p) for p in pieces if p.startswith("/"))
+
+    def contains(self, path: str) -> bool:
+        """``path`` is this state dir or inside it (whole path components; ``..`` resolved lexically)."""
+        p = os.path.normpath(path)
+        root = str(self.root)
+        return p == root or p.startswith(root.rstrip("/") + "/")
 
     # -- processes --------------------------------------------------------
     def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> int:
         """Start ``argv`` detached, log to ``logs/<name>.log``, record its pid; return the pid."""
+        self.ensure()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_file(name)
         with log.open("ab") as fh:
-            fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(argv)}\n".encode())
+            fh.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(redact_argv(argv))}\n".encode())
         out = subprocess.run(
             [sys.executable, "-c", _LAUNCHER, str(log), str(cwd or self.root), *argv],
             env=dict(env),

@@ -14,7 +14,9 @@ Transport: :mod:`multiprocessing.connection` over TCP (length-prefixed pickles) 
 on a random per-search key that travels only inside the task closure. The driver listens on
 ``spark.driver.bindAddress`` (else ``spark.driver.host``), the address executors already use to reach
 the driver, on ``spark.hyperspark.pullPort`` (default 0: any free port; Kubernetes pins 7080 so its
-NetworkPolicy can allow it).
+NetworkPolicy can allow it). The listener is a :class:`~hyperspark.job.listener.SafeListener`: each
+handshake on its own thread with a deadline, so a port probe, HTTP bytes, a wrong key or a silent client ends
+that connection only; trial tasks connect with the same deadline (``listener.connect``).
 
 Pipelining: a busy task is sent its NEXT trial while the current one runs (``spark.hyperspark.prefetch``,
 default 1; 0 turns it off), so it starts the next the moment it sends a row, without waiting for the
@@ -55,12 +57,13 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from multiprocessing.connection import AuthenticationError, Client, Connection, Listener
+from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as mp_wait
 
 from hyperspark.job.executors.base import ShippingReport
 from hyperspark.job.executors.per_trial import PerTrialExecutor
 from hyperspark.job.executors.trial import TrialContext, evaluate, executor_identity, preload, raise_import_problems
+from hyperspark.job.listener import SafeListener, connect
 from hyperspark.job.resources import TrialProfile, TrialResources, executor_of, slots_for, task_cpus
 from hyperspark.job.search.scheduler import Job
 from hyperspark.job.protocol import one_line
@@ -73,6 +76,8 @@ PREFETCH_CONF = "spark.hyperspark.prefetch"
 DEFAULT_LEASE_S = 60.0
 #: how long close() waits for idle tasks to end before it cancels what is left
 STOP_GRACE_S = 30.0
+#: a trial task's connect + handshake to the driver (the driver handshakes every connection on its own thread)
+CONNECT_TIMEOUT_S = 60.0
 
 
 # --------------------------------------------------------------------------- executor side
@@ -83,7 +88,7 @@ def _pull_task(address, authkey: bytes, ctx: TrialContext, bc, job_no: int, beat
     tc = TaskContext.get()
     part, attempt = (tc.partitionId(), tc.attemptNumber()) if tc is not None else (0, 0)
     eid, host = executor_identity()
-    conn = Client(address, family="AF_INET", authkey=authkey)
+    conn = connect(address, authkey, timeout=CONNECT_TIMEOUT_S)  # a driver that does not answer: an error
     lock = threading.Lock()
 
     def send(msg) -> None:
@@ -166,8 +171,9 @@ class PullExecutor(PerTrialExecutor):
         bind = conf.get("spark.driver.bindAddress", None) or conf.get("spark.driver.host", "127.0.0.1")
         host = conf.get("spark.driver.host", bind)
         self._authkey = secrets.token_bytes(32)
-        self._listener = Listener((bind, int(conf.get(PORT_CONF, "0"))), family="AF_INET",
-                                  authkey=self._authkey, backlog=128)
+        # a port probe, HTTP bytes, a wrong key or a silent client ends that connection only (listener.py)
+        self._listener = SafeListener((bind, int(conf.get(PORT_CONF, "0"))), self._authkey, self._serve,
+                                      backlog=128, name="pull")
         self.address = (host, self._listener.address[1])
         self.group = f"hyperspark-pull-{secrets.token_hex(4)}"
         self._cv = threading.Condition()
@@ -187,7 +193,6 @@ class PullExecutor(PerTrialExecutor):
         self._threads: list[threading.Thread] = []
         self.requeued = 0
         self.tasks_launched = 0
-        self._spawn(self._accept, "pull-accept")
 
     # -- lifecycle -------------------------------------------------------
     def _spawn(self, fn, name: str, *args) -> threading.Thread:
@@ -322,18 +327,9 @@ class PullExecutor(PerTrialExecutor):
         return usable, decom
 
     # -- connections -----------------------------------------------------
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn = self._listener.accept()
-            except AuthenticationError:
-                continue  # not one of our tasks
-            except OSError:
-                return  # listener closed
-            self._spawn(self._serve, "pull-conn", conn)
-
     def _serve(self, conn: Connection) -> None:
-        """One task's connection: its hello, then trials out and rows back until it is told to stop."""
+        """One task's connection (authenticated, on its own thread): its hello, then trials out and rows
+        back until it is told to stop."""
         wake_r, wake_w = socket.socketpair()  # submit() wakes this thread when its pipeline has room
         task: _Task | None = None
         leases: dict[int, tuple[Job, Future]] = {}  # sent on this connection, no row yet (in send order)
@@ -511,10 +507,7 @@ class PullExecutor(PerTrialExecutor):
             # be waiting) keep their job open: those jobs are cancelled; the others end by themselves,
             # so a normal end kills no task (no "Lost task ... TaskKilled" in the log)
             waiting = any(t.state in ("launched", "lost") for t in self._tasks.values())
-        try:
-            self._listener.close()
-        except OSError:
-            pass
+        self._listener.close()
         jobs = [t for t in self._threads if t.name.startswith("pull-job-")]
         if not running and not waiting:
             for t in jobs:

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import IO
 
 from hyperspark.job.protocol import ERROR_PREFIX, FAILED_PREFIX, RESULT_PREFIX, JobArgs, ResultLine
+from hyperspark.job.redact import redact_text
 
 from hyperspark.ops.model import LineSink
 
 #: the job's bad-input (exit 2) and failure (exit 1) prefixes, without their trailing blank
 JOB_ERROR_PREFIXES = (ERROR_PREFIX.rstrip(), FAILED_PREFIX.rstrip())
+#: lines of the job's protocol (progress, RESULT): JSON the job wrote, logged as they are
+_PROTOCOL_PREFIXES = ("HYPERSPARK_",)
 
 
 @dataclass
@@ -25,12 +28,14 @@ class DriverRequest:
     overrides: list[str] = field(default_factory=list)
     packages: list[Path] = field(default_factory=list)  # zips of user code (``submit --package``)
     cold: bool = False  # a fresh driver even when the target keeps a warm one (``submit --cold``)
+    force: bool = False  # start the run over when its dir was made with other data or spec (``submit --force``)
 
     def job(self, spec: str, packages: list[str] | None = None) -> JobArgs:
         """The job's command line (:class:`JobArgs`, the one builder) with ``spec`` and ``packages`` as the
         driver sees them (``packages`` default: these host paths)."""
         return JobArgs(spec=spec, run_id=self.run_id, resume=self.resume, overrides=list(self.overrides),
-                       packages=packages if packages is not None else [str(p) for p in self.packages])
+                       packages=packages if packages is not None else [str(p) for p in self.packages],
+                       force=self.force)
 
     def job_args(self, spec: str, packages: list[str] | None = None) -> list[str]:
         """Arguments after ``tune.py``: ``SPEC --run-id ID [--resume] [--set k=v]... [--package ZIP]...``."""
@@ -51,14 +56,15 @@ class DriverOutput:
         self.error: str | None = None
 
     def note(self, text: str) -> None:
-        """A line for the log only (e.g. the command that was run)."""
-        self._log.write(text.rstrip("\n") + "\n")
+        """A line for the log only (e.g. the command that was run), secrets hidden (``***``)."""
+        self._log.write(redact_text(text.rstrip("\n")) + "\n")
         self._log.flush()
 
     def __call__(self, line: str) -> None:
-        """One complete line of driver output (a trailing newline is ignored)."""
+        """One complete line of driver output (a trailing newline is ignored); the log gets it with secrets
+        hidden (the job's own protocol lines are JSON the kit wrote: kept as they are)."""
         line = line.rstrip("\n")
-        self._log.write(line + "\n")
+        self._log.write((line if line.startswith(_PROTOCOL_PREFIXES) else redact_text(line)) + "\n")
         self._log.flush()
         if line.startswith(RESULT_PREFIX):
             try:

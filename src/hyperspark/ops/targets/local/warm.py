@@ -20,23 +20,29 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Protocol
 
+from hyperspark.job.listener import connect
 from hyperspark.job.protocol import FAILED_PREFIX, WarmMessage, WarmRunRequest, one_line
 
 from hyperspark.ops import spark_api
 from hyperspark.ops.model import NoClusterError, OpsError, WarmDriverStatus
 from hyperspark.ops.state import StateDir
 from hyperspark.ops.targets.request import DriverOutput, DriverRequest
+from hyperspark.ops.util import secrets as secret_conf
 from hyperspark.ops.util.files import write_atomic
 from hyperspark.ops.util.poll import poll_until
+from hyperspark.ops.util.proc import pid_alive
 
 NAME = "warm"  # pids/warm.pid, logs/warm.log
 HOST = "127.0.0.1"
 START_TIMEOUT = float(os.environ.get("HYPERSPARK_WARM_START_TIMEOUT", "180"))
+#: connect + handshake: a warm driver that does not answer within this is not used (the run goes cold)
+CONNECT_TIMEOUT = 20.0
+#: while a run waits or runs, how often the client checks that the warm driver's process is still there
+ALIVE_CHECK_S = 5.0
 
 
 class WarmHost(Protocol):
@@ -129,7 +135,10 @@ def start(target: WarmHost) -> WarmDriverStatus:
     def done() -> bool:
         return ready.exists() or target.state.owned_alive(NAME) is None
 
-    poll_until(done, START_TIMEOUT, interval=0.3)
+    try:
+        poll_until(done, START_TIMEOUT, interval=0.3)
+    finally:
+        secret_conf.remove_properties(argv)  # its JVM read the secret confs at its start
     if not ready.exists():
         alive = target.state.owned_alive(NAME) is not None
         target.state.stop(NAME)
@@ -191,21 +200,29 @@ def launch(target: WarmHost, request: DriverRequest, output: DriverOutput) -> in
     output.note(f"$ warm driver pid {st.pid} at {st.address} (app {st.app_id}): tune.py {' '.join(req.argv())}")
     host, port = st.address.rsplit(":", 1)
     try:
-        conn = Client((host, int(port)), authkey=authkey)
-    except (OSError, EOFError, AuthenticationError) as exc:
-        output.note(f"warm driver not used: it does not answer ({exc})")
+        conn = connect((host, int(port)), authkey, timeout=CONNECT_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - refused, timed out, a wrong key, not ours: the run goes cold
+        output.note(f"warm driver not used: it does not answer ({type(exc).__name__}: {exc})")
         return None
     with conn:
-        conn.send_bytes(req.model_dump_json().encode())
+        try:
+            conn.send_bytes(req.model_dump_json().encode())
+        except OSError as exc:
+            output.note(f"warm driver not used: it hung up ({exc})")
+            return None
         return _relay(conn, output, st.pid, request.run_id)
 
 
 def _relay(conn: Connection, output: DriverOutput, pid: int | None, run_id: str) -> int:
-    """Every line the warm driver sends to ``output``, until its exit code."""
+    """Every line the warm driver sends to ``output``, until its exit code. The run may wait behind
+    another one: no deadline, but a warm driver whose process is gone ends the wait."""
     while True:
         try:
+            while not conn.poll(ALIVE_CHECK_S):
+                if pid is not None and not pid_alive(pid):
+                    raise EOFError("the warm driver's process is gone")
             msg = WarmMessage.model_validate_json(conn.recv_bytes())
-        except (EOFError, OSError):
+        except (EOFError, OSError, ValueError):
             output(f"{FAILED_PREFIX}the warm driver (pid {pid}) went away during the run; "
                    f"see `hyperspark logs warm`; rerun with --run-id {run_id} --resume")
             return 1
