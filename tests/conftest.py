@@ -2,6 +2,7 @@
 
 * ``tests.spark_fixtures``: ``spark``, one local[2] SparkSession (session);
 * ``tests.integration.cluster_fixtures``: ``local_cluster`` (session) and ``fresh_local_target``;
+* ``tests.integration.connect_fixtures``: ``local_connect`` (session: a Spark Connect server on ``local_cluster``);
 * ``tests.integration.gpu_fixtures``: ``gpu_cluster`` (package: 2 workers x 4 cores x 2 fake GPUs);
 * ``tests.integration.hdfs_fixtures``: ``hadoop_home`` and ``hdfs_cluster`` (session);
 * ``tests.live.compose_fixtures``: ``docker_engine`` and ``compose_stack`` (session).
@@ -23,6 +24,7 @@ pytest_plugins = [
     "tests.marker_report",
     "tests.spark_fixtures",
     "tests.integration.cluster_fixtures",
+    "tests.integration.connect_fixtures",
     "tests.integration.gpu_fixtures",
     "tests.integration.hdfs_fixtures",
     "tests.live.compose_fixtures",

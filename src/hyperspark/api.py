@@ -8,7 +8,13 @@ The same validated :class:`~hyperspark.job.spec.Spec` as a YAML file, and the jo
 * data: a pandas DataFrame is passed in memory; a Spark DataFrame is collected ONCE when its estimated size
   is at most ``collect_limit_bytes``, else written once as Parquet under the run (``<run>/input.parquet``)
   and read from there (``summary.data.input`` says which); a path/URI is read as in a spec file;
-* the session: used as it is. Nothing static can change on a running session, so ``threads_per_trial``
+* the session: used as it is (a classic SparkSession, a Spark Connect session, or ``spark="sc://host:port"``
+  for one made here). Before any trial, the executors' Python is checked (``job/preflight.py``): what trials
+  import must import there; HyperSpark's own package is shipped when only it is missing; anything else is
+  one ``JobError`` line naming the module, the executor, its interpreter and the fix. A session made here
+  gives its workers this interpreter (``sys.executable``, unless ``PYSPARK_PYTHON`` says otherwise). On Spark
+  Connect trials run as Python UDF work (``executors/connect.py``). Nothing static can change on a running
+  session, so ``threads_per_trial``
   must equal its ``spark.task.cpus`` (the default); trials of another size (or with GPUs) ask for it with
   ``resources={"cpus": 4, "gpus": 1}`` (a task resource profile: a cluster session with dynamic allocation
   off); runtime SQL confs and this thread's job description are restored afterwards; a session the API had
@@ -43,6 +49,32 @@ class Result:
     spec: Spec
     trials: Any  # pandas DataFrame, one row per line of trials.jsonl
     best_model: Any = None  # refit on the train split; None for objectives
+    _refit: Any = None  # params -> a model fit on the train split (single-machine models), from the job
+
+    @property
+    def pareto(self):
+        """Several objectives: the Pareto front as a pandas DataFrame (``trial_id``, ``number``, one column
+        per objective, ``params``), from ``summary.pareto`` (feasible trials only); empty otherwise."""
+        import pandas as pd
+
+        names = [o["metric"] for o in self.summary.objectives or []]
+        return pd.DataFrame([{"trial_id": p.trial_id, "number": p.number, **p.values, "params": p.params}
+                             for p in self.summary.pareto or []],
+                            columns=["trial_id", "number", *names, "params"])
+
+    def refit(self, trial_id: str):
+        """Fit the front's configuration ``trial_id`` on the train split and return the model (a front
+        trial only: an infeasible or dominated one never). JobError when it is not on the front or the
+        model cannot be refit here (objectives, MLlib)."""
+        front = {p.trial_id: p for p in self.summary.pareto or []}
+        if trial_id not in front:
+            raise JobError(f"trial {trial_id!r} is not on the Pareto front; front: {', '.join(front) or 'none'}")
+        if self._refit is None:
+            raise JobError("refit: only a single-machine model is refit here (objectives and MLlib models are not)")
+        p = front[trial_id]
+        es = self.spec.early_stopping
+        params = dict(p.params) if es is None or p.budget is None else {**p.params, es.resource: int(p.budget)}
+        return self._refit(params)
 
     @property
     def best_params(self) -> dict:
@@ -87,12 +119,16 @@ def tune(model: str | None = None, *, estimator=None, objective=None, space: dic
     ``search``: ``"grid"``, ``"random"``, ``"tpe"`` or the spec's mapping; ``trials`` applies to random/tpe.
     ``data``: a pandas or Spark DataFrame, or a path/URI (CSV/Parquet; with an objective and no ``label``,
     the URI itself is the objective's ``data``). ``output``: where runs go (default: a temp dir).
-    ``py_files``: package directories, zips or .py files to ship to executors (``addPyFile``).
+    ``py_files``: package directories, zips or .py files to ship to executors (``addPyFile``; the artifact
+    API on Spark Connect). ``spark``: a SparkSession (classic or Spark Connect), ``"sc://host:port"`` (a
+    Connect session made for this call and stopped after it), or None (the active one, else a local one).
     Every other keyword is a spec key (``cv_folds=5``, ``test_fraction=0.25``, ``name="x"``, ``seed=1``,
     ``resources={"cpus": 4, "gpus": 1}``...).
     """
     if run_id is not None and run_id_problem(run_id):  # before anything is read or started
         raise SpecError(f"invalid run_id: {run_id_problem(run_id)}")
+    made = _remote(spark) if isinstance(spark, str) else None  # spark="sc://host:port": ours, stopped at the end
+    spark = made if made is not None else _answering(spark)
     spec, frame_src, active = _checked_spec(model, estimator, objective, space, data, label, search, trials, metric,
                                             early_stopping, direction, output, spark, spec_keys)
     run_id = run_id or new_run_id(spec.name)
@@ -102,17 +138,81 @@ def tune(model: str | None = None, *, estimator=None, objective=None, space: dic
     session = active if active is not None else build_session(spec)
     saved = _Saved(session)
     try:
-        if py_files:
-            _ship(session, py_files)
+        _prepare_session(session, spec, owned, py_files)
         frame, data_input = _materialize(session, spec, frame_src, run_id, collect_limit_bytes)
-        session.sparkContext.setLocalProperty("spark.job.description", f"hyperspark tune {spec.name} ({run_id})")
+        if not saved.connect:
+            session.sparkContext.setLocalProperty("spark.job.description", f"hyperspark tune {spec.name} ({run_id})")
         live = _in_notebook() if progress is None else bool(progress)
         return _run_job(session, spec, run_id, frame, data_input, live)
     finally:
-        if owned:
+        if owned or made is not None:
             session.stop()
         else:
             saved.restore()
+
+
+def _remote(url: str):
+    """``spark="sc://host:port"``: a Spark Connect session made here (one line when it does not answer)."""
+    from hyperspark.job.session import connect_session
+
+    try:
+        return connect_session(url)
+    except JobInputError as e:
+        raise JobError(str(e)) from None
+
+
+def _answering(spark):
+    """A Spark Connect session the caller made must answer before anything else asks it (one line)."""
+    from hyperspark.job.session import check_connect, is_connect
+
+    if is_connect(spark):
+        try:
+            check_connect(spark)
+        except JobInputError as e:
+            raise JobError(str(e)) from None
+    return spark
+
+
+def _prepare_session(session, spec: Spec, owned: bool, py_files) -> None:
+    """Before the data moves: what Connect cannot do (one line each), the user's py_files, and on a session
+    the user made the pre-search import check (``job/preflight.py``; may ship HyperSpark's own package)."""
+    from hyperspark.job import preflight
+    from hyperspark.job import session as S
+
+    connect = S.is_connect(session)
+    try:
+        if connect:
+            _connect_refusals(spec)
+        if py_files:
+            _ship(session, py_files, connect)
+        if owned:  # this interpreter, local[*]: nothing to check
+            return
+        if connect:
+            slots = S.connect_cores(session) // max(1, spec.trial_cpus)
+        else:
+            S.wait_for_executors(session)
+            slots = S.total_cores(session) // max(1, spec.trial_cpus)
+        preflight.check(session, spec, connect, slots, log.info)
+    except JobInputError as e:
+        raise JobError(str(e)) from None
+
+
+def _connect_refusals(spec: Spec) -> None:
+    """What a Spark Connect session cannot run, one line each (before anything is read or written)."""
+    from urllib.parse import urlparse
+
+    if spec.strategy == "mllib":
+        raise JobError(f"model {spec.model}: MLlib models are not supported on Spark Connect here: the MLlib "
+                       "strategy caches its folds and runs concurrent fits through the driver's SparkContext, "
+                       "which a Connect client does not have; use a classic SparkSession (or hyperspark "
+                       "submit), or a single-machine model (sklearn.*, xgboost.*, lightgbm.*)")
+    if urlparse(spec.output).scheme not in ("", "file"):
+        raise JobError(f"output {spec.output}: on Spark Connect the run's results are written by this client "
+                       "process: give a file:// path (or a local directory) the Connect server can read too")
+    if spec.data_shipping == "replicate":
+        raise JobError("data_shipping: replicate copies the data per trial through the driver's SparkContext, "
+                       "which a Spark Connect client does not have; leave it out (Connect ships the data once per "
+                       "worker as Parquet)")
 
 
 def _checked_spec(model, estimator, objective, space, data, label, search, trials, metric, early_stopping,
@@ -156,7 +256,7 @@ def _run_job(session, spec: Spec, run_id: str, frame, data_input: str | None, li
     except Exception as e:  # noqa: BLE001 - every trial failed, a Spark error...: the CLI's one line
         raise JobError(_first_line(e)) from None
     return Result(summary=summary, spec=spec, trials=_trials_frame(artifacts["store"]),
-                  best_model=artifacts.get("estimator"))
+                  best_model=artifacts.get("estimator"), _refit=artifacts.get("refit"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,7 +267,8 @@ def _spec_dict(model, estimator, objective, space, data, label, search, trials, 
         raise SpecError("invalid spec: give exactly one of model=, estimator= or objective= "
                         f"(got {', '.join(given) if given else 'none'})")
     d: dict[str, Any] = {}
-    if model is not None and not isinstance(model, str):  # tune(MyEstimator()) reads naturally too
+    # tune(MyEstimator()) reads naturally too; a dict is a choice of families (hyperspark.choice({...}))
+    if model is not None and not isinstance(model, (str, dict)):
         estimator, model = model, None
     if model is not None:
         d["model"] = model
@@ -240,17 +341,18 @@ def _active_session(spark):
 
 
 def _task_cpus(spark) -> int:
-    from hyperspark.job.resources import task_cpus
+    from hyperspark.job.session import task_cpus_of
 
-    return task_cpus(spark.sparkContext)
+    return task_cpus_of(spark)
 
 
-def _ship(spark, py_files) -> None:
+def _ship(spark, py_files, connect: bool = False) -> None:
+    """``addPyFile`` each (a package directory is zipped); on Connect the artifact API does the same."""
     from hyperspark.job import package
 
     for f in py_files:
         p = Path(f)
-        spark.sparkContext.addPyFile(str(p) if p.suffix == ".py" else package.prepare(str(p)))
+        package.add_pyfile(spark, str(p) if p.suffix == ".py" else package.prepare(str(p)), connect)
 
 
 def estimate_bytes(df) -> int | None:
@@ -268,6 +370,10 @@ def _materialize(spark, spec: Spec, src, run_id: str, limit: int):
     if _is_pandas(src):
         return src, "memory"
     size = estimate_bytes(src)
+    from hyperspark.job.session import is_connect
+
+    if size is None and is_connect(spark):  # no plan statistics through Connect: rows x columns x 8 bytes
+        size = src.count() * max(1, len(src.columns)) * 8
     if size is not None and size <= limit:
         return src.toPandas(), "collected"
     uri = f"{spec.output.rstrip('/')}/{run_id}/input.parquet"
@@ -301,9 +407,12 @@ class _Saved:
     """The session's runtime confs and this thread's job description, put back as they were."""
 
     def __init__(self, spark):
+        from hyperspark.job.session import is_connect
+
         self.spark = spark
+        self.connect = is_connect(spark)
         self.confs = dict(spark.conf.getAll)
-        self.description = spark.sparkContext.getLocalProperty("spark.job.description")
+        self.description = None if self.connect else spark.sparkContext.getLocalProperty("spark.job.description")
 
     def restore(self) -> None:
         conf = self.spark.conf
@@ -316,5 +425,6 @@ class _Saved:
                     conf.set(k, self.confs[k])
             except Exception:  # noqa: BLE001 - a static conf cannot have changed; nothing to put back
                 pass
-        self.spark.sparkContext.setLocalProperty("spark.job.description", self.description)
+        if not self.connect:
+            self.spark.sparkContext.setLocalProperty("spark.job.description", self.description)
 

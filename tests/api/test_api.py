@@ -124,7 +124,8 @@ def test_bad_input_raises_one_line(spark, bc_frame, tmp_path):
     assert spark.range(3).count() == 3
 
 
-def test_package_not_importable_on_executors_is_a_job_error(spark, bc_frame, tmp_path, monkeypatch):
+def test_a_local_module_ships_by_value_and_an_import_path_executors_lack_is_one_line(spark, bc_frame, tmp_path,
+                                                                                       monkeypatch):
     pkg = tmp_path / "src" / "api_driver_only"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text(
@@ -133,16 +134,21 @@ def test_package_not_importable_on_executors_is_a_job_error(spark, bc_frame, tmp
     monkeypatch.syspath_prepend(str(tmp_path / "src"))
     from api_driver_only import Mine
 
-    with pytest.raises(hyperspark.JobError) as e:  # an object whose class executors cannot import
-        hyperspark.tune(estimator=Mine(max_iter=50), space={"C": [0.1, 1.0]}, data=bc_frame, label="target",
-                        search="grid", output=str(tmp_path / "runs"), run_id="noimp")
+    common = dict(space={"C": [0.1, 1.0]}, data=bc_frame, label="target", search="grid",
+                  output=str(tmp_path / "runs"))
+    # an object whose module is local and not installed (executors cannot import it): shipped by value
+    r = hyperspark.tune(estimator=Mine(max_iter=50), **common)
+    assert r.summary.search.ok == 2 and r.summary.model.startswith("object:estimator.Mine-")
+    # an import path is imported by the executors: the pre-search check says in one line that they cannot
+    with pytest.raises(hyperspark.JobError) as e:
+        hyperspark.tune(model="api_driver_only:Mine", run_id="noimp", **common)
     msg = str(e.value)
-    assert "\n" not in msg and "module 'api_driver_only' is not importable" in msg
-    assert " on executor driver (" in msg and msg.endswith("; ship it with --py-files or --package")
-    assert not (tmp_path / "runs" / "noimp" / "summary.json").exists()
-    # shipped, the same object tunes
-    r = hyperspark.tune(estimator=Mine(max_iter=50), space={"C": [0.1, 1.0]}, data=bc_frame, label="target",
-                        search="grid", output=str(tmp_path / "runs"), py_files=[str(pkg)])
+    assert "\n" not in msg and msg.startswith("executor driver (")
+    assert "cannot import 'api_driver_only' for the trials: its Python " in msg
+    assert msg.endswith("; ship it with py_files=[...] (addPyFile), or install it where the executors run")
+    assert not (tmp_path / "runs" / "noimp").exists()
+    # shipped, the import path tunes too
+    r = hyperspark.tune(model="api_driver_only:Mine", py_files=[str(pkg)], **common)
     assert r.summary.search.ok == 2
 
 

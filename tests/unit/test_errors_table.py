@@ -179,6 +179,43 @@ def _(tmp: Path) -> Case:
     return _spec_case(tmp, EXAMPLE.read_text().replace("n_estimators: [25, 50]", "n_estimators: []"))
 
 
+# several objectives, constraints, conditional spaces (issue 21) ------------------------------------
+_MO = "objectives: [{metric: roc_auc}, {metric: predict_ms}]\n"
+for _id, _extra in {
+    "spec-metric-and-objectives": "objectives: [{metric: roc_auc}]\n",
+    "spec-duplicate-objective": "objectives: [{metric: roc_auc}, {metric: roc_auc}]\n",
+    "spec-unknown-objective": "objectives: [{metric: speed}]\n",
+    "spec-constraint-parse": "constraints: ['model_bytes <== 5']\n",
+    "spec-constraint-unknown": "constraints: ['size <= 5']\n",
+    "spec-select-not-objective": _MO + "select: {metric: accuracy}\n",
+}.items():
+    def _mo(tmp: Path, extra: str = _extra, keep_metric: bool = _id == "spec-metric-and-objectives") -> Case:
+        text = EXAMPLE.read_text()
+        text = text if keep_metric or "constraint" in extra else text.replace("metric: roc_auc\n", "")
+        return _spec_case(tmp, text + extra)
+    case(_id)(_mo)
+
+
+@case("spec-branch-empty")
+def _(tmp: Path) -> Case:
+    return _spec_case(tmp, EXAMPLE.read_text().replace("max_depth: [3, 6, null]", "max_depth: {choice: {deep: null}}"))
+
+
+@case("spec-family-resource")
+def _(tmp: Path) -> Case:
+    choice = ("model: {choice: {sklearn.random_forest: {max_depth: [2, 3]}, sklearn.knn: {n_neighbors: [3]}}}\n"
+              "early_stopping: {resource: n_estimators, min: 5, max: 20}\n")
+    text = EXAMPLE.read_text().replace("model: sklearn.random_forest\n", choice)
+    for line in ("  n_estimators: [25, 50]\n", "  max_depth: [3, 6, null]\n", "  min_samples_leaf: [1, 4]\n"):
+        text = text.replace(line, "")
+    return _spec_case(tmp, text)
+
+
+@case("spec-branch-name-not-string")
+def _(tmp: Path) -> Case:
+    return _spec_case(tmp, EXAMPLE.read_text().replace("max_depth: [3, 6, null]", "max_depth: {choice: {3: {}}}"))
+
+
 # the data (the job itself, on local[1]) -------------------------------------------------------
 def _job_case(tmp: Path, csv: str | None, label: str = "target") -> Case:
     uri = tmp / "data.csv"
@@ -194,6 +231,7 @@ def _job_case(tmp: Path, csv: str | None, label: str = "target") -> Case:
 
 
 ROWS6 = "1,2,{0}\n3,4,{1}\n5,6,{0}\n7,8,{1}\n9,1,{0}\n2,3,{1}\n"
+
 
 
 @case("data-missing")
@@ -303,6 +341,21 @@ def _(tmp: Path) -> Case:
     return c
 
 
+@case("env-connect-port-taken")
+def _(tmp: Path) -> Case:
+    c = CASES["env-port-taken"](tmp)
+    port = c.values["port"]
+    c.args = ["up", "--workers", "1", "--no-hdfs", "--connect-port", port]
+    return c
+
+
+@case("env-connect-no-server")
+def _(tmp: Path) -> Case:
+    (tmp / "spark" / "jars").mkdir(parents=True)  # a Spark without jars/spark-connect_*.jar
+    return Case("cli", ["up", "--workers", "1", "--no-hdfs", "--connect"], env={"SPARK_HOME": str(tmp / "spark")},
+                absent=[tmp / "state" / "pids" / "master.pid", tmp / "state" / "state.json"])
+
+
 @case("env-no-nvidia-smi")
 def _(tmp: Path) -> Case:
     from hyperspark.ops.util.java import java_home
@@ -342,6 +395,41 @@ def _(tmp: Path) -> Case:
         storage.upload(src, "/errors-table/x.csv")
 
     return Case("hdfs", call=call)
+
+
+# the run dir and the state dir (issue 23; tests/security/ tests them on the pipeline and on real dirs) ----
+@case("data-run-in-use")
+def _(tmp: Path) -> Case:
+    import types
+
+    from hyperspark.job.results import LocalFS, RunStore
+
+    c = _job_case(tmp, "a,b,target\n" + ROWS6.format(0, 1))
+    store = RunStore(LocalFS((tmp / "out").as_uri()), "r1")
+    store.acquire()  # this process is the other driver, holding run r1 until the test ends
+    c.holder = types.SimpleNamespace(close=store.release)  # type: ignore[attr-defined]
+    c.absent.append(tmp / "out" / "r1" / "trials.jsonl")
+    return c
+
+
+@case("data-changed-on-resume")
+def _(tmp: Path) -> Case:
+    import json
+
+    from hyperspark.job.spec import load_spec
+
+    c = _job_case(tmp, "a,b,target\n" + ROWS6.format(0, 1))
+    fingerprint = load_spec(c.args[0]).fingerprint()  # the same spec, recorded with another data set's hash
+    _write(tmp / "out" / "r1" / "spec.json", json.dumps({"fingerprint": fingerprint, "spec": {},
+                                                         "data_hash": "sha256:" + "0" * 64}))
+    c.args.append("--resume")
+    return c
+
+
+@case("arg-purge-unmarked")
+def _(tmp: Path) -> Case:
+    notes = _write(tmp / "state" / "notes.txt", "someone else's dir")
+    return Case("cli", ["down", "--purge", "--yes"], present=[notes])
 
 
 # -- the runner -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import traceback
 
 from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.protocol import ERROR_PREFIX, FAILED_PREFIX, RESULT_PREFIX, one_line, run_id_problem
+from hyperspark.job.redact import secret_overrides
 from hyperspark.job.run import run
 from hyperspark.job.resources import task_cpus
 from hyperspark.job.session import build_session
@@ -27,6 +28,8 @@ def parse_args(argv):
     p.add_argument("--output", help="shortcut for --set output=URI")
     p.add_argument("--master", help="Spark master (default: spark-submit's, else local[*])")
     p.add_argument("--validate-only", action="store_true", help="validate the spec and exit")
+    p.add_argument("--force", action="store_true",
+                   help="start the run over when its dir was made with other data or another spec")
     p.add_argument("--package", action="append", default=[], metavar="PATH",
                    help="the user's package (a directory, zipped for you, or a .zip) for model:/objective: import "
                         "paths: put on the driver's path and shipped to every executor (repeatable)")
@@ -50,7 +53,7 @@ def run_request(spark, argv, expected_executors: int | None = None) -> int:
     them at its client). A bad command line raises SystemExit(2), as argparse does.
     """
     args = parse_args(argv)
-    overrides = list(args.set) + ([f"output={args.output}"] if args.output else [])
+    overrides = list(args.set) + secret_overrides() + ([f"output={args.output}"] if args.output else [])
     try:
         from hyperspark.job import package
 
@@ -76,7 +79,7 @@ def run_request(spark, argv, expected_executors: int | None = None) -> int:
         package.ship(spark, zips)
         timings = {"session": round(time.monotonic() - t0, 3)}
         summary = run(spark, spec, args.run_id, args.resume, log=lambda s: print(s, flush=True), timings=timings,
-                      expected_executors=expected_executors)
+                      expected_executors=expected_executors, force=args.force)
         print(RESULT_PREFIX + summary.result_line().model_dump_json(exclude_none=True), flush=True)
         return 0
     except JobInputError as e:

@@ -37,6 +37,7 @@ class RunOptions:
     artifacts: dict | None = None
     data_input: str | None = None
     expected_executors: int | None = None
+    force: bool = False  # a run dir made with other data (or another spec) is started over, not refused
 
 
 @dataclass

@@ -195,7 +195,9 @@ def read_local(uri: str, fmt: str):
     it there, and a Spark read + collect of the same file costs ~10 s of fixed time (see the bench)."""
     import pandas as pd
 
-    path = uri.removeprefix("file://")
+    from hyperspark.job.results import local_path
+
+    path = local_path(uri)  # file:///my%20data/x.csv is /my data/x.csv
     try:
         if fmt == "parquet":
             return pd.read_parquet(path)

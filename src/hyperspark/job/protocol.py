@@ -122,7 +122,14 @@ class TrialResult(_Model):
     # ([] without GPUs); both absent (None) for runs without resources and for older rows
     resources: dict[str, int | float] | None = None
     devices: list[str] | None = None
+    # Spark Connect trials (executors/connect.py): how many times this row's Python worker has loaded the
+    # run's data from its Parquet copy (1 on its first trial, then the same 1: loaded once per worker)
+    data_loads: int | None = None
     run_id: str | None = None
+    # a run with constraints: whether every constraint held, and how far each broken one was broken
+    # (``"model_bytes <= 5e6": 1200.0``); None without constraints (job/pareto.py)
+    feasible: bool | None = None
+    violations: dict[str, float] | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -218,6 +225,16 @@ class BestTrial(_Model):
     metrics: dict[str, float] = Field(default_factory=dict)  # extra numbers the objective returned
 
 
+class ParetoTrial(_Model):
+    """One configuration of the Pareto front (``summary.pareto``): every objective's value."""
+
+    trial_id: str
+    number: int | None = None
+    params: dict[str, Any]
+    values: dict[str, float]
+    budget: int | None = None
+
+
 class DataInfo(_Model):
     uri: str
     rows: int | None = None
@@ -229,7 +246,8 @@ class DataInfo(_Model):
     test_rows: int | None = None
     hash: str | None = None
     # how the data reached the job: file (read from uri), memory (a pandas frame), collected (a small Spark
-    # DataFrame collected once), parquet (a large one written under the run and read once), uri (objective)
+    # DataFrame collected once), parquet (a large one written under the run and read once), uri (objective);
+    # on Spark Connect "<that>+connect-parquet": the trials' data written once as Parquet, read once per worker
     input: str | None = None
 
 
@@ -281,6 +299,13 @@ class RunSummary(_Model):
     tracking: dict[str, Any] = Field(default_factory=dict)  # e.g. {"mlflow": {"run_id": ..., "ok": true}}
     spec_fingerprint: str | None = None
     finished_at: float | None = None
+    # several objectives / constraints (job/pareto.py): [{metric, direction}], the constraint texts, the
+    # front (feasible, final rung, not dominated) and what the refit selected it by; warm starts' counts
+    objectives: list[dict[str, str]] | None = None
+    constraints: list[str] | None = None
+    pareto: list[ParetoTrial] | None = None
+    select: dict[str, Any] | None = None
+    warm_start: dict[str, Any] | None = None
 
     def result_line(self, report: str | None = None) -> ResultLine:
         return ResultLine(run_id=self.run_id, output_uri=self.output_uri, best_params=self.best_params,
@@ -325,9 +350,10 @@ def rank_trials(rows: Iterable[TrialResult], greater_is_better: bool) -> list[Tr
 
 
 def pick_best(rows: Iterable[TrialResult], greater_is_better: bool, final_rung: int = 0) -> TrialResult | None:
-    """The winner: the best mean score among successful rows at the final budget (``final_rung``: the
-    scheduler's last rung, 0 without early stopping); ties go to the earlier configuration."""
-    ranked = rank_trials((r for r in rows if r.ok and r.rung == final_rung), greater_is_better)
+    """The winner: the best mean score among successful, feasible rows at the final budget (``final_rung``:
+    the scheduler's last rung, 0 without early stopping); ties go to the earlier configuration."""
+    ranked = rank_trials((r for r in rows if r.ok and r.rung == final_rung and r.feasible is not False),
+                         greater_is_better)
     return ranked[0] if ranked else None
 
 
@@ -346,6 +372,7 @@ class JobArgs(_Strict):
     resume: bool = False
     overrides: list[str] = Field(default_factory=list)  # --set KEY=VALUE
     packages: list[str] = Field(default_factory=list)  # --package ZIP_OR_DIR, as the driver sees them
+    force: bool = False  # --force: a run dir made with other data (or spec) starts over
 
     def argv(self) -> list[str]:
         args = [self.spec]
@@ -357,6 +384,8 @@ class JobArgs(_Strict):
             args += ["--set", item]
         for p in self.packages:
             args += ["--package", p]
+        if self.force:
+            args.append("--force")
         return args
 
 

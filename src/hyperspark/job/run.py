@@ -12,17 +12,29 @@ import time
 
 from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.context import Refit, Run, RunOptions
-from hyperspark.job.protocol import RunSummary, TrialResult, new_run_id, one_line, pick_best, run_id_problem
+from hyperspark.job.protocol import RunSummary, TrialResult, new_run_id, one_line, run_id_problem
 from hyperspark.job.resources import check_master, request_of
-from hyperspark.job.results import RunStore, open_fs
-from hyperspark.job.search.stage import make_scheduler, restore, search
-from hyperspark.job.session import cluster_of, driver_cpu_seconds
+from hyperspark.job.results import RunStore, data_hash_of, open_fs, open_run_dir
+from hyperspark.job.search.stage import choose_best, make_scheduler, restore, search
+from hyperspark.job.session import cluster_of, driver_cpu_seconds, is_connect, master_of
 from hyperspark.job.spec import Spec
 from hyperspark.job.strategies.registry import strategy_for
 from hyperspark.job.summary import refit_params, write_summary
 
 
 def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, **options) -> RunSummary:
+    """load -> split -> search -> refit -> write; returns the summary (also written as summary.json).
+
+    The run dir is held (``results.RunLock``) from its opening to the end, released whatever happens."""
+    opened: list[RunStore] = []
+    try:
+        return _run(spark, spec, run_id, resume, opened, **options)
+    finally:
+        for store in opened:
+            store.release()
+
+
+def _run(spark, spec: Spec, run_id: str | None, resume: bool, opened: list, **options) -> RunSummary:
     """load -> split -> search -> refit -> write; returns the summary (also written as summary.json).
 
     ``spark=None`` runs the same pipeline without Spark: ``n_jobs`` local processes (the joblib executor),
@@ -35,11 +47,12 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, **op
     artifacts = opts.artifacts if opts.artifacts is not None else {}
     if spark is None and r.strategy.needs_spark:
         raise JobInputError(f"model {spec.model} needs Spark (MLlib); there is no one-process equivalent")
-    if spark is not None:  # a master or session that cannot run the resources: one line before the data loads
+    if spark is not None and not is_connect(spark):  # a master that cannot run the resources: one line, early
         check_master(spark.sparkContext, request_of(spec))
     prestart = r.strategy.prestart(spark)  # Python workers start and import while the data loads
     r.problem = r.strategy.load(spark, opts.frame)
-    r.store = open_run(spark, spec, r.run_id)
+    r.store = open_run(spark, spec, r.run_id, data_hash_of(r.problem), opts.force)
+    opened.append(r.store)
     artifacts.update(store=r.store, estimator=None)
     done = r.store.read_json("summary.json")
     if done is not None:  # a finished run resumed: nothing to run; the same summary is written again
@@ -56,7 +69,7 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, **op
     if prestart is not None:
         prestart.join(120)
     stats, shipping = search_stage(r, tracker)
-    best = pick_best(r.store.rows, r.problem.greater_is_better, r.scheduler.max_rung)
+    best = choose_best(r)  # infeasible rows never; several objectives: select over the Pareto front
     if best is None:
         raise RuntimeError(_all_failed(r.store.rows))
     t_refit = time.monotonic()
@@ -69,16 +82,11 @@ def run(spark, spec: Spec, run_id: str | None = None, resume: bool = False, **op
     return summary
 
 
-def open_run(spark, spec: Spec, run_id: str) -> RunStore:
-    """The run dir, with the rows already recorded there (resume) when the spec matches."""
-    store = RunStore(open_fs(spark, spec.output), run_id)
-    prev = store.read_json("spec.json")
-    if prev is not None and prev.get("fingerprint") != spec.fingerprint():
-        raise JobInputError(f"run {run_id} in {spec.output} was made with a different spec; choose another --run-id")
-    store.rows = store.load_trials()
-    store.fs.mkdirs(run_id)
-    store.write_json("spec.json", {"fingerprint": spec.fingerprint(), "spec": spec.model_dump(mode="json")})
-    return store
+def open_run(spark, spec: Spec, run_id: str, data_hash: str = "", force: bool = False) -> RunStore:
+    """The run dir, locked, with the rows already recorded there (resume) when spec and data match
+    (``results.open_run_dir``: a different spec or data set is one line; ``force`` starts it over)."""
+    return open_run_dir(RunStore(open_fs(spark, spec.output), run_id), spec.output, spec.fingerprint(),
+                        spec.model_dump(mode="json"), data_hash, force)
 
 
 def search_stage(r: Run, tracker):
@@ -109,7 +117,7 @@ def start_tracking(r: Run):
 
     ml, prep = spec.tracking.mlflow, r.problem.prep
     tags = {"hyperspark.data_hash": prep.data_hash if prep is not None else "",
-            "hyperspark.cluster": r.spark.sparkContext.master if r.spark is not None else "joblib"}
+            "hyperspark.cluster": master_of(r.spark) if r.spark is not None else "joblib"}
     tracker = MlflowTracker(ml.uri, ml.experiment, r.run_id, spec.model_dump(mode="json"), tags)
     tracker.start()
     if r.resumed:

@@ -176,12 +176,19 @@ def _gpu_addresses(ctx: click.Context, param: click.Parameter, value: str | None
 @click.option("--gpu-addresses", callback=_gpu_addresses, metavar="A,B,...",
               help="Local target: fixed GPU addresses every worker advertises instead of nvidia-smi's (e.g. 0,1; "
                    "Spark does not check them: fake GPUs for tests); one per --gpus-per-worker.")
+@click.option("--connect", is_flag=True, default=None,
+              help="Local target: also run a Spark Connect server attached to the cluster, on 127.0.0.1 "
+                   "(`status` prints its sc:// URL). Compose: `docker compose --profile connect up -d spark-connect`; "
+                   "k8s: the overlays/connect overlay.")
+@click.option("--connect-port", type=click.IntRange(1, 65535),
+              help="Local target: the Spark Connect server's gRPC port (implies --connect) [default 15002; "
+                   "env HYPERSPARK_CONNECT_PORT].")
 @json_option
 @pass_ctx
 def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master_port: int | None,
        ui_port: int | None, worker_ui_port: int | None, history_ui_port: int | None, mlflow: bool | None,
        hdfs: bool | None, warm: bool, gpus_per_worker: int | None, gpu_addresses: list[str] | None,
-       as_json: bool) -> None:
+       connect: bool | None, connect_port: int | None, as_json: bool) -> None:
     """Start the cluster (or bring a running one to --workers) and wait until all workers are ALIVE."""
     from hyperspark.ops import gpus
 
@@ -193,7 +200,8 @@ def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master
         target.require_warm()  # one line on a target without a warm driver, before anything starts
     settings = {"master_port": master_port, "ui_port": ui_port, "worker_ui_port": worker_ui_port,
                 "history_ui_port": history_ui_port, "hdfs": hdfs, "mlflow": mlflow or None,
-                "gpus_per_worker": gpus_per_worker, "gpu_addresses": ",".join(gpu_addresses or []) or None}
+                "gpus_per_worker": gpus_per_worker, "gpu_addresses": ",".join(gpu_addresses or []) or None,
+                "connect": True if connect or connect_port is not None else None, "connect_port": connect_port}
     given = {k: v for k, v in settings.items() if v is not None}
     model = target.settings_model
     unsupported = [k for k in given if k not in model.settable() and k not in model.refused]
@@ -208,11 +216,15 @@ def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master
 
 
 @cli.command()
-@click.option("--purge", is_flag=True, help="Also delete stored data, logs and state.")
+@click.option("--purge", is_flag=True, help="Also delete stored data, logs and state (only in a dir HyperSpark "
+              "marked as its own; lists what goes and asks, or give --yes).")
+@click.option("--yes", is_flag=True, help="With --purge: delete without asking.")
 @json_option
 @pass_ctx
-def down(ctx: Context, purge: bool, as_json: bool) -> None:
+def down(ctx: Context, purge: bool, yes: bool, as_json: bool) -> None:
     """Stop everything this tool started, by the pids it recorded. Data is kept unless --purge."""
+    if purge:
+        _confirm_purge(ctx.target().purge_plan(), yes)
     stopped = ctx.target().down(purge=purge)
     if as_json:
         _json({"stopped": stopped, "purged": purge})
@@ -222,11 +234,24 @@ def down(ctx: Context, purge: bool, as_json: bool) -> None:
         render.render_down(stopped, purge)
 
 
+def _confirm_purge(plan: list[str], yes: bool) -> None:
+    """``down --purge`` lists what it deletes, then needs --yes or a TTY's yes (stderr: --json stays JSON)."""
+    click.echo("down --purge deletes:" if plan else "down --purge: nothing to delete", err=True)
+    for path in plan:
+        click.echo(f"  {path}", err=True)
+    if yes or not plan:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise click.UsageError("--purge deletes the paths above: add --yes to confirm")
+    if not click.confirm("Delete them?", default=False, err=True):
+        raise click.exceptions.Exit(1)
+
+
 @cli.command()
 @json_option
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
-    """Master state, workers, applications and storage."""
+    """Master state, workers, applications, storage, and the lines a notebook needs to attach."""
     _show(ctx.target().status(), as_json, "render_status")
 
 
@@ -285,11 +310,13 @@ def _run_id(ctx: click.Context, param: click.Parameter, value: str | None) -> st
               help="Track the search in MLflow at URI (same as --set tracking.mlflow.uri=URI).")
 @click.option("-v", "--verbose", is_flag=True, help="Echo every driver line (Spark logs) to stderr.")
 @click.option("--cold", is_flag=True, help="Start a fresh driver even when a warm one runs (`up --warm`).")
+@click.option("--force", is_flag=True, help="With --run-id: start that run over when it was made with other data "
+              "(e.g. after `upload --force`) or another spec, instead of refusing.")
 @json_option
 @pass_ctx
 def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides: tuple[str, ...],
            confs: tuple[str, ...], package_dirs: tuple[Path, ...], mlflow_uri: str | None, verbose: bool,
-           cold: bool, as_json: bool) -> None:
+           cold: bool, force: bool, as_json: bool) -> None:
     """Validate SPEC, run the tuning job on the cluster, stream progress, print the best result."""
     from hyperspark.ops import render, runs
 
@@ -303,7 +330,7 @@ def submit(ctx: Context, spec: Path, run_id: str | None, resume: bool, overrides
         render.info(f"resuming run {run_id} (the latest run of {spec.name})")
     result = target.submit(spec, run_id=run_id, resume=resume, conf=dict(c.split("=", 1) for c in confs),
                            on_line=render.DriverSink(verbose=verbose, quiet=as_json), overrides=list(overrides),
-                           packages=packages, cold=cold)
+                           packages=packages, cold=cold, force=force)
     if result.exit_code != 0:
         reason = result.error or f"the job failed with exit code {result.exit_code}"
         raise ExitError(f"{reason} (run {result.run_id}; see `hyperspark logs driver`)",

@@ -92,7 +92,22 @@ def render_status(st: ClusterStatus) -> None:
         w = st.warm_driver
         c.print(f"warm driver: up, pid {w.pid}, {w.address}, app {w.app_id}" if w.running else
                 "warm driver: not running (submits start a fresh driver; `hyperspark up --warm` starts one)")
+    if st.connect is not None:
+        k = st.connect
+        c.print(f"spark connect: up, pid {k.pid}, {k.url}" if k.running else
+                "spark connect: not running (`hyperspark up --connect` starts one)")
     render_urls(st.urls)
+    render_attach(st.attach)
+
+
+def render_attach(attach: dict[str, str]) -> None:
+    """The exact lines a notebook runs to attach to the cluster (plain text: copied as they are)."""
+    titles = {"classic": "attach a notebook (a driver in the notebook; executors run the cluster's Python):",
+              "connect": "attach a notebook over Spark Connect (needs pip install 'hyperspark[connect]'):"}
+    for kind, lines in attach.items():
+        click.echo(titles.get(kind, f"attach ({kind}):"))
+        for line in lines.splitlines():
+            click.echo(f"    {line}")
 
 
 def render_urls(urls: dict[str, str]) -> None:
@@ -169,6 +184,7 @@ class RankedTrial(TrialResult):
     """A trial row with its place in the ranking: ``best`` marks exactly the winner."""
 
     best: bool = False
+    pareto: bool = False  # several objectives: on the summary's Pareto front (at its budget)
 
 
 def rank_trials(trials: list[TrialResult], summary: RunSummary | None = None,
@@ -195,6 +211,9 @@ def rank_trials(trials: list[TrialResult], summary: RunSummary | None = None,
         winner = pick_best(scored, gib, max((t.rung for t in scored), default=0))
     if winner is not None:
         winner.best = True
+    front = {(p.trial_id, p.budget) for p in (summary.pareto or [])} if summary is not None else set()
+    for t in ranked:
+        t.pareto = (t.trial_id, t.budget) in front
     return ranked
 
 
@@ -207,7 +226,8 @@ def render_results(run_id: str, ranked: list[RankedTrial], summary: RunSummary |
         cols[3:3] = ["rung", "budget", "decision"]
     t = Table(*cols, title=f"Run {run_id}: {len(ranked)} {'evaluations' if rungs else 'trials'}")
     for tr in ranked:
-        cells = ["*" if tr.best else "", tr.trial_id, json.dumps(tr.params, sort_keys=True, separators=(",", ":")),
+        mark = ("*" if tr.best else "") + ("P" if tr.pareto else "")  # P: on the Pareto front
+        cells = [mark, tr.trial_id, json.dumps(tr.params, sort_keys=True, separators=(",", ":")),
                  _fmt(tr.mean), _fmt(tr.std), _fmt(tr.fit_seconds), tr.executor_id or "", tr.status]
         if rungs:
             cells[3:3] = [str(tr.rung), _fmt(tr.budget), tr.decision or ""]
@@ -219,6 +239,9 @@ def render_results(run_id: str, ranked: list[RankedTrial], summary: RunSummary |
                                                  if summary.search.stopped else ""))
         if text := early_stopping_text(summary):
             c.print(text)
+        if summary.pareto is not None:
+            names = ", ".join(o["metric"] for o in summary.objectives or [])
+            c.print(f"P: the Pareto front over {names} ({len(summary.pareto)} configurations, feasible only)")
     if summary and summary.test_metrics:
         c.print("test metrics of the best model: "
                 + ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(summary.test_metrics.items())))

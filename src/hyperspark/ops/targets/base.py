@@ -82,6 +82,11 @@ class Target(abc.ABC):
     def down(self, purge: bool = False) -> list[str]:
         """Stop everything this target started; returns what was stopped. ``purge`` drops data."""
 
+    def purge_plan(self) -> list[str]:
+        """What ``down --purge`` deletes, for the CLI to list before it asks (``--yes`` or a TTY answer);
+        an OpsError when it would delete nothing of ours. Default: the target's stored data and state."""
+        return [f"{self.name} target: stored data (volumes/PVCs) and the saved state in {self.state.root}"]
+
     @abc.abstractmethod
     def status(self) -> ClusterStatus:
         """Raises NoClusterError when nothing runs."""
@@ -105,6 +110,7 @@ class Target(abc.ABC):
         overrides: list[str] | None = None,
         packages: list[Path] | None = None,
         cold: bool = False,
+        force: bool = False,
     ) -> SubmitResult:
         """Run the tuning job with the driver where executors can reach it (the shared path).
 
@@ -114,7 +120,7 @@ class Target(abc.ABC):
         run is recorded in the state dir's ``runs.json``.
         """
         return submit_path.submit(self, spec_path, run_id=run_id, resume=resume, conf=conf, on_line=on_line,
-                                  overrides=overrides, packages=packages, cold=cold)
+                                  overrides=overrides, packages=packages, cold=cold, force=force)
 
     def before_submit(self, request: DriverRequest) -> None:
         """Checks before a run starts (e.g. NoClusterError); nothing is logged yet."""

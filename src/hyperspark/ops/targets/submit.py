@@ -54,7 +54,7 @@ class Launcher(Protocol):
 def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume: bool = False,
            conf: dict[str, str] | None = None, on_line: LineSink | None = None,
            overrides: list[str] | None = None, packages: list[Path] | None = None,
-           cold: bool = False) -> SubmitResult:
+           cold: bool = False, force: bool = False) -> SubmitResult:
     """Run the job on ``target`` and return its typed result (see the module docstring)."""
     spec_path = Path(spec_path)
     if not spec_path.is_file():
@@ -62,7 +62,7 @@ def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume:
     if run_id is not None and run_id_problem(run_id):
         raise OpsError(f"--run-id: {run_id_problem(run_id)}")
     request = DriverRequest(spec_path, run_id or new_run_id(spec_name(spec_path)), resume, dict(conf or {}), list(overrides or []),
-                            [Path(p) for p in packages or []], cold)
+                            [Path(p) for p in packages or []], cold, force)
     target.before_submit(request)  # e.g. NoClusterError, before any log is written
     request.conf.update(_gpu_conf(target, request))
     state = target.state
@@ -82,10 +82,12 @@ def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume:
 
 def _launch(target: Launcher, request: DriverRequest, on_line: LineSink | None) -> tuple[int, DriverOutput]:
     """Run the driver (a warm one where the target keeps one and it can take the run, else a fresh one),
-    every line teed to ``logs/driver-<run id>.log``; ``logs driver`` then shows this latest run."""
+    every line teed to ``logs/driver-<run id>.log`` (a resumed run's later attempts: ``driver-<run id>.2.log``,
+    ``.3``...: a failed attempt's log is kept); ``logs driver`` then shows this latest attempt."""
     state = target.state
+    state.ensure()
     state.logs_dir.mkdir(parents=True, exist_ok=True)
-    log_path = state.logs_dir / f"driver-{request.run_id}.log"
+    log_path = attempt_log(state.logs_dir, request.run_id)
     try:
         with log_path.open("w") as log:
             output = DriverOutput(log, on_line)
@@ -97,6 +99,15 @@ def _launch(target: Launcher, request: DriverRequest, on_line: LineSink | None) 
         if log_path.exists():
             write_atomic(state.log_file("driver"), log_path.read_text(errors="replace"))
     return code, output
+
+
+def attempt_log(logs_dir: Path, run_id: str) -> Path:
+    """The first free ``driver-<run id>[.N].log``: every attempt of a run keeps its own log."""
+    path, n = logs_dir / f"driver-{run_id}.log", 1
+    while path.exists():
+        n += 1
+        path = logs_dir / f"driver-{run_id}.{n}.log"
+    return path
 
 
 def _gpu_conf(target: Launcher, request: DriverRequest) -> dict[str, str]:

@@ -8,6 +8,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +18,7 @@ import hyperspark.ops.targets.local.jvm as jvm
 from hyperspark.ops.targets.local.daemons import spark_home
 from hyperspark.ops.targets.local.settings import HOST
 from hyperspark.ops.targets.request import DriverOutput
+from hyperspark.ops.util import secrets
 from hyperspark.ops.util.java import java_binary
 from hyperspark.ops.util.proc import own_session_dying_with_parent, terminate
 
@@ -57,9 +59,17 @@ def driver_conf(driver_ui_port: int, work_tmp: Path, events_dir: Path) -> dict[s
 
 
 def argv(master_url: str, conf: dict[str, str], script: Path, args: list[str]) -> list[str]:
-    """``spark-submit --master URL --conf k=v... SCRIPT ARGS...``"""
+    """``spark-submit --master URL [--properties-file F] --conf k=v... SCRIPT ARGS...``
+
+    Confs that may carry a secret (:mod:`hyperspark.ops.util.secrets`) go in a new 0600 properties file in
+    a private (0700) temporary folder, never on the command line; :func:`run_driver` (or whoever starts the
+    process) removes it once the driver ran (``secrets.remove_properties``)."""
+    plain, hidden = secrets.split_conf(conf)
     out = [str(spark_home() / "bin" / "spark-submit"), "--master", master_url]
-    for k, v in conf.items():
+    if hidden:
+        folder = Path(tempfile.mkdtemp(prefix="hyperspark-conf-"))  # 0700
+        out += [secrets.PROPERTIES_FLAG, str(secrets.secret_properties_file(folder, hidden))]
+    for k, v in plain.items():
         out += ["--conf", f"{k}={v}"]
     return out + [str(script), *args]
 
@@ -82,11 +92,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run_driver(argv: list[str], env: dict[str, str], output: DriverOutput) -> int:
-    """Run spark-submit in its own process group, every line to ``output``; return its exit code."""
+    """Run spark-submit in its own process group, every line to ``output``; return its exit code. ``--set``
+    values that may carry a secret go to the driver in its environment, not its command line."""
+    shown, env = secrets.hide_overrides(argv, env)
     # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned; and the JVM dies
     # with us (kill -9 of the CLI), so no orphan driver goes on writing a run that is then resumed
     proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        shown, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
         stdin=subprocess.DEVNULL, errors="replace", preexec_fn=own_session_dying_with_parent(),
     )
     try:
@@ -98,3 +110,5 @@ def run_driver(argv: list[str], env: dict[str, str], output: DriverOutput) -> in
         # Ctrl-C or a failing sink: never leave a driver behind
         terminate(proc.pid, timeout=20, group=True, child=proc)
         raise
+    finally:
+        secrets.remove_properties(argv)  # the driver's JVM read it at its start

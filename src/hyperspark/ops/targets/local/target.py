@@ -2,8 +2,9 @@
 
 The pieces live beside this class, one idea each: the JVMs and their ports (:mod:`.daemons`), HDFS or a
 storage directory (:mod:`.hdfs`), the cold driver's spark-submit (:mod:`.spark_submit`), the warm driver
-(:mod:`.warm`), readiness checks (:mod:`.doctor`) and the settings (:mod:`.settings`). This class holds the
-lifecycle: what ``up``/``scale``/``down``/``status`` do in which order, and what is saved in ``state.json``.
+(:mod:`.warm`), the Spark Connect server (:mod:`.connect_server`), readiness checks (:mod:`.doctor`) and the
+settings (:mod:`.settings`). This class holds the lifecycle: what ``up``/``scale``/``down``/``status`` do in
+which order, and what is saved in ``state.json``.
 
 Storage is a real HDFS (``HdfsCluster``) when ``HADOOP_HOME`` is set or ``up --hdfs`` asked for it,
 otherwise ``<state_dir>/storage``.
@@ -13,15 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+import hyperspark.ops.targets.local.connect_server as connect_server
 import hyperspark.ops.targets.local.spark_submit as spark_submit
 import hyperspark.ops.targets.local.warm as warm
 from hyperspark.ops import gpus, spark_api
-from hyperspark.ops.model import Check, ClusterStatus, NoClusterError, OpsError, UploadResult, WarmDriverStatus
+from hyperspark.ops.model import (Check, ClusterStatus, ConnectServerStatus, NoClusterError, OpsError, UploadResult,
+                                  WarmDriverStatus)
 from hyperspark.ops.state import state_write
 from hyperspark.ops.targets.base import Target
 from hyperspark.ops.targets.local.daemons import Daemons, spark_home
@@ -40,7 +42,7 @@ from hyperspark.ops.util.background import Background
 from hyperspark.ops.util.java import check_java
 
 #: daemons whose logs `logs` shows besides workers, the driver and HDFS
-LOGGED_DAEMONS = ("history", "mlflow", "warm")
+LOGGED_DAEMONS = ("history", "mlflow", "warm", "connect")
 
 
 class LocalTarget(Target):
@@ -134,6 +136,9 @@ class LocalTarget(Target):
         hdfs_wanted = self._hdfs_wanted()
         ports = {int(self._setting(k)): PORT_LABELS[k] for k in ("master_port", "ui_port", "history_ui_port")}
         ports.update({self.daemons.worker_ui(i): f"worker-{i} UI" for i in range(1, workers + 1)})
+        if self._overrides.get("connect"):  # a busy port or a Spark without the server: one line, nothing started
+            ports[int(self._setting("connect_port"))] = PORT_LABELS["connect_port"]
+            connect_server.check_distribution(spark_home())
         self.daemons.check_ports(ports)  # HdfsCluster.start checks its own ports
         self._save_fresh_state(hdfs_wanted, worker_cores, worker_memory)
         return self._start(workers, worker_cores, worker_memory, hdfs_wanted)
@@ -153,6 +158,8 @@ class LocalTarget(Target):
             self._save(hdfs=self.hdfs.start())
         if self._overrides.get("mlflow") and not self.state.owned_alive("mlflow"):
             self.daemons.start_mlflow()
+        if self._overrides.get("connect"):
+            self.start_connect()
         if not self.state.owned_alive("history"):  # a cluster started before history servers were
             self.daemons.check_ports({int(self._setting("history_ui_port")): PORT_LABELS["history_ui_port"]})
             self.daemons.start_history()
@@ -193,6 +200,9 @@ class LocalTarget(Target):
             if self._overrides.get("mlflow"):
                 self.daemons.start_mlflow()
                 status.urls["mlflow"] = self.mlflow_url
+            if self._overrides.get("connect"):
+                self.start_connect()
+                status = self.status()
             return status
         except BaseException:
             if hdfs_start is not None:
@@ -214,15 +224,19 @@ class LocalTarget(Target):
         return self.status()
 
     def down(self, purge: bool = False) -> list[str]:
-        stopped = ["warm"] if warm.stop(self) else []  # the warm driver first: it is a client of the master
+        if purge:
+            self.state.purge_plan()  # an unmarked dir: one line before anything is stopped
+        # the warm driver and the Connect server first: both are drivers, clients of the master
+        stopped = ["warm"] if warm.stop(self) else []
+        stopped += ["connect"] if connect_server.stop(self) else []
         stopped += self.daemons.stop_all()
         stopped += self.hdfs.stop()
-        if purge:
-            for sub in ("storage", "work", "logs", "conf", "hdfs", "pids", "warm"):
-                shutil.rmtree(self.state.root / sub, ignore_errors=True)
-            for f in ("state.json", "runs.json"):
-                (self.state.root / f).unlink(missing_ok=True)
+        if purge:  # only inside a dir that carries HyperSpark's marker (state.purge_plan says what)
+            self.state.purge()
         return stopped
+
+    def purge_plan(self) -> list[str]:
+        return [str(p) for p in self.state.purge_plan()]
 
     def status(self) -> ClusterStatus:
         if self.master_pid() is None:
@@ -247,6 +261,11 @@ class LocalTarget(Target):
             status.urls["mlflow"] = self.mlflow_url
         status.storage = self.hdfs.storage_status()
         status.warm_driver = warm.status(self)
+        status.connect = connect_server.status(self, int(self._setting("connect_port")))
+        if status.connect.running:
+            status.urls["connect"] = status.connect.url
+        status.attach = connect_server.attach_lines(self.master_url, self._saved().get("python") or sys.executable,
+                                                    status.connect.port if status.connect.running else None)
         namenode = self.hdfs.ui_url()
         if namenode:
             status.urls["namenode"] = namenode
@@ -269,6 +288,16 @@ class LocalTarget(Target):
     def start_warm(self) -> WarmDriverStatus:
         return warm.start(self)
 
+    def start_connect(self) -> ConnectServerStatus:
+        """Start the Spark Connect server on ``connect_port`` (or keep the one that runs there)."""
+        port = int(self._setting("connect_port"))
+        saved = self._saved().get("connect_port")
+        if saved is not None and int(saved) != port and self.state.owned_alive(connect_server.NAME) is not None:
+            raise OpsError(f"the Spark Connect server runs on port {saved}, not {port}: run `hyperspark down` first")
+        st = connect_server.start(self, port)
+        self._save(connect_port=port)
+        return st
+
     def launch_warm(self, request: DriverRequest, output: DriverOutput) -> int | None:
         with spark_submit.sigterm_as_interrupt():
             return warm.launch(self, request, output)
@@ -285,6 +314,10 @@ class LocalTarget(Target):
 
     def spark_submit_argv(self, conf: dict[str, str], script: Path, args: list[str]) -> list[str]:
         """``spark-submit`` of ``script`` with every driver's conf (+ ``conf``): a submit or the warm driver."""
+        return spark_submit.argv(self.master_url, self.driver_conf(conf), script, args)
+
+    def driver_conf(self, conf: dict[str, str]) -> dict[str, str]:
+        """Every driver's conf on this cluster (a submit, the warm driver, the Connect server), then ``conf``."""
         confs = spark_submit.driver_conf(int(self._setting("driver_ui_port")), self.state.work_dir / "tmp",
                                          self.events_dir)
         self.events_dir.mkdir(parents=True, exist_ok=True)
@@ -292,7 +325,7 @@ class LocalTarget(Target):
         # a GPU cluster: executors hold their worker's GPUs (trials take them per stage, the job's side)
         confs.update(gpus.executor_conf(self.daemons.gpus_per_worker()))
         confs.update(conf)
-        return spark_submit.argv(self.master_url, confs, script, args)
+        return confs
 
     # -- logs and doctor -------------------------------------------------------
     def logs(self, component: str) -> str:
@@ -327,4 +360,6 @@ class LocalTarget(Target):
             data = spark_api.master_json(self.master_ui)
             workers = [spark_api.parse_worker(w) for w in data.get("workers", [])] if data is not None else None
             checks.append(gpus.gpus_check(workers, self.daemons.gpus_per_worker()))
+        checks.append(connect_server.check(self, int(self._setting("connect_port")),
+                                           started=self.state.read_pid(connect_server.NAME) is not None))
         return checks + storage_checks(self.hdfs.storage_status(), self.state.storage_dir)
