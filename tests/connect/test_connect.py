@@ -77,7 +77,10 @@ def test_objective_under_asha_runs_every_trial_and_rung_once(connect_spark, bc, 
     t = r.trials
     assert not t.duplicated(["trial_id", "rung"]).any() and set(t["trial_id"]) == set(t.query("rung == 0")["trial_id"])
     assert t["trial_id"].nunique() == 6 and set(t["rung"]) == {0, 1, 2}
-    assert set(t["decision"]) <= {"promote", "prune", "complete"} and (t["decision"] == "promote").any()
+    # ASHA decides as each result lands, so which rung-0 results go up depends on their order (with fewer
+    # than `reduction` results nothing does; then the drain promotes): only the decisions' kinds and a
+    # full-budget result are fixed
+    assert set(t["decision"]) <= {"promote", "prune", "complete"} and (t["decision"] == "complete").any()
     final = t.query("rung == 2")
     assert r.best_params["epochs"] == 4 and r.best_score == pytest.approx(final["mean"].max())
     assert t["intermediate"].map(len).max() == 4 and set(t["metrics"].map(lambda m: m["rows"])) == {455.0}
