@@ -196,7 +196,8 @@ def test_down_leaves_no_process_behind(fresh_local_target) -> None:
 
     down = hs(target, "down", "--json")
     assert down.exit_code == 0, down.output
-    assert sorted(json.loads(down.stdout)["stopped"]) == ["history", "master", "worker-1"]
+    # the JVM class-data archive is made once per machine right after `up`: its dump may still run here
+    assert sorted(set(json.loads(down.stdout)["stopped"]) - {"jvm-archive"}) == ["history", "master", "worker-1"]
     for name, pid in pids.items():
         assert not pid_alive(pid), f"{name} (pid {pid}) still runs"
         assert group_members(pid) == [], f"{name}'s process group still has members"

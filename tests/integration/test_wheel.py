@@ -202,4 +202,5 @@ def test_ops_install_up_submit_down_outside_the_checkout(ops_venv: Path, tmp_pat
     finally:
         down = _run([cli, *state, "down", "--json"], cwd=tmp_path, env=env)
     assert down.returncode == 0, down.stderr
-    assert sorted(json.loads(down.stdout)["stopped"]) == ["history", "master", "worker-1"]
+    # the JVM class-data archive is made once per machine right after `up`: its dump may still run here
+    assert sorted(set(json.loads(down.stdout)["stopped"]) - {"jvm-archive"}) == ["history", "master", "worker-1"]
