@@ -190,7 +190,7 @@ def test_down_leaves_no_process_behind(fresh_local_target) -> None:
             "--history-ui-port", str(ports["history_ui_port"]))
     assert up.exit_code == 0, up.output
     pids = target.state.recorded()
-    assert set(pids) == {"master", "worker-1", "history"}
+    assert set(pids) - {"jvm-archive"} == {"master", "worker-1", "history"}  # the dump: see below
     assert all(pid_alive(p) for p in pids.values())
     assert len(alive_in_master(target)) == 1
 
