@@ -63,3 +63,17 @@ def test_one_dump_per_machine_at_a_time_and_a_dead_ones_marker_is_taken_over(tmp
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     marker.write_text(dead.stdout.strip())  # its process is gone
     assert jvm._claim(marker)
+
+
+def test_a_dump_cleans_up_what_a_stopped_one_left(spark_home: Path, tmp_path: Path, monkeypatch) -> None:
+    from hyperspark.ops.state import StateDir
+
+    final = jvm.archive_path(spark_home, "/usr/bin/java")
+    final.parent.mkdir(parents=True)
+    left = final.with_name(f"{final.name}.12345.tmp")
+    left.write_bytes(b"half an archive")
+    spawned = []
+    state = StateDir(tmp_path / "state")
+    monkeypatch.setattr(state, "spawn", lambda name, argv, env: spawned.append(argv) or 4242)
+    assert jvm.start_dump(state, spark_home, "/usr/bin/java", {}) == 4242
+    assert not left.exists() and spawned and spawned[0][-1].endswith(".making")

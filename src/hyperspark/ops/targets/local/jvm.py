@@ -110,6 +110,8 @@ def start_dump(state: StateDir, spark_home: Path, java: str | None, env: dict[st
     marker = final.with_name(final.name + ".making")
     if not _claim(marker):
         return None  # another cluster of this machine is making it
+    for stale in final.parent.glob(f"{final.name}.*.tmp"):  # a dump stopped by `down` before it ended
+        stale.unlink(missing_ok=True)
     job = state.conf_dir / "jvm-archive-job.py"
     job.parent.mkdir(parents=True, exist_ok=True)
     job.write_text(_DUMP_JOB)
