@@ -186,6 +186,7 @@ def run_bench(target: Target, spec: Path | None, worker_counts: list[int], repea
     spec_path = check_spec(spec, overrides)
     spec_dict, csv_path = prepare_spec(spec_path, out_dir, list(overrides or []))
     spec_file = _stage(target, spec_dict, csv_path, out_dir, say)
+    target.wait_idle()  # nothing of the target's own in the background while we time
     rows = _spark_rows(target, spec_file, counts, repeats, say)
     if baseline and spec_dict["model"].startswith("mllib."):
         say("no joblib baseline for an MLlib model (it has no single-process equivalent)")

@@ -160,3 +160,7 @@ class Target(abc.ABC):
 
     def components(self) -> Iterable[str]:
         return ["master", "driver"]
+
+    def wait_idle(self, timeout: float = 300.0) -> None:
+        """Before timed work (``bench``): wait until the target's own background work (e.g. the local
+        target's one-off JVM archive dump) is done, so it does not share the cores with what is measured."""

@@ -151,5 +151,12 @@ def _claim(marker: Path) -> bool:
     return False
 
 
+def wait_dump(state: StateDir, timeout: float) -> None:
+    """Block until this state dir's dump (if any) has ended, at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while state.owned_alive(NAME) is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def stop_dump(state: StateDir) -> bool:
     return state.stop(NAME)

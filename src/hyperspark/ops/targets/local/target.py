@@ -22,6 +22,7 @@ import hyperspark.ops.targets.local.connect_server as connect_server
 import hyperspark.ops.targets.local.spark_submit as spark_submit
 import hyperspark.ops.targets.local.warm as warm
 from hyperspark.ops import gpus, spark_api
+import hyperspark.ops.targets.local.jvm as jvm
 from hyperspark.ops.model import (Check, ClusterStatus, ConnectServerStatus, NoClusterError, OpsError, UploadResult,
                                   WarmDriverStatus)
 from hyperspark.ops.state import state_write
@@ -284,6 +285,9 @@ class LocalTarget(Target):
     def before_submit(self, request: DriverRequest) -> None:
         if self.master_pid() is None:
             raise NoClusterError(self.name)
+
+    def wait_idle(self, timeout: float = 300.0) -> None:
+        jvm.wait_dump(self.state, timeout)
 
     def start_warm(self) -> WarmDriverStatus:
         return warm.start(self)
