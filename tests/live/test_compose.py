@@ -62,6 +62,20 @@ def test_stack_comes_up_healthy(compose_stack):
 
 
 @live
+def test_connect_profile_serves_spark_connect_on_loopback(compose_stack):
+    """The `connect` profile's server is healthy (its healthcheck: a gRPC call to the Connect service, answered
+    over HTTP/2 inside the container), a driver registered with the cluster's master, and its gRPC port is
+    published on 127.0.0.1 only and answers there. (Queries through a Connect server: tests/notebooks and
+    tests/integration/test_connect_endpoint.py; kept out of here, where every second counts.)"""
+    from hyperspark.ops.targets.local.connect_server import answers_grpc
+
+    (server,) = compose_stack.containers("spark-connect")
+    assert _health(server) == "healthy"
+    assert answers_grpc(_published(server, 15002))  # _published: bound on 127.0.0.1 only
+    assert any(app.name == "Spark Connect server" for app in compose_stack.status().active_apps)
+
+
+@live
 def test_up_on_the_running_stack_is_idempotent(compose_stack):
     status = compose_stack.up(1)  # ComposeTarget.up on the stack DockerCompose started
     assert len(status.alive_workers) == 1
@@ -260,20 +274,6 @@ def test_history_server_lists_a_finished_application(compose_stack, tmp_path):
     nn = compose_stack.containers("namenode")[0]
     logs = compose_stack.exec(nn, ["hdfs", "dfs", "-ls", "/spark-events"]).stdout
     assert app_id in logs
-
-
-@live
-def test_connect_profile_serves_spark_connect_on_loopback(compose_stack):
-    """The `connect` profile's server is healthy (its healthcheck: a gRPC call to the Connect service, answered
-    over HTTP/2 inside the container), a driver registered with the cluster's master, and its gRPC port is
-    published on 127.0.0.1 only and answers there. (Queries through a Connect server: tests/notebooks and
-    tests/integration/test_connect_endpoint.py; kept out of here, where every second counts.)"""
-    from hyperspark.ops.targets.local.connect_server import answers_grpc
-
-    (server,) = compose_stack.containers("spark-connect")
-    assert _health(server) == "healthy"
-    assert answers_grpc(_published(server, 15002))  # _published: bound on 127.0.0.1 only
-    assert any(app.name == "Spark Connect server" for app in compose_stack.status().active_apps)
 
 
 @live

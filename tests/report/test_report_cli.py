@@ -127,7 +127,7 @@ class FakeTarget:
         self.out = out
 
     def submit(self, spec, run_id=None, resume=False, conf=None, on_line=None, overrides=None, packages=None,
-               cold=False):
+               cold=False, force=False):
         run_dir = Path(self.out.removeprefix("file://")) / "run-a" if self.out.startswith("file://") else None
         if run_dir is not None:
             write_run(run_dir)

@@ -3,6 +3,8 @@ trial ids. No Spark; the pinned values below were computed by the code before th
 random search (or a resumed one) still finds the same trials."""
 from __future__ import annotations
 
+import importlib.util
+
 import ast
 import json
 import math
@@ -295,7 +297,12 @@ def test_random_draws_a_branch_then_its_sub_space_reproducibly():
     assert sp.sample(300, 4) == draws and sp.sample(300, 5) != draws
 
 
-@pytest.mark.parametrize("kind,n", [("tpe", 14), ("nsga2", 14), ("gp", 5)])  # a GP fit per ask: few
+_NO_TORCH = importlib.util.find_spec("torch") is None
+
+
+@pytest.mark.parametrize("kind,n", [("tpe", 14), ("nsga2", 14), pytest.param(  # a GP fit per ask: few
+    "gp", 5, marks=pytest.mark.skipif(_NO_TORCH, reason="Optuna's GP sampler needs PyTorch (pip install torch); "
+                                                          "not installed in this environment"))])
 def test_optuna_searchers_never_propose_an_unchosen_branch_and_are_reproducible(kind, n):
     from hyperspark.job.search.searcher import SEARCHERS
 

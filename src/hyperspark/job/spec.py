@@ -30,6 +30,8 @@ to evaluate first) seed a search.
 """
 from __future__ import annotations
 
+import importlib.util
+
 import hashlib
 import json
 import re
@@ -113,6 +115,8 @@ class Search(_Strict):
     def _type(cls, v):
         if v not in SEARCHERS:
             raise ValueError(f"unknown search type {v!r}; valid: {', '.join(SEARCHERS)}")
+        if v == "gp" and importlib.util.find_spec("torch") is None:  # Optuna's GPSampler is built on PyTorch
+            raise ValueError("gp (Optuna's GP sampler) needs PyTorch on the driver: pip install torch")
         return v
 
     @field_validator("timeout", mode="before")

@@ -49,7 +49,12 @@ PURGEABLE = ("storage", "work", "logs", "conf", "hdfs", "pids", "warm", "mlflow"
              "packages",
              "state.json", "runs.json", "launches.json")
 #: a recorded start time matches the running process within this many seconds (clock-tick rounding)
-_START_TOLERANCE_S = 0.05
+# psutil's create_time is boot time + the process's start ticks, and the kernel's boot time (/proc/stat btime,
+# whole seconds) moves when the wall clock is adjusted: on a VM whose clock is slewed, the same process
+# reads a second or more apart over a long run (seen in a 35-minute test run: every recorded daemon then
+# looked "not ours"). 2 s still tells a process from a later one given the same pid (pids are not reused
+# within seconds), and the command line / working dir check below must agree too.
+_START_TOLERANCE_S = 2.0
 
 # A tiny launcher: starts the daemon in its own session and exits at once, so
 # the daemon is reparented to init (no zombies left in a long-lived caller such
