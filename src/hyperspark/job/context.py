@@ -52,6 +52,11 @@ class Problem:
     def task(self) -> str | None:
         return getattr(self.prep, "task", None)
 
+    @property
+    def data_hash(self) -> str:
+        """The loaded data's hash (``sha256:...``; '' when the objective reads its data itself)."""
+        return self.prep.data_hash if self.prep is not None else ""
+
 
 @dataclass
 class Splits:

@@ -352,12 +352,6 @@ def save_model(store: RunStore, write) -> None:
         raise
 
 
-def data_hash_of(problem) -> str:
-    """The loaded data's hash (``sha256:...``; '' when the strategy reads no data itself)."""
-    prep = getattr(problem, "prep", None)
-    return str(getattr(prep, "data_hash", "") or "")
-
-
 def open_run_dir(store: RunStore, output: str, fingerprint: str, spec_doc: dict, data_hash: str,
                  force: bool = False) -> RunStore:
     """Lock the run dir, check it was made with this spec and this data, load its rows, record spec.json.

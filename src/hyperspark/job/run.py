@@ -14,7 +14,7 @@ from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.context import Refit, Run, RunOptions
 from hyperspark.job.protocol import RunSummary, TrialResult, new_run_id, one_line, run_id_problem
 from hyperspark.job.resources import check_master, request_of
-from hyperspark.job.results import RunStore, data_hash_of, open_fs, open_run_dir
+from hyperspark.job.results import RunStore, open_fs, open_run_dir
 from hyperspark.job.search.stage import choose_best, make_scheduler, restore, search
 from hyperspark.job.session import cluster_of, driver_cpu_seconds, is_connect, master_of
 from hyperspark.job.spec import Spec
@@ -51,7 +51,7 @@ def _run(spark, spec: Spec, run_id: str | None, resume: bool, opened: list, **op
         check_master(spark.sparkContext, request_of(spec))
     prestart = r.strategy.prestart(spark)  # Python workers start and import while the data loads
     r.problem = r.strategy.load(spark, opts.frame)
-    r.store = open_run(spark, spec, r.run_id, data_hash_of(r.problem), opts.force)
+    r.store = open_run(spark, spec, r.run_id, r.problem.data_hash, opts.force)
     opened.append(r.store)
     artifacts.update(store=r.store, estimator=None)
     done = r.store.read_json("summary.json")
@@ -115,8 +115,8 @@ def start_tracking(r: Run):
         return None
     from hyperspark.job.tracking import MlflowTracker
 
-    ml, prep = spec.tracking.mlflow, r.problem.prep
-    tags = {"hyperspark.data_hash": prep.data_hash if prep is not None else "",
+    ml = spec.tracking.mlflow
+    tags = {"hyperspark.data_hash": r.problem.data_hash,
             "hyperspark.cluster": master_of(r.spark) if r.spark is not None else "joblib"}
     tracker = MlflowTracker(ml.uri, ml.experiment, r.run_id, spec.model_dump(mode="json"), tags)
     tracker.start()
