@@ -7,6 +7,10 @@ wall time of the whole submit and the job's own phases (summary.timings: session
 plus the load average, since a 2-core machine is rarely quiet.
 
     .venv/bin/python benchmarks/cold_start.py [--pairs 3] [--out docs/bench/cold-start.json]
+
+``--breakdown N`` instead: N cold submits with the flags on, each split into its phases by
+``hyperspark.ops.breakdown`` (the kit's clock, the driver's process table, the job's timers), medians
+written to ``docs/bench/cold-start-breakdown.json`` and ``.md``.
 """
 from __future__ import annotations
 
@@ -52,11 +56,42 @@ def _one(target, spec: Path, mode: str, i: int) -> dict:
             **{p: res.summary.timings.get(p) for p in PHASES}}
 
 
+def _breakdown(target, spec: Path, n: int, out: Path) -> int:
+    from hyperspark.ops.breakdown import COLD_START, PHASES, cold_breakdown
+
+    runs = [cold_breakdown(target, spec, run_id=f"breakdown-{i}") for i in range(n)]
+    med = {ph: round(statistics.median(r["phases"].get(ph, 0.0) for r in runs), 3) for ph in PHASES}
+    keys = ("total_s", "other_s", "cold_start_s", "loadavg")
+    summary = {"n": n, "median_phases": med, **{k: round(statistics.median(r[k] for r in runs), 3) for k in keys},
+               "range": {k: [min(r[k] for r in runs), max(r[k] for r in runs)] for k in keys}, "runs": runs,
+               "command": "benchmarks/cold_start.py --breakdown " + str(n),
+               "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    lines = [f"Cold submit of the 4-trial sleep spec on 2 local workers, median of {n} (load average "
+             f"{summary['range']['loadavg'][0]}-{summary['range']['loadavg'][1]}); `*` = the README's cold start "
+             "(session + executors + load + prestart wait + warm-up).", "",
+             "| phase | seconds | share |", "|---|---|---|"]
+    for ph in PHASES:
+        star = " *" if ph in COLD_START else ""
+        lines.append(f"| {ph}{star} | {med[ph]:.2f} | {100 * med[ph] / summary['total_s']:.0f}% |")
+    lines += [f"| other (no phase) | {summary['other_s']:.2f} | |", f"| **total** | {summary['total_s']:.2f} | |",
+              f"| cold start * | {summary['cold_start_s']:.2f} | |"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out, json.dumps(summary, indent=2) + "\n"), (out.with_suffix(".md"), "\n".join(lines) + "\n")):
+        tmp_out = path.with_suffix(path.suffix + ".tmp")
+        tmp_out.write_text(text)
+        tmp_out.replace(path)
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=3)
-    p.add_argument("--out", type=Path, default=REPO / "docs" / "bench" / "cold-start.json")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--breakdown", type=int, default=0, metavar="N", help="N cold submits split into phases")
     args = p.parse_args(argv)
+    name = "cold-start-breakdown.json" if args.breakdown else "cold-start.json"
+    args.out = args.out or REPO / "docs" / "bench" / name
     from hyperspark.ops.targets.local import LocalTarget, jvm
     from hyperspark.ops.targets.local.daemons import spark_home
     from hyperspark.ops.util.java import java_binary
@@ -71,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             while not archive.is_file() and time.monotonic() < deadline:
                 time.sleep(1)
             spec = _spec(tmp)
+            if args.breakdown:
+                return _breakdown(target, spec, args.breakdown, args.out)
             runs = [_one(target, spec, mode, i) for i in range(args.pairs) for mode in ("off", "on")]
         finally:
             target.down()

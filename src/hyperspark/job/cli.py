@@ -16,7 +16,7 @@ from hyperspark.job.protocol import ERROR_PREFIX, FAILED_PREFIX, RESULT_PREFIX, 
 from hyperspark.job.redact import secret_overrides
 from hyperspark.job.run import run
 from hyperspark.job.resources import task_cpus
-from hyperspark.job.session import build_session
+from hyperspark.job.session import build_session, process_timings
 from hyperspark.job.spec import Spec, load_spec
 
 def parse_args(argv):
@@ -41,10 +41,10 @@ def err(msg: str) -> None:
 
 
 def main(argv=None) -> int:
-    return run_request(None, sys.argv[1:] if argv is None else argv)
+    return run_request(None, sys.argv[1:] if argv is None else argv, started=process_timings(time.time()))
 
 
-def run_request(spark, argv, expected_executors: int | None = None) -> int:
+def run_request(spark, argv, expected_executors: int | None = None, started: dict | None = None) -> int:
     """One ``tune.py`` command line: parse, validate, run, print the RESULT or error line; the exit code.
 
     ``spark=None`` (``main``, a cold submit): build the session from the spec and stop it at the end.
@@ -52,6 +52,7 @@ def run_request(spark, argv, expected_executors: int | None = None) -> int:
     Everything goes to ``sys.stdout``/``sys.stderr`` as they are when called (the warm driver points
     them at its client). A bad command line raises SystemExit(2), as argparse does.
     """
+    t_main = time.monotonic()
     args = parse_args(argv)
     overrides = list(args.set) + secret_overrides() + ([f"output={args.output}"] if args.output else [])
     try:
@@ -77,7 +78,7 @@ def run_request(spark, argv, expected_executors: int | None = None) -> int:
         if own_session:
             spark = build_session(spec, args.master)
         package.ship(spark, zips)
-        timings = {"session": round(time.monotonic() - t0, 3)}
+        timings = {**(started or {}), "spec": round(t0 - t_main, 3), "session": round(time.monotonic() - t0, 3)}
         summary = run(spark, spec, args.run_id, args.resume, log=lambda s: print(s, flush=True), timings=timings,
                       expected_executors=expected_executors, force=args.force)
         print(RESULT_PREFIX + summary.result_line().model_dump_json(exclude_none=True), flush=True)

@@ -36,6 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PROGRESS_PREFIX = "HYPERSPARK_PROGRESS "
 RESULT_PREFIX = "HYPERSPARK_RESULT "
+#: set by the kit's submit path (epoch seconds) right before it starts spark-submit: the job then times
+#: its own launch (``session.process_timings``, the cold-start breakdown)
+LAUNCHED_AT_ENV = "HYPERSPARK_LAUNCHED_AT"
 ERROR_PREFIX = "hyperspark: error: "
 FAILED_PREFIX = "hyperspark: failed: "
 

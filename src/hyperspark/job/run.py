@@ -57,17 +57,23 @@ def _run(spark, spec: Spec, run_id: str | None, resume: bool, opened: list, **op
     done = r.store.read_json("summary.json")
     if done is not None:  # a finished run resumed: nothing to run; the same summary is written again
         return _already_complete(r, done)
+    t_exec = time.monotonic()  # the executors' registration: part of "load", timed on its own too
     r.cluster = cluster_of(spark, spec.trial_cpus, spec.parallelism, opts.n_jobs, opts.expected_executors,
                            request_of(spec))
+    r.time("executors", t_exec)
     r.splits = r.strategy.split(r)
     r.time("load", r.t0)
     r.scheduler = make_scheduler(spec, r.problem.greater_is_better)
     r.resumed = restore(r.scheduler, r.store.rows)
     if resume or r.resumed:
         opts.log(f"run {r.run_id}: {len(r.resumed)} result(s) already recorded; running the rest")
+    t_track = time.monotonic()
     tracker = start_tracking(r)
-    if prestart is not None:
+    r.time("tracking_start", t_track)
+    if prestart is not None:  # the Python workers' start ran beside the load: what is left of it is waited
+        t_wait = time.monotonic()
         prestart.join(120)
+        r.time("prestart_wait", t_wait)
     stats, shipping = search_stage(r, tracker)
     best = choose_best(r)  # infeasible rows never; several objectives: select over the Pareto front
     if best is None:

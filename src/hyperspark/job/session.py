@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from hyperspark.errors import JobInputError
 from hyperspark.job import resources as R
+from hyperspark.job.protocol import LAUNCHED_AT_ENV
 
 if TYPE_CHECKING:
     from hyperspark.job.spec import Spec
@@ -292,6 +293,30 @@ def versions(spark=None) -> dict:
     from hyperspark.job import __version__
 
     out["hyperspark"] = __version__
+    return out
+
+
+def process_timings(main_at: float) -> dict[str, float]:
+    """Where a cold driver's first seconds went before ``main`` (the cold-start breakdown,
+    ``ops/breakdown.py``): ``jvm_start`` (the kit's spark-submit start, or else the driver JVM's, -> the
+    Python it starts: spark-submit's bash scripts, Spark's launcher JVM, the driver JVM) and ``python_start``
+    (that Python -> ``main``: the interpreter and the job's imports). Epoch differences on one machine; a
+    phase that cannot be known here (no psutil, no JVM parent) is left out, never guessed."""
+    out: dict[str, float] = {}
+    try:
+        import psutil
+
+        me = psutil.Process()
+        py_at = me.create_time()
+        out["python_start"] = round(main_at - py_at, 3)
+        launched = os.environ.get(LAUNCHED_AT_ENV)
+        parent = me.parent()
+        if launched:  # spark-submit's bash execs the JVM: one process from the kit's launch to Python
+            out["jvm_start"] = round(py_at - float(launched), 3)
+        elif parent is not None and "java" in parent.name().lower():
+            out["jvm_start"] = round(py_at - parent.create_time(), 3)
+    except Exception:  # noqa: BLE001 - best effort: the breakdown says what it could not measure
+        pass
     return out
 
 

@@ -126,6 +126,7 @@ class SubmitResult:
     summary: RunSummary | None  # summary.json read back; None when the job failed or it is unreadable
     result: ResultLine | None = None  # the job's HYPERSPARK_RESULT line (the essentials, even without summary)
     error: str | None = None  # the job's one line after `hyperspark: error:` (exit 2) or `failed:` (exit 1)
+    launched_at: float | None = None  # epoch seconds the driver process started (targets that know it)
 
 
 @dataclass

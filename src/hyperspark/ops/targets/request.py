@@ -54,6 +54,7 @@ class DriverOutput:
         self._partial = ""
         self.result: ResultLine | None = None
         self.error: str | None = None
+        self.launched_at: float | None = None  # epoch seconds the driver process was started (when known)
 
     def note(self, text: str) -> None:
         """A line for the log only (e.g. the command that was run), secrets hidden (``***``)."""

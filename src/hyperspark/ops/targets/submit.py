@@ -21,6 +21,7 @@ interface (``base``) may call the submit path without an import circle.
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Protocol
@@ -66,9 +67,26 @@ def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume:
     target.before_submit(request)  # e.g. NoClusterError, before any log is written
     request.conf.update(_gpu_conf(target, request))
     state = target.state
-    state.record_launch(request.run_id, spec_fingerprint(spec_path, request.overrides), str(spec_path.resolve()))
+    # the launch is recorded while the driver starts: the fingerprint validates the spec (importing the
+    # user's model or objective, a second or two) and nothing reads the record before the driver can run
+    failed: list[BaseException] = []
+
+    def record_launch() -> None:
+        try:
+            state.record_launch(request.run_id, spec_fingerprint(spec_path, request.overrides),
+                                str(spec_path.resolve()))
+        except BaseException as e:  # noqa: BLE001 - raised below, in the caller's thread
+            failed.append(e)
+
+    record = threading.Thread(target=record_launch, name="record-launch", daemon=True)
+    record.start()
     started = time.monotonic()
-    code, output = _launch(target, request, on_line)
+    try:
+        code, output = _launch(target, request, on_line)
+    finally:
+        record.join()
+    if failed:
+        raise failed[0]
     seconds = time.monotonic() - started
     result = output.result
     output_uri = result.output_uri if result is not None else ""
@@ -77,7 +95,7 @@ def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume:
         state.record_run(request.run_id, output_uri)
         summary = read_summary(target, output_uri)
     return SubmitResult(run_id=request.run_id, output_uri=output_uri, exit_code=code, seconds=seconds,
-                        summary=summary, result=result, error=output.error)
+                        summary=summary, result=result, error=output.error, launched_at=output.launched_at)
 
 
 def _launch(target: Launcher, request: DriverRequest, on_line: LineSink | None) -> tuple[int, DriverOutput]:

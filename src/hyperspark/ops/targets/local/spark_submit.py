@@ -10,9 +10,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from hyperspark.job.protocol import LAUNCHED_AT_ENV
 from hyperspark.ops.model import OpsError
 import hyperspark.ops.targets.local.jvm as jvm
 from hyperspark.ops.targets.local.daemons import spark_home
@@ -97,6 +99,8 @@ def run_driver(argv: list[str], env: dict[str, str], output: DriverOutput) -> in
     shown, env = secrets.hide_overrides(argv, env)
     # own process group: on Ctrl-C we stop the JVM AND the Python driver it spawned; and the JVM dies
     # with us (kill -9 of the CLI), so no orphan driver goes on writing a run that is then resumed
+    output.launched_at = time.time()  # the job times its launch from here (the cold-start breakdown)
+    env = {**env, LAUNCHED_AT_ENV: repr(output.launched_at)}
     proc = subprocess.Popen(
         shown, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
         stdin=subprocess.DEVNULL, errors="replace", preexec_fn=own_session_dying_with_parent(),
