@@ -3,5 +3,5 @@
 # standalone cluster with 2 workers, uploads the bundled data, tunes, benchmarks 1 vs 2 workers, stops.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/bootstrap.sh
+HYPERSPARK_EXTRAS="${HYPERSPARK_EXTRAS:-ops}" scripts/bootstrap.sh
 exec .venv/bin/hyperspark demo "$@"

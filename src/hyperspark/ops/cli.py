@@ -470,8 +470,8 @@ def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: in
 @cli.command()
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Cluster size.")
 @click.option("--skip-bench", is_flag=True, help="Skip the 1-vs-N worker benchmark.")
-@click.option("--bench-repeats", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Benchmark runs per worker count (median reported).")
+@click.option("--bench-repeats", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Benchmark runs per worker count (median and range reported; 2 keeps a first demo short).")
 @click.option("--keep", is_flag=True, help="Leave the cluster running afterwards.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Where the benchmark report and plot go.")

@@ -34,7 +34,7 @@ class DemoView(Protocol):
 class DemoOptions:
     workers: int = 2
     skip_bench: bool = False
-    bench_repeats: int = 3
+    bench_repeats: int = 2
     keep: bool = False
     out_dir: Path = Path("demo-out")
 
