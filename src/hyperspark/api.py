@@ -123,7 +123,8 @@ def tune(model: str | None = None, *, estimator=None, objective=None, space: dic
     API on Spark Connect). ``spark``: a SparkSession (classic or Spark Connect), ``"sc://host:port"`` (a
     Connect session made for this call and stopped after it), or None (the active one, else a local one).
     Every other keyword is a spec key (``cv_folds=5``, ``test_fraction=0.25``, ``name="x"``, ``seed=1``,
-    ``resources={"cpus": 4, "gpus": 1}``...).
+    ``resources={"cpus": 4, "gpus": 1}``, ``trial_timeout="30s"`` (a longer trial is recorded ``timeout`` and its
+    Python worker killed), ``max_requeues=2`` (a trial whose task keeps being lost is recorded ``lost``)...).
     """
     if run_id is not None and run_id_problem(run_id):  # before anything is read or started
         raise SpecError(f"invalid run_id: {run_id_problem(run_id)}")
@@ -209,6 +210,9 @@ def _connect_refusals(spec: Spec) -> None:
     if urlparse(spec.output).scheme not in ("", "file"):
         raise JobError(f"output {spec.output}: on Spark Connect the run's results are written by this client "
                        "process: give a file:// path (or a local directory) the Connect server can read too")
+    if spec.trial_timeout is not None:
+        raise JobError("trial_timeout needs transport pull: its driver kills a trial's Python worker, which a Spark "
+                       "Connect client cannot reach; leave trial_timeout out on Connect")
     if spec.data_shipping == "replicate":
         raise JobError("data_shipping: replicate copies the data per trial through the driver's SparkContext, "
                        "which a Spark Connect client does not have; leave it out (Connect ships the data once per "

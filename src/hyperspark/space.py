@@ -28,14 +28,10 @@ parameters are named ``kernel[rbf].gamma`` inside Optuna, so branches never shar
 A sub-parameter may not repeat a name of an enclosing level (the flat configuration would be ambiguous).
 
 In Python, ``hyperspark.randint(10, 300)`` (alias ``hyperspark.int``), ``uniform``, ``loguniform`` and
-``choice`` return those same dicts (``choice({"rbf": {...}, "linear": {}})`` a conditional one), so a
-space built in Python and one read from YAML are the same thing.
+``choice`` return those same dicts, so a space built in Python and one read from YAML are the same thing.
 
-Adding a distribution: a :class:`Distribution` subclass and its line in ``DISTRIBUTIONS``; the spec's
-validation, the searchers and the report go through this module.
-
-This module sits below ``hyperspark.job`` and ``hyperspark.ops``: it imports neither, nor pyspark;
-optuna only inside the ``to_optuna`` methods.
+Adding a distribution: a :class:`Distribution` subclass and its line in ``DISTRIBUTIONS``. A grid's size is
+checked (:data:`GRID_LIMIT`) before any configuration is built. Imports neither job/ nor ops/, nor pyspark.
 """
 from __future__ import annotations
 
@@ -51,10 +47,11 @@ import numpy as np
 
 from hyperspark.errors import SpecError
 
+GRID_LIMIT = 100_000  #: the most configurations a grid enumerates (more: a SpecError before any is built)
+
 __all__ = [
     "Distribution", "Choice", "Conditional", "Uniform", "LogUniform", "Int", "DISTRIBUTIONS", "Space", "parse_space", "parse_dim",
-    "trial_id", "canonical", "plain", "cost_hint", "randint", "int", "uniform", "loguniform", "choice",
-]
+    "trial_id", "canonical", "plain", "cost_hint", "randint", "int", "uniform", "loguniform", "choice", "GRID_LIMIT"]
 
 
 # ------------------------------------------------------------------------------------- values and ids
@@ -486,6 +483,9 @@ class Space(Mapping[str, Distribution]):
                 msg, where = str(e), f"{self._path}.{name}" if self._path else name
                 raise SpecError(msg if msg.startswith("space.") else f"space.{where}: {msg}") from None
             axes.append((name, vals))
+        if (size := math.prod(len(v) for _, v in axes)) > GRID_LIMIT:  # counted before any product is built
+            raise SpecError(f"space: the grid has {size:,} configurations, over the limit of {GRID_LIMIT:,}; "
+                            "use search.type: random or tpe with search.trials")
         return axes
 
     def grid(self) -> list[dict]:

@@ -432,6 +432,64 @@ def _(tmp: Path) -> Case:
     return Case("cli", ["down", "--purge", "--yes"], present=[notes])
 
 
+# input, all of it (issue 23): one check per class, not per example ----------------------------------
+for _id, _edit in {
+    "spec-duplicate-key": lambda t: t + "cv_folds: 4\n",
+    "spec-yaml-alias": lambda t: t + "x: &a [1]\ny: *a\n",
+    "spec-seed-range": lambda t: t.replace("seed: 7", "seed: -1"),
+    "spec-uri-scheme": lambda t: t.replace("uri: data/breast_cancer.csv", "uri: s3://bucket/x.csv"),
+    "spec-uri-not-uri": lambda t: t.replace("output: ../runs", "output: hdfs:/x"),
+    "spec-label-as-feature": lambda t: t.replace("  label: target\n", "  label: target\n  features: [target, mean radius]\n"),
+    "spec-features-empty": lambda t: t.replace("  label: target\n", "  label: target\n  features: []\n"),
+    "spec-grid-too-large": lambda t: t.replace("  n_estimators: [25, 50]", "  n_estimators: {}\n  max_features: {}".format(
+        list(range(1, 1001)), list(range(1, 1001)))).replace("  min_samples_leaf: [1, 4]", "  min_samples_leaf: {}".format(
+        list(range(1, 1001)))).replace("  max_depth: [3, 6, null]\n", ""),
+    "spec-trial-timeout-transport": lambda t: t + "trial_timeout: 30s\ntrial_tasks: per_trial\n",
+}.items():
+    case(_id)(lambda tmp, edit=_edit: _spec_case(tmp, edit(EXAMPLE.read_text())))
+
+
+@case("spec-override-bad-yaml")
+def _(tmp: Path) -> Case:
+    return _spec_case(tmp, EXAMPLE.read_text(), extra=["--set", "metric=[unclosed"])
+
+
+@case("arg-run-id-too-long")
+def _(tmp: Path) -> Case:
+    return Case("cli", ["submit", str(EXAMPLE), "--run-id", "a" * 200], absent=[tmp / "state" / "runs.json"])
+
+
+@case("arg-package-symlink-loop")
+def _(tmp: Path) -> Case:
+    _write(tmp / "pkg" / "__init__.py", "")
+    (tmp / "pkg" / "loop").symlink_to(tmp / "pkg" / "loop")
+    return Case("cli", ["submit", str(EXAMPLE), "--package", str(tmp / "pkg")],
+                absent=[tmp / "state" / "runs.json", tmp / "state" / "packages"])
+
+
+case("arg-worker-memory-zero")(_cli("up", "--worker-memory", "0", absent=[]))
+case("arg-duplicate-ports")(_cli("up", "--master-port", "7999", "--ui-port", "7999"))
+case("env-bad-number")(_cli("status", env={"HYPERSPARK_START_TIMEOUT": "abc"}))
+
+
+@case("data-infinite")
+def _(tmp: Path) -> Case:
+    return _job_case(tmp, "a,b,target\n" + ROWS6.format(0, 1).replace("3,4,", "3,inf,", 1))
+
+
+def _state_case(name: str, text: str, *args: str) -> Callable[[Path], Case]:
+    def make(tmp: Path) -> Case:
+        _write(tmp / "state" / ".hyperspark-state", "")
+        _write(tmp / "state" / name, text)
+        return Case("cli", list(args), absent=[tmp / "state" / "pids" / "master.pid"])
+    return make
+
+
+case("env-state-file-shape")(_state_case("state.json", "[1, 2]", "status"))
+case("env-state-saved-port")(_state_case("state.json", '{"master_port": "abc"}', "status"))
+case("env-runs-file-value")(_state_case("runs.json", '{"r1": 5}', "results", "r1"))
+
+
 # -- the runner -----------------------------------------------------------------------------------
 def _pattern(message: str, values: dict[str, str]) -> re.Pattern:
     parts = re.split(r"(\{[a-z*]+\})", message)

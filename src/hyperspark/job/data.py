@@ -96,6 +96,13 @@ def check_missing(n: int, nan_rows: int, nan_policy: str) -> int:
     return n - nan_rows
 
 
+def check_finite(n: int, inf_rows: int) -> None:
+    """No model trains on an infinite value (whatever the NaN policy): one line, before any trial."""
+    if inf_rows:
+        raise JobInputError(f"dataset: {inf_rows} of {n} rows have infinite values (inf/-inf) in the label or "
+                            "features; replace or remove them")
+
+
 def decide_task(distinct: list, label: str, label_dtype: str, task: str | None) -> tuple[str, list]:
     """(task, sorted classes) from the label's distinct values (at most MAX_CLASSES + 1 of them)."""
     if task is None:
@@ -137,10 +144,12 @@ def prepare(df, label: str, features: list[str] | None, task: str | None, nan_po
     row = df.agg(
         F.count(F.lit(1)).alias("n"),
         F.sum(F.when(missing_any, 1).otherwise(0)).alias("nan_rows"),
+        F.sum(F.when(_infinite(F, cols, dtypes), 1).otherwise(0)).alias("inf_rows"),
         F.bit_xor(h).alias("hx"),
         F.sum((h % F.lit(2**31)).cast("long")).alias("hs"),
     ).first()
     n, nan_rows = int(row["n"]), int(row["nan_rows"] or 0)
+    check_finite(n, int(row["inf_rows"] or 0))
     kept = check_missing(n, nan_rows, nan_policy)
     if nan_rows:
         df = df.where(~missing_any)
@@ -154,6 +163,14 @@ def prepare(df, label: str, features: list[str] | None, task: str | None, nan_po
     else:
         df = df.withColumn(label, F.col(label).cast("double"))
     return Prepared(df, label, features, task, classes, kept, nan_rows, data_hash, cached)
+
+
+def _infinite(F, cols: list[str], dtypes: dict[str, str]):
+    cond = F.lit(False)
+    for c in cols:
+        if dtypes[c] in ("float", "double"):
+            cond = cond | F.col(c).isin(float("inf"), float("-inf"))
+    return cond
 
 
 def _infer_task(distinct: list, dtype: str) -> str:
@@ -230,6 +247,8 @@ def prepare_local(pdf, label: str, features: list[str] | None, task: str | None,
     frame = pdf[cols]
     missing = frame.isna().any(axis=1)
     nan_rows = int(missing.sum())
+    numeric = frame.select_dtypes("number")
+    check_finite(len(frame), int(np.isinf(numeric.to_numpy(dtype=np.float64)).any(axis=1).sum()))
     kept = check_missing(len(frame), nan_rows, nan_policy)
     if nan_rows:
         frame = frame[~missing]

@@ -87,7 +87,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
 
-Status = Literal["ok", "error"]
+#: ok; error (the model/objective raised); timeout (ran past ``trial_timeout``: its Python worker was killed);
+#: lost (its task was lost more than ``max_requeues`` times). Only ok rows are ever ranked or "best".
+Status = Literal["ok", "error", "timeout", "lost"]
 
 
 class TrialResult(_Model):
@@ -177,6 +179,10 @@ class ProgressEvent(_Model):
     budget: int | None = None
     executor_id: str | None = None
     core_seconds_saved: float | None = None
+    # several objectives: the Pareto front's size so far (there is no one best); constraints: final results
+    # that broke one (never counted as best)
+    front: int | None = None
+    infeasible: int = 0
 
 
 class ResultLine(_Model):
@@ -196,7 +202,9 @@ class SearchInfo(_Model):
     ran: int = 0  # evaluations run by THIS invocation (a resume runs only the missing ones)
     resumed: int = 0  # evaluations replayed from trials.jsonl
     ok: int = 0
-    failed: int = 0
+    failed: int = 0  # every row that is not ok (errors, timeouts and lost ones included)
+    timed_out: int = 0  # rows with status timeout (ran past trial_timeout)
+    lost: int = 0  # rows with status lost (their task lost more than max_requeues times)
     cv_folds: int | None = None
     seed: int | None = None
     configs: int = 0  # distinct configurations evaluated in total

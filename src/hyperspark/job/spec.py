@@ -38,7 +38,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hyperspark.errors import SpecError
@@ -49,7 +48,8 @@ from hyperspark.job.models import MLLIB, UnknownModel, get_model, resource_param
 from hyperspark.job.pareto import COSTS, check_measured, parse_constraint
 from hyperspark.job.search.searcher import SEARCHERS
 from hyperspark.space import Space, parse_space
-from hyperspark.job.protocol import one_line
+from hyperspark.job.spec_io import (URI_SCHEMES, _is_path, apply_overrides, check_uri,  # noqa: F401 - re-exported
+                                     read_spec_data, resolve_uri)
 
 
 class _Strict(BaseModel):
@@ -69,6 +69,14 @@ class Dataset(_Strict):
     def _label(self):
         if self.load == "table" and self.label is None:
             raise ValueError("dataset.label: required key is missing")
+        if self.features is not None:
+            if not self.features:
+                raise ValueError("dataset.features: empty list; leave it out to use every numeric column but the label")
+            if self.label in self.features:
+                raise ValueError(f"dataset.features: the label {self.label!r} is also listed as a feature")
+            twice = sorted({f for f in self.features if self.features.count(f) > 1})
+            if twice:
+                raise ValueError(f"dataset.features: {twice[0]!r} is listed more than once")
         return self
 
     @property
@@ -78,6 +86,8 @@ class Dataset(_Strict):
         return "parquet" if self.uri.rstrip("/").endswith((".parquet", ".pq")) else "csv"
 
 
+#: a seed is what NumPy and scikit-learn accept: 0 .. 2**32 - 1
+SEED_MAX = 2**32 - 1
 SEARCH_TYPES = tuple(SEARCHERS)  # derived from the searcher registry, never listed by hand
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -100,7 +110,7 @@ def parse_duration(v) -> float:
 class Search(_Strict):
     type: str = "grid"  # one of SEARCH_TYPES (the searcher registry)
     trials: int | None = Field(default=None, ge=1)  # random/tpe: how many configurations
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=SEED_MAX)
     timeout: float | None = None  # seconds (the spec may say 90s, 30m, 2h): stop dispatching after this
     target: float | None = None  # stop once the best final CV score reaches this
     # async (default): a slot gets new work the moment it frees. batch: ask one job per slot, wait for
@@ -232,9 +242,13 @@ class Spec(_Strict):
     # pull (default): one long-lived task per slot pulls trials from the driver (pull.py);
     # per_trial: one Spark job per trial (the earlier executor, kept for comparison and as a fallback)
     trial_tasks: Literal["pull", "per_trial"] = "pull"
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=SEED_MAX)
     max_trial_failures: int | None = Field(default=None, ge=0)  # stop early past this many failed trials
     max_failed_fraction: float | None = Field(default=None, gt=0.0, le=1.0)  # stop past this failed fraction
+    # bounded trials (pull.py): a trial running longer is recorded ``timeout`` (its Python worker killed); a
+    # trial whose task is lost more than max_requeues times is recorded ``lost``; the search goes on
+    trial_timeout: float | None = None
+    max_requeues: int = Field(default=2, ge=0, le=100)
     early_stopping: EarlyStopping | None = None
     tracking: Tracking | None = None
     objectives: list[ObjectiveSpec] | None = None  # several objectives (instead of metric)
@@ -247,6 +261,11 @@ class Spec(_Strict):
         if isinstance(v, int) and not isinstance(v, bool) and v < 2:
             raise ValueError(f"must be at least 2 (got {v})")
         return v
+
+    @field_validator("trial_timeout", mode="before")
+    @classmethod
+    def _trial_timeout(cls, v):
+        return None if v is None else parse_duration(v)
 
     @field_validator("parallelism")
     @classmethod
@@ -296,6 +315,7 @@ class Spec(_Strict):
     @model_validator(mode="after")
     def _cross(self):
         self._check_resources()
+        self._check_bounded()
         self._check_objectives()
         if self.model is None and self.objective is None:
             raise ValueError("model: required key is missing (or give objective: module:function)")
@@ -336,6 +356,15 @@ class Spec(_Strict):
         if m.library == MLLIB and self.data_shipping == "replicate":
             raise ValueError("data_shipping: replicate applies to single-machine libraries, not mllib models")
         return self
+
+    def _check_bounded(self) -> None:
+        """``trial_timeout`` is kept by the pull executor's driver (it kills the trial's Python worker)."""
+        if self.trial_timeout is None:
+            return
+        mllib = self.model is not None and self.objective is None and get_model(self.model).library == MLLIB
+        if self.trial_tasks != "pull" or self.data_shipping == "replicate" or mllib:
+            raise ValueError("trial_timeout: needs trial_tasks: pull (the default) with data_shipping: broadcast "
+                             "and a single-machine model or an objective")
 
     def _check_resources(self) -> None:
         """``resources.cpus`` IS the trial's threads: a different ``threads_per_trial`` is a contradiction."""
@@ -481,7 +510,8 @@ class Spec(_Strict):
     def fingerprint(self) -> str:
         """Hash of what determines the trials and their scores (not output/parallelism)."""
         keep = self.model_dump(mode="json", exclude={"output", "parallelism", "name", "max_trial_failures",
-                                                     "max_failed_fraction", "tracking", "trial_tasks"})
+                                                     "max_failed_fraction", "tracking", "trial_tasks",
+                                                     "trial_timeout", "max_requeues"})
         search = keep["search"]
         for k in ("timeout", "target", "dispatch"):  # when to stop/dispatch does not change a trial's score
             search.pop(k, None)
@@ -522,66 +552,15 @@ def parse_spec(data: Any, base_dir: Path | None = None) -> Spec:
         raise SpecError(f"invalid spec: {_format_error(e)}") from None
     # plain paths always become file:// URIs: left bare, Spark would resolve them against fs.defaultFS
     base = base_dir if base_dir is not None else Path.cwd()
+    check_uri("dataset.uri", spec.dataset.uri, ("memory",) if spec.dataset.uri == "memory://dataframe" else ())
+    check_uri("output", spec.output)
+    for w in spec.search.warm_start:
+        check_uri("search.warm_start", w)
     spec.dataset.uri = resolve_uri(spec.dataset.uri, base)
     spec.output = resolve_uri(spec.output, base)
     # a warm start is a run id (under output) or a trials.jsonl path/URI (resolved as the data's)
     spec.search.warm_start = [w if not _is_path(w) else resolve_uri(w, base) for w in spec.search.warm_start]
     return spec
-
-
-def _is_path(ref: str) -> bool:
-    return "/" in ref or "\\" in ref or ref.endswith(".jsonl")
-
-
-def resolve_uri(uri: str, base_dir: Path) -> str:
-    """``file:``/``hdfs:``/... URIs stay; plain paths become absolute ``file://`` URIs."""
-    if "://" in uri:
-        return uri
-    p = Path(uri).expanduser()
-    if not p.is_absolute():
-        p = (base_dir / p).resolve()
-    return p.as_uri()
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """``--set a.b=value``: value parsed as YAML (so numbers/lists work), keys created as needed."""
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise SpecError(f"--set {item!r}: expected KEY=VALUE")
-        node = data
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise SpecError(f"--set {key}: {p} is not a mapping")
-        node[parts[-1]] = yaml.safe_load(raw)
-    return data
-
-
-def read_spec_data(path: Path) -> dict:
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SpecError(f"spec file not found: {path}") from None
-    except IsADirectoryError:
-        raise SpecError(f"spec file {path} is a directory; give a YAML or JSON file") from None
-    except OSError as e:
-        raise SpecError(f"cannot read spec file {path}: {e.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SpecError(f"spec file {path} is not UTF-8 text (byte {e.start} is 0x{raw[e.start]:02x}); "
-                        "give a YAML or JSON file") from None
-    if not text.strip():
-        raise SpecError(f"spec file {path} is empty")
-    if "\x00" in text:
-        raise SpecError(f"spec file {path} is binary, not YAML/JSON text")
-    try:
-        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as e:
-        raise SpecError(f"spec file {path} is not valid YAML/JSON: {one_line(e)}") from None
-    return data if data is not None else {}
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:

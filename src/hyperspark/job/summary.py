@@ -66,6 +66,7 @@ def search_info(run: Run, ran: list[TrialResult], stats: LoopStats) -> SearchInf
     return SearchInfo(
         type=spec.search.type, trials=searcher.total, ran=len(ran), resumed=len(run.resumed),
         ok=sum(r.ok for r in rows), failed=sum(not r.ok for r in ran),
+        timed_out=sum(r.status == "timeout" for r in rows), lost=sum(r.status == "lost" for r in rows),
         cv_folds=None if spec.is_objective else spec.cv_folds,
         seed=spec.search.seed, configs=len({r.trial_id for r in rows}),
         settings={**searcher.settings(), "timeout_s": spec.search.timeout, "target": spec.search.target},

@@ -134,7 +134,9 @@ def prepare_spec(spec_path: Path, out_dir: Path, overrides: list[str]) -> tuple[
     uri = spec.dataset.uri
     if not uri.startswith("file://"):
         raise OpsError(f"bench needs a local dataset file to upload and to run the baseline on, got {uri}")
-    return spec.model_dump(mode="json"), Path(uri.removeprefix("file://"))
+    from hyperspark.job.results import local_path  # file:// URIs decoded (%20 ...) as everywhere they are read
+
+    return spec.model_dump(mode="json"), local_path(uri)
 
 
 def _cache_dir() -> Path:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import click
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hyperspark.job.protocol import (PROGRESS_PREFIX, RESULT_PREFIX, ProgressEvent, RunSummary, TrialResult,
@@ -145,8 +146,12 @@ def progress_text(event: ProgressEvent) -> str:
         parts = [f"trials {event.done}/{event.total}"]
     if event.failed:
         parts.append(f"failed {event.failed}")
-    if event.best is not None:
+    if event.front is not None:  # several objectives: the Pareto front's size, not one best
+        parts.append(f"front {event.front}")
+    elif event.best is not None:
         parts.append(f"best {_fmt(event.best)}")
+    if event.infeasible:
+        parts.append(f"infeasible {event.infeasible}")
     if event.eta_s is not None:
         parts.append(f"eta {event.eta_s:.0f}s")
     return "  ".join(parts)
@@ -231,12 +236,14 @@ def render_results(run_id: str, ranked: list[RankedTrial], summary: RunSummary |
                  _fmt(tr.mean), _fmt(tr.std), _fmt(tr.fit_seconds), tr.executor_id or "", tr.status]
         if rungs:
             cells[3:3] = [str(tr.rung), _fmt(tr.budget), tr.decision or ""]
-        t.add_row(*cells)
+        t.add_row(*(escape(c) for c in cells))  # the run's data, never rich markup
     c.print(t)
     if summary is not None:
-        c.print(f"search: {summary.search.type}, {summary.search.configs} configurations, "
-                f"seed {summary.search.seed}" + (f", stopped by {summary.search.stopped}"
-                                                 if summary.search.stopped else ""))
+        s = summary.search
+        bounded = ", ".join(f"{n} {w}" for n, w in ((s.timed_out, "timed out"), (s.lost, "lost")) if n)
+        c.print(escape(f"search: {s.type}, {s.configs} configurations, seed {s.seed}"
+                       + (f", {s.failed} failed" + (f" ({bounded})" if bounded else "") if s.failed else "")
+                       + (f", stopped by {s.stopped}" if s.stopped else "")))
         if text := early_stopping_text(summary):
             c.print(text)
         if summary.pareto is not None:

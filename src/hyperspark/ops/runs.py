@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hyperspark.errors import SpecError
+from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job.protocol import RunSummary, TrialResult, one_line
 from hyperspark.ops.model import OpsError
 from hyperspark.ops.state import StateDir
@@ -38,7 +38,10 @@ def zip_packages(dirs: list[Path], dest: Path) -> list[Path]:
 
     out = []
     for d in dirs:
-        zp = Path(d).resolve() if Path(d).is_file() else zip_package(d, dest)
+        try:
+            zp = Path(d).resolve(strict=True) if Path(d).is_file() else zip_package(d, dest)
+        except OSError as e:  # a symlink loop, a dangling link, an unreadable file: one line naming it
+            raise JobInputError(f"--package {d}: cannot read {e.filename or d}: {e.strerror or e}") from None
         prepare(str(zp))
         out.append(zp)
     return out

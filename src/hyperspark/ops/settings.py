@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import ValidationError
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hyperspark.ops.model import OpsError
@@ -56,7 +56,7 @@ class TargetSettings(BaseSettings):
                 return cls(**{**saved, **from_env.model_dump(include=from_env.model_fields_set, by_alias=False)})
             return cls(**{**saved, **explicit})  # init values beat the environment in pydantic-settings
         except ValidationError as exc:
-            raise OpsError(cls._one_line(exc, explicit)) from None
+            raise OpsError(cls._one_line(exc, explicit, {} if prefer_env else saved)) from None
 
     @classmethod
     def _known(cls, key: str) -> bool:
@@ -78,13 +78,17 @@ class TargetSettings(BaseSettings):
         return next((a for a, f in cls._aliases().items() if f == field and a != field), field)
 
     @classmethod
-    def _one_line(cls, exc: ValidationError, explicit: dict[str, Any]) -> str:
+    def _one_line(cls, exc: ValidationError, explicit: dict[str, Any], saved: dict[str, Any] | None = None) -> str:
+        """Names where the bad value came from: the option, the saved state (a hand-edited state file), or
+        the environment variable."""
         err = exc.errors()[0]
         loc = str(err["loc"][0]) if err["loc"] else "?"
         field = cls._aliases().get(loc, loc)
-        name = field if field in explicit else cls.env_name(field)
+        from_saved = field not in explicit and any(cls._aliases().get(k, k) == field for k in saved or {})
+        name = field if field in explicit else f"saved setting {field}" if from_saved else cls.env_name(field)
         what = "is not a port number" if field.endswith("port") else f"is invalid: {err['msg']}"
-        return f"{name}={err.get('input')!r} {what}"
+        tail = " (the state dir's saved settings: fix or remove that file)" if from_saved else ""
+        return f"{name}={err.get('input')!r} {what}{tail}"
 
     def explicit_env(self) -> dict[str, str]:
         """The set fields as their env-var names with string values (what compose is given)."""
@@ -94,3 +98,35 @@ class TargetSettings(BaseSettings):
             if value is not None:
                 out[self.env_name(name)] = str(value)
         return out
+
+
+class EnvNumbers(BaseSettings):
+    """Every number the kit reads from a ``HYPERSPARK_*`` environment variable (timeouts, retries, counts),
+    declared once: :func:`check_environment` validates them before a command imports the code that reads
+    them, so a malformed one is ONE line naming the variable (exit 2), even for ``status``."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="HYPERSPARK_")
+
+    start_timeout: PositiveFloat | None = None  # daemons' start-up (targets/local/daemons.py)
+    decommission_timeout: PositiveFloat | None = None
+    connect_start_timeout: PositiveFloat | None = None
+    warm_start_timeout: PositiveFloat | None = None
+    upload_retry_s: NonNegativeFloat | None = None  # ops/storage.py
+    run_lease_s: PositiveFloat | None = None  # job/results.py
+    handshake_timeout: PositiveFloat | None = None  # job/listener.py
+    hdfs_datanodes: PositiveInt | None = None
+    hdfs_replication: PositiveInt | None = None
+
+
+def check_environment() -> None:
+    """Raise OpsError (one line) for a ``HYPERSPARK_*`` number that does not parse."""
+    try:
+        EnvNumbers()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = f"HYPERSPARK_{str(err['loc'][0]).upper()}" if err["loc"] else "HYPERSPARK_*"
+        raise EnvSettingError(f"environment variable {name}={err.get('input')!r}: {err['msg'].lower()}") from None
+
+
+class EnvSettingError(OpsError):
+    """A malformed ``HYPERSPARK_*`` environment variable (the CLI's exit 2: the user's input)."""

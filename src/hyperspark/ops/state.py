@@ -175,11 +175,16 @@ class StateDir:
     def read_json(self, name: str, default: Any = None) -> Any:
         path = self.root / name
         try:
-            return json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except FileNotFoundError:
             return default
-        except json.JSONDecodeError as exc:
-            raise OpsError(f"corrupt state file {path}: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise OpsError(f"corrupt state file {path}: {exc}") from None
+        if default is not None and not isinstance(data, type(default)):  # a hand-edited file of the wrong shape
+            kind = {dict: "object", list: "array"}
+            raise OpsError(f"corrupt state file {path}: expected a JSON {kind.get(type(default), 'value')}, got "
+                           f"{kind.get(type(data), type(data).__name__)}; fix it or remove it")
+        return data
 
     def write_json(self, name: str, data: Any) -> None:
         self.ensure()
@@ -193,7 +198,12 @@ class StateDir:
         self.write_json("runs.json", runs)
 
     def runs(self) -> dict[str, str]:
-        return dict(self.read_json("runs.json", {}))
+        runs = self.read_json("runs.json", {})
+        bad = next((k for k, v in runs.items() if not isinstance(v, str) or "://" not in v), None)
+        if bad is not None:  # run id -> output URI, nothing else
+            raise OpsError(f"corrupt state file {self.root / 'runs.json'}: run {bad!r} maps to {runs[bad]!r}, "
+                           "not an output URI; fix it or remove it")
+        return runs
 
     def record_launch(self, run_id: str, spec_fingerprint: str, spec_path: str) -> None:
         """Every submit, before the driver starts (a run whose driver dies can still be resumed)."""

@@ -39,6 +39,14 @@ Leases (exactly-once results):
 * Decommissioning (``hyperspark scale`` down): a task whose executor is being decommissioned finishes its
   running trial, gets ``stop`` instead of a new trial and ends, so the executor drains without losing work.
 
+Bounded trials (``trial_timeout``, ``max_requeues``; docs/reliability.md): the running trial of a connection is
+the first it holds, started when it was sent to an idle task or when the row before it landed. Past
+``trial_timeout`` the driver completes its Future with a ``timeout`` row and drops the connection (its
+prefetched trials go back uncounted); the task's watchdog process (``pull_task.py``) kills the Python worker.
+A connection lost while a trial ran counts a loss for that trial; past ``max_requeues`` losses its row is
+``lost`` instead of another try. Each task is its own one-task Spark job, so a worker that dies fails only
+its own job (a local master does not retry tasks): the monitor starts another.
+
 Resources: with a task resource profile (``resources``, ``job/resources.py``) every trial-task job runs
 under it, so a task holds its cores and GPUs for its whole life and runs its trials on them; the monitor
 counts usable slots from the same profile.
@@ -62,8 +70,9 @@ from multiprocessing.connection import wait as mp_wait
 
 from hyperspark.job.executors.base import ShippingReport
 from hyperspark.job.executors.per_trial import PerTrialExecutor
-from hyperspark.job.executors.trial import TrialContext, evaluate, executor_identity, preload, raise_import_problems
-from hyperspark.job.listener import SafeListener, connect
+from hyperspark.job.executors.pull_task import pull_task
+from hyperspark.job.executors.trial import TrialContext, raise_import_problems
+from hyperspark.job.listener import SafeListener
 from hyperspark.job.resources import TrialProfile, TrialResources, executor_of, slots_for, task_cpus
 from hyperspark.job.search.scheduler import Job
 from hyperspark.job.protocol import one_line
@@ -76,53 +85,6 @@ PREFETCH_CONF = "spark.hyperspark.prefetch"
 DEFAULT_LEASE_S = 60.0
 #: how long close() waits for idle tasks to end before it cancels what is left
 STOP_GRACE_S = 30.0
-#: a trial task's connect + handshake to the driver (the driver handshakes every connection on its own thread)
-CONNECT_TIMEOUT_S = 60.0
-
-
-# --------------------------------------------------------------------------- executor side
-def _pull_task(address, authkey: bytes, ctx: TrialContext, bc, job_no: int, beat_s: float, _it):
-    """The body of one long-lived task: hello (or an import problem), then trials until ``stop``."""
-    from pyspark import TaskContext
-
-    tc = TaskContext.get()
-    part, attempt = (tc.partitionId(), tc.attemptNumber()) if tc is not None else (0, 0)
-    eid, host = executor_identity()
-    conn = connect(address, authkey, timeout=CONNECT_TIMEOUT_S)  # a driver that does not answer: an error
-    lock = threading.Lock()
-
-    def send(msg) -> None:
-        with lock:
-            conn.send(msg)
-
-    done = 0
-    try:
-        problem = preload(ctx)  # before the broadcast: an unimportable class inside it would fail to unpickle
-        if problem is not None:
-            send(("problem", job_no, part, eid, host, problem))
-            return [done]
-        X, y, folds = bc.value  # once per task; the reused Python worker keeps it for later tasks too
-        send(("hello", job_no, part, attempt, eid, host, int(len(X) if hasattr(X, "__len__") else 0)))
-        while True:
-            msg = conn.recv()
-            if msg[0] == "stop":
-                break
-            _, lease, params, budget, job_key = msg
-            quiet = threading.Event()
-            beater = threading.Thread(target=_beat, args=(send, quiet, beat_s), daemon=True)
-            beater.start()
-            try:
-                row = evaluate(ctx, params, budget, X, y, folds, job_key)
-            finally:
-                quiet.set()
-                beater.join()
-            send(("result", lease, row))
-            done += 1
-    except (EOFError, OSError):
-        pass  # the driver closed this connection (lease taken back, search over): end quietly
-    finally:
-        conn.close()
-    return [done]
 
 
 def _drain(sock: socket.socket) -> None:
@@ -139,14 +101,6 @@ def _gateway_gone(e: BaseException) -> bool:
     return isinstance(e, (ConnectionError, OSError)) or type(e).__name__ in ("Py4JNetworkError",)
 
 
-def _beat(send, quiet: threading.Event, every: float) -> None:
-    while not quiet.wait(every):
-        try:
-            send(("beat",))
-        except OSError:
-            return
-
-
 # --------------------------------------------------------------------------- driver side
 @dataclass
 class _Task:
@@ -155,6 +109,25 @@ class _Task:
     state: str = "launched"  # launched -> connected -> done | lost (Spark may retry a lost one)
     executor_id: str = ""
     host: str = ""
+    connected_once: bool = False  # a job whose task never connected failed for a reason every task shares
+
+
+class _Leases(dict):
+    """A connection's trials sent and not answered, in send order: the first is the one RUNNING (a task runs
+    them in order), since ``since`` (driver clock; a prefetched one starts when the previous row lands)."""
+
+    since: float = 0.0
+    since_wall: float = 0.0
+
+    def restart(self) -> None:
+        self.since, self.since_wall = time.monotonic(), time.time()
+
+    def head(self) -> tuple[int, tuple] | None:
+        return next(iter(self.items()), None)
+
+
+class _TimedOut(Exception):
+    """The running trial passed trial_timeout: its row is recorded; the connection is dropped."""
 
 
 class PullExecutor(PerTrialExecutor):
@@ -163,8 +136,13 @@ class PullExecutor(PerTrialExecutor):
     transport = "pull"
 
     def __init__(self, spark, ctx: TrialContext, X, y, folds, slots: int, in_flight: int,
-                 parallelism: int | None = None, profile: TrialProfile | None = None):
+                 parallelism: int | None = None, profile: TrialProfile | None = None,
+                 trial_timeout: float | None = None, max_requeues: int = 2):
         super().__init__(spark, ctx, X, y, folds, slots, in_flight, profile)
+        self.trial_timeout, self.max_requeues = trial_timeout, max_requeues
+        self._losses: dict[tuple[str, int], int] = {}  # (trial, rung) -> times its running task was lost
+        self.timed_out = 0
+        self.lost = 0
         conf = self.sc.getConf()
         self.lease_s = float(conf.get(LEASE_CONF, str(DEFAULT_LEASE_S)))
         self.want = max(1, parallelism or slots)  # concurrent trials the user asked for (<= slots)
@@ -222,25 +200,30 @@ class PullExecutor(PerTrialExecutor):
                 self._cv.wait(0.5)
 
     def _launch(self, n: int) -> None:
-        """One more Spark job of ``n`` long-lived tasks (a driver thread waits for it)."""
-        with self._cv:
-            if self._closed or self._failure is not None or n < 1:
-                return
-            self._job_no += 1
-            job_no = self._job_no
-            for p in range(n):
-                self._tasks[(job_no, p)] = _Task(job_no, p)
-            self.tasks_launched += n
-        self._spawn(self._run_job, f"pull-job-{job_no}", job_no, n)
+        """``n`` more long-lived tasks, each its own one-task Spark job (a driver thread waits for each), so
+        a task whose Python worker dies (killed past trial_timeout, or by the trial) fails only its own job."""
+        for _ in range(n):
+            with self._cv:
+                if self._closed or self._failure is not None:
+                    return
+                self._job_no += 1
+                job_no = self._job_no
+                self._tasks[(job_no, 0)] = _Task(job_no, 0)
+                self.tasks_launched += 1
+            self._spawn(self._run_job, f"pull-job-{job_no}", job_no, 1)
 
     def _run_job(self, job_no: int, n: int) -> None:
         ctx, bc, address, key, beat = self.ctx, self.bc, self.address, self._authkey, max(0.5, self.lease_s / 6)
+        limit = self.trial_timeout
         try:
             self.sc.setJobGroup(self.group, "hyperspark trial tasks (long-lived, one per slot)", True)
-            self.tasks(n).mapPartitions(lambda it: _pull_task(address, key, ctx, bc, job_no, beat, it)).collect()
+            self.tasks(n).mapPartitions(lambda it: pull_task(address, key, ctx, bc, job_no, beat, limit, it)).collect()
         except BaseException as e:  # noqa: BLE001 - cancelled at close, or every retry failed
             with self._cv:
-                if not self._closed and self._failure is None:
+                worked = any(t.connected_once for (j, _p), t in self._tasks.items() if j == job_no)
+                if worked and not self._closed:  # a task lost mid-search: its trials were taken back
+                    log.warning("trial task %s ended: %s; the monitor starts another", job_no, one_line(e))
+                elif not self._closed and self._failure is None:
                     self._failure = RuntimeError(f"trial tasks failed: {one_line(e)}")
                     log.warning("%s", self._failure)
         finally:
@@ -332,12 +315,12 @@ class PullExecutor(PerTrialExecutor):
         back until it is told to stop."""
         wake_r, wake_w = socket.socketpair()  # submit() wakes this thread when its pipeline has room
         task: _Task | None = None
-        leases: dict[int, tuple[Job, Future]] = {}  # sent on this connection, no row yet (in send order)
+        leases = _Leases()  # sent on this connection, no row yet (in send order)
         try:
             task = self._hello(conn)
             if task is not None:
                 self._pump(conn, task, leases, wake_r, wake_w)
-        except (EOFError, OSError, TimeoutError) as e:
+        except (EOFError, OSError, TimeoutError, _TimedOut) as e:
             self._take_back(task, leases, e)
         finally:
             with self._cv:
@@ -360,13 +343,14 @@ class PullExecutor(PerTrialExecutor):
                 return None
             _, job_no, part, _attempt, eid, host, _n = msg
             task = self._tasks.setdefault((job_no, part), _Task(job_no, part))
-            task.state, task.executor_id, task.host = "connected", eid, host
+            task.state, task.executor_id, task.host, task.connected_once = "connected", eid, host, True
             self._cv.notify_all()
         return task
 
-    def _pump(self, conn: Connection, task: _Task, leases: dict, wake_r: socket.socket,
+    def _pump(self, conn: Connection, task: _Task, leases: _Leases, wake_r: socket.socket,
               wake_w: socket.socket) -> None:
         """Keep the task's pipeline full and complete each row's Future; returns once the task is stopped."""
+        heard = time.monotonic()  # the last message from the task (a row or a heartbeat)
         while True:
             if not leases:
                 lease = self._take(task)  # blocks until there is work (None: stop)
@@ -383,20 +367,60 @@ class PullExecutor(PerTrialExecutor):
                 spare = self._take_spare(task, wake_w)
                 if spare is not None:
                     self._send(conn, leases, spare)
-            ready = mp_wait([conn, wake_r], self.lease_s)
+            ready = mp_wait([conn, wake_r], self._wait_s(leases, heard))
             if wake_r in ready:  # new work was queued: try the pipeline again
                 _drain(wake_r)
+            self._check_time(task, leases)  # raises _TimedOut once the running trial is past trial_timeout
             if conn not in ready:
-                if ready:
+                if ready or time.monotonic() - heard < self.lease_s:
                     continue
                 raise TimeoutError(f"no heartbeat for {self.lease_s:g} s")
             msg = conn.recv()
+            heard = time.monotonic()
             if msg[0] != "result" or msg[1] not in leases:
                 continue  # a heartbeat
             self._complete(leases, msg[1], msg[2])
 
-    def _complete(self, leases: dict, n: int, row: dict) -> None:
+    def _wait_s(self, leases: _Leases, heard: float) -> float:
+        """How long to wait for a message: the lease, or less when the running trial's time limit comes first."""
+        wait = heard + self.lease_s - time.monotonic()
+        if self.trial_timeout is not None and leases:
+            wait = min(wait, leases.since + self.trial_timeout - time.monotonic())
+        return max(0.01, wait)
+
+    def _check_time(self, task: _Task, leases: _Leases) -> None:
+        """The running trial past trial_timeout: its row reads ``timeout`` (recorded once: its Future), and
+        the connection is dropped (its prefetched trials go back to the queue; the task's watchdog kills the
+        Python worker, whatever it is doing)."""
+        if self.trial_timeout is None or not leases:
+            return
+        elapsed = time.monotonic() - leases.since
+        if elapsed < self.trial_timeout:
+            return
+        n, (job, fut) = leases.head()
+        leases.pop(n)
+        with self._cv:
+            self._leased.pop(n, None)
+            self.timed_out += 1
+        log.warning("trial %s (rung %s) ran past trial_timeout (%g s) on %s: recorded as timeout, its Python "
+                    "worker killed", job.config.trial_id, job.rung, self.trial_timeout, task.executor_id)
+        if not fut.done():
+            fut.set_result(self._row(task, leases, "timeout", f"ran past trial_timeout ({self.trial_timeout:g} s); "
+                                                               "its Python worker was killed"))
+        raise _TimedOut("trial_timeout")
+
+    @staticmethod
+    def _row(task: _Task | None, leases: _Leases, status: str, error: str) -> dict:
+        """The executor's half of a row the driver writes itself (timeout, lost)."""
+        eid, host, now = (task.executor_id, task.host, time.time()) if task else ("", "", time.time())
+        started = leases.since_wall or now
+        return {"status": status, "error": error, "executor_id": eid or None, "host": host or None,
+                "slot": f"{host}/{eid}" if task else None, "started_at": started, "ended_at": now,
+                "fit_seconds": round(now - started, 4), "fold_scores": [], "mean": None, "std": None}
+
+    def _complete(self, leases: _Leases, n: int, row: dict) -> None:
         _job, fut = leases.pop(n)
+        leases.restart()  # the next one (prefetched) started when this row was sent
         with self._cv:
             self._leased.pop(n, None)
             self.slots_seen.add(f"{row.get('host')}/{row.get('executor_id')}")
@@ -404,8 +428,12 @@ class PullExecutor(PerTrialExecutor):
         if not fut.done():
             fut.set_result(row)
 
-    def _take_back(self, task: _Task | None, leases: dict, e: BaseException) -> None:
-        """A dropped or silent connection: its trials go back to the FRONT of the queue, in their order."""
+    def _take_back(self, task: _Task | None, leases: _Leases, e: BaseException) -> None:
+        """A dropped or silent connection: its trials go back to the FRONT of the queue, in their order. The
+        one that was RUNNING counts a loss; past ``max_requeues`` losses its row reads ``lost`` instead."""
+        head = leases.head()
+        if head is not None and not isinstance(e, _TimedOut) and self._ends_running(task, leases, head, e):
+            leases.pop(head[0])
         with self._cv:
             if task is not None and task.state == "connected":
                 # Spark retries it if its executor was lost, unless its job has ended
@@ -423,10 +451,37 @@ class PullExecutor(PerTrialExecutor):
             self._cv.notify_all()
 
     @staticmethod
-    def _send(conn: Connection, leases: dict, lease: tuple[int, Job, Future]) -> None:
+    def _send(conn: Connection, leases: _Leases, lease: tuple[int, Job, Future]) -> None:
         n, job, fut = lease
+        if not leases:
+            leases.restart()  # nothing ahead of it: it starts now
         leases[n] = (job, fut)
         conn.send(("trial", n, job.config.params, job.budget, job.key))
+
+    def _ends_running(self, task: _Task | None, leases: _Leases, head: tuple, e: BaseException) -> bool:
+        """The running trial of a lost connection: True when its row is written now (``timeout``: it had
+        already run past trial_timeout; ``lost``: its task was lost more than max_requeues times), False when
+        it goes back to the queue."""
+        n, (job, fut) = head
+        if fut.done() or self._closed:
+            return False
+        if self.trial_timeout is not None and time.monotonic() - leases.since >= self.trial_timeout:
+            status, why = "timeout", f"ran past trial_timeout ({self.trial_timeout:g} s); its Python worker was killed"
+        else:
+            with self._cv:
+                losses = self._losses[job.key] = self._losses.get(job.key, 0) + 1
+            if losses <= self.max_requeues:
+                return False
+            status, why = "lost", f"its task was lost {losses} times (max_requeues {self.max_requeues}): {one_line(e)}"
+        with self._cv:
+            self._leased.pop(n, None)
+            if status == "timeout":
+                self.timed_out += 1
+            else:
+                self.lost += 1
+        log.warning("trial %s (rung %s): %s", job.config.trial_id, job.rung, why)
+        fut.set_result(self._row(task, leases, status, why))
+        return True
 
     def _mark(self, job_no: int, part: int, state: str) -> None:
         t = self._tasks.setdefault((job_no, part), _Task(job_no, part))
@@ -524,6 +579,7 @@ class PullExecutor(PerTrialExecutor):
     def report(self) -> ShippingReport:
         rep = super().report()
         rep.measured = {**rep.measured, "trial_tasks": "pull", "tasks_launched": self.tasks_launched,
-                        "trials_requeued": self.requeued}
+                        "trials_requeued": self.requeued, "trials_timed_out": self.timed_out,
+                        "trials_lost": self.lost}
         return rep
 

@@ -92,11 +92,10 @@ def restore(scheduler: Scheduler, rows: list[TrialResult]) -> list[TrialResult]:
 def make_progress(run: Run) -> Progress:
     p, opts = run.problem, run.options
     progress = Progress(run.scheduler.searcher.total, p.metric, p.greater_is_better, already_done=len(run.resumed),
-                        live=opts.progress_live, lines=opts.progress_lines)
+                        live=opts.progress_live, lines=opts.progress_lines, objectives=run.scheduler.objectives)
     for r in run.resumed:
         progress.configs.add(r.trial_id)
-        if r.decision in (None, "complete") and r.ok:
-            progress.seed_best(r.mean, r.params)
+        progress.seed(r)  # feasible final rows only: the best, or the front with several objectives
     return progress
 
 

@@ -26,7 +26,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
-from hyperspark.errors import JobInputError
+from hyperspark.errors import JobInputError, SpecError
 from hyperspark.job import data as D
 from hyperspark.job import metrics as M
 from hyperspark.job import usercode as U
@@ -119,7 +119,7 @@ def _pull(run: Run, ctx: TrialContext, payload: tuple) -> Executor:
 
     c = run.cluster
     return PullExecutor(run.spark, ctx, *payload, c.slots, 2 * c.parallelism, parallelism=c.parallelism,
-                        profile=c.profile)
+                        profile=c.profile, trial_timeout=run.spec.trial_timeout, max_requeues=run.spec.max_requeues)
 
 
 def _per_trial(run: Run, ctx: TrialContext, payload: tuple) -> Executor:
@@ -155,6 +155,14 @@ def choose_transport(spark, spec: Spec, log: Callable[[str], Any] = print) -> st
     """Which executor runs trials in Python workers: no Spark -> joblib; ``data_shipping: replicate``;
     else ``trial_tasks`` (pull, the default, falls back to per_trial when Spark encrypts its traffic:
     the trial tasks' own connection is authenticated, not encrypted)."""
+    name = _transport(spark, spec, log)
+    if spec.trial_timeout is not None and name != "pull":  # the pull driver keeps the time limit (pull.py)
+        raise SpecError(f"trial_timeout needs transport pull (trial_tasks: pull on a classic SparkSession "
+                        f"without spark.network.crypto.enabled); this run would use {name}")
+    return name
+
+
+def _transport(spark, spec: Spec, log: Callable[[str], Any]) -> str:
     if spark is None:
         return "joblib"
     if is_connect(spark):  # no SparkContext: trials as UDF work (the API refuses replicate in one line)
