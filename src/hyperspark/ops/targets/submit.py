@@ -172,8 +172,10 @@ def spec_name(spec_path: Path) -> str | None:
     None when the file does not say (the job reports a bad spec itself, in one line)."""
     import yaml
 
+    from hyperspark.job import yaml_load  # the one loader: an alias bomb is refused here too, not expanded
+
     try:
-        data = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        data = yaml_load.load(spec_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
     name = data.get("name") if isinstance(data, dict) else None

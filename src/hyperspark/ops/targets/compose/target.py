@@ -485,9 +485,9 @@ class ComposeTarget(Target):
 def _spec_output_is_hdfs(spec_path: Path) -> bool:
     """True when the spec's ``output`` already names HDFS (the job validates the rest itself)."""
     try:
-        import yaml
+        from hyperspark.job import yaml_load  # the one loader: aliases and duplicate keys refused
 
-        data = yaml.safe_load(spec_path.read_text())
+        data = yaml_load.load(spec_path.read_text())
     except Exception:  # noqa: BLE001 - an unreadable spec is reported by the job, with the key
         return True
     output = data.get("output") if isinstance(data, dict) else None
