@@ -111,6 +111,11 @@ def main(argv=None) -> int:
             t0 = time.monotonic()
             target.up(2)
             print(f"# cluster up in {time.monotonic() - t0:.1f} s: {target.master_url}", flush=True)
+            # the cluster's RPC secret for the drivers started here (what `status` prints): the classic client
+            # and the bare Connect server read SPARK_CONF_DIR/spark-defaults.conf
+            from hyperspark.ops.targets.local import auth
+
+            os.environ["SPARK_CONF_DIR"] = str(auth.client_conf_dir(target.state))
             rows += _client(target.master_url, tmp / "runs-classic", spec, tmp / "mods")
             server = connect.start(free_port(), target.master_url, tmp / "connect",
                                    conf={"spark.hyperspark.expectedExecutors": "2"})

@@ -9,6 +9,16 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh
+# the peers benchmark's short-mode test (tests/bench/test_peers.py) runs hyperopt and Ray Tune: the [peers] extra
+.venv/bin/python -c "import hyperopt, ray.tune" 2>/dev/null || .venv/bin/python -m pip install -q -c constraints.txt -e ".[peers]"
+
+# the k8s policy checker (tests/k8s/test_policy_checker.py): checkov pins packages the kit does not, so it
+# gets its own venv under .venv/tools (it skips, saying why, when this fails)
+CHECKOV_VERSION=3.3.30
+if ! .venv/tools/checkov/bin/checkov --version 2>/dev/null | grep -qx "$CHECKOV_VERSION"; then
+  { python3 -m venv .venv/tools/checkov && .venv/tools/checkov/bin/python -m pip install -q "checkov==$CHECKOV_VERSION"; } \
+    || echo "test: checkov install failed; the policy-checker test will skip" >&2
+fi
 
 # a real headless Chromium for the report test (it skips, saying why, when this fails)
 if [ "${HYPERSPARK_NO_BROWSER:-0}" != 1 ]; then

@@ -5,11 +5,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -32,6 +33,26 @@ def spark_missing() -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def attached(target: Any) -> Iterator[None]:
+    """While a cluster runs, drivers this test process starts itself (a SparkSession, spark-submit, a
+    notebook kernel) carry its RPC secret the way `status` tells users to: SPARK_CONF_DIR = its client
+    conf dir (hyperspark.ops.targets.local.auth). The previous value comes back afterwards."""
+    from hyperspark.ops.targets.local import auth
+
+    before = os.environ.get("SPARK_CONF_DIR")
+    folder = auth.client_conf_dir(target.state)
+    if folder is not None:
+        os.environ["SPARK_CONF_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SPARK_CONF_DIR", None)
+        else:
+            os.environ["SPARK_CONF_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     reason = spark_missing()
@@ -42,7 +63,8 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     target = LocalTarget(tmp_path_factory.mktemp("hs-local"), hdfs=False, **cluster_ports())
     try:
         target.up(2)
-        yield target
+        with attached(target):
+            yield target
     finally:
         target.down()
 

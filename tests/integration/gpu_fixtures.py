@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.integration.cluster_fixtures import cluster_ports, spark_missing
+from tests.integration.cluster_fixtures import attached, cluster_ports, spark_missing
 
 ADDRESSES = ("0", "1")
 #: what a SparkSession of a test's own needs for its executors to hold the workers' 2 GPUs (the local
@@ -50,7 +50,8 @@ def start_gpu_cluster(state_dir: Path, workers: int = 2, addresses: tuple[str, .
                          **cluster_ports())
     try:
         target.up(workers, worker_cores=cores)
-        yield GpuCluster(target, target.master_url, workers, len(addresses), cores)
+        with attached(target):
+            yield GpuCluster(target, target.master_url, workers, len(addresses), cores)
     finally:
         target.down()
 

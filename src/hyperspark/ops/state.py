@@ -46,7 +46,7 @@ ENV_STATE_DIR = "HYPERSPARK_STATE_DIR"
 MARKER = ".hyperspark-state"
 #: what ``down --purge`` may delete inside a marked state dir (nothing else, ever)
 PURGEABLE = ("storage", "work", "logs", "conf", "hdfs", "pids", "warm", "mlflow", "connect", "crash", "spark-events",
-             "packages",
+             "packages", "spark-secret", "client-conf",  # the RPC secret (targets/local/auth.py)
              "state.json", "runs.json", "launches.json")
 #: a recorded start time matches the running process within this many seconds (clock-tick rounding)
 # psutil's create_time is boot time + the process's start ticks, and the kernel's boot time (/proc/stat btime,

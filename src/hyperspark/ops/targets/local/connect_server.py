@@ -174,13 +174,19 @@ def check(host: ConnectHost, port: int, started: bool) -> Check:
     return Check(CheckName.CONNECT, True, f"not started (`hyperspark up --connect`); port {port} {word}")
 
 
-def attach_lines(master_url: str, python: str, connect_port: int | None) -> dict[str, str]:
+def attach_lines(master_url: str, python: str, connect_port: int | None,
+                 conf_dir: Path | None = None) -> dict[str, str]:
     """The exact Python lines a notebook needs to attach to this cluster: ``classic`` (a driver in the
     notebook: executors must run ``python``, so PYSPARK_PYTHON is set before the session, as a plain Python
-    driver sends PYSPARK_PYTHON, not the builder's conf) and, with a Connect server, ``connect``."""
+    driver sends PYSPARK_PYTHON, not the builder's conf) and, with a Connect server, ``connect``.
+    ``conf_dir``: the cluster's client conf dir (:mod:`.auth`), whose spark-defaults.conf carries the RPC
+    secret: the lines name the directory, never the secret."""
     py = json.dumps(python)
+    auth = [f"os.environ[\"SPARK_CONF_DIR\"] = {json.dumps(str(conf_dir))}  # the cluster's secret "
+            "(spark.authenticate); from a shell: export SPARK_CONF_DIR=that dir"] if conf_dir else []
     lines = {"classic": "\n".join([
         f"import os; os.environ[\"PYSPARK_PYTHON\"] = {py}",
+        *auth,
         "from pyspark.sql import SparkSession",
         f"spark = (SparkSession.builder.master({json.dumps(master_url)})",
         f"         .config(\"spark.pyspark.python\", {py})",

@@ -1,8 +1,9 @@
 """The local cluster's long-lived processes: the Spark master, workers and history server (JVMs started with
 ``spark-class``, since the pyspark wheel has no ``sbin/start-*.sh``) and the optional MLflow server.
 
-Each is detached, with its pid, log, work dir and generated properties file in the state dir; every
-address is 127.0.0.1 and the master's REST submission server is off. Scale-down decommissions workers
+Each is detached, with its pid, log, work dir and generated properties file (0600: it holds the RPC
+secret, :mod:`.auth`) in the state dir; every address is 127.0.0.1 and the master's REST submission
+server is off. Scale-down decommissions workers
 (SIGPWR) so running trials finish first, idle workers before busy ones.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Callable
 from hyperspark.ops import gpus, spark_api
 from hyperspark.ops.model import OpsError
 from hyperspark.ops.state import StateDir
+import hyperspark.ops.targets.local.auth as auth
 from hyperspark.ops.targets.local.settings import HOST, PORT_LABELS, LocalSettings
 from hyperspark.ops.util.files import write_atomic
 import hyperspark.ops.targets.local.jvm as jvm
@@ -138,12 +140,13 @@ class Daemons:
             # SIGPWR decommissions a worker (scale-down): its executors take no new task, finish the
             # running ones, then exit; see decommission
             "spark.decommission.enabled": "true",
+            **auth.daemon_conf(self.state),  # the RPC secret: this file is 0600 (see auth)
         }
         per_worker, fixed = self._settings().gpu_plan()
         if per_worker:  # workers advertise GPUs: the discovery script beside this file (the master ignores both)
             gpus.write_discovery_script(self.gpu_script, fixed, per_worker)
             props.update(gpus.worker_conf(per_worker, self.gpu_script))
-        return write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()))
+        return write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()), mode=0o600)
 
     def check_gpus(self, indices: list[int]) -> None:
         """Run the GPU discovery as each new worker will, before starting any (see gpus.check_workers)."""
@@ -220,8 +223,9 @@ class Daemons:
             "spark.history.fs.logDirectory": self.events_dir.as_uri(),
             "spark.history.ui.port": str(self._setting("history_ui_port")),
             "spark.history.fs.update.interval": "2s",
+            **auth.daemon_conf(self.state),
         }
-        write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()))
+        write_atomic(conf, "".join(f"{k} {v}\n" for k, v in props.items()), mode=0o600)
         self.state.spawn("history", [self._spark_class(), HISTORY_CLASS, "--properties-file", str(conf)],
                          self.env())
 

@@ -21,6 +21,7 @@ from typing import Any
 import hyperspark.ops.targets.local.connect_server as connect_server
 import hyperspark.ops.targets.local.spark_submit as spark_submit
 import hyperspark.ops.targets.local.warm as warm
+import hyperspark.ops.targets.local.auth as auth
 from hyperspark.ops import gpus, spark_api
 import hyperspark.ops.targets.local.jvm as jvm
 from hyperspark.ops.model import (Check, ClusterStatus, ConnectServerStatus, NoClusterError, OpsError, UploadResult,
@@ -184,6 +185,7 @@ class LocalTarget(Target):
         server; a half-started cluster is worse than none, so any failure stops what was started, by pid."""
         hdfs_start: Background | None = None
         try:
+            auth.create(self.state)  # a new RPC secret per fresh cluster, before any JVM reads it
             self.daemons.spawn_master(self.daemons.write_conf())
             if hdfs_wanted:  # NameNode and DataNodes come up beside the Spark daemons
                 hdfs_start = Background(self.hdfs.start, "hdfs-start")
@@ -266,7 +268,8 @@ class LocalTarget(Target):
         if status.connect.running:
             status.urls["connect"] = status.connect.url
         status.attach = connect_server.attach_lines(self.master_url, self._saved().get("python") or sys.executable,
-                                                    status.connect.port if status.connect.running else None)
+                                                    status.connect.port if status.connect.running else None,
+                                                    auth.client_conf_dir(self.state))
         namenode = self.hdfs.ui_url()
         if namenode:
             status.urls["namenode"] = namenode
@@ -328,6 +331,7 @@ class LocalTarget(Target):
         confs.update(self.hdfs.spark_conf())
         # a GPU cluster: executors hold their worker's GPUs (trials take them per stage, the job's side)
         confs.update(gpus.executor_conf(self.daemons.gpus_per_worker()))
+        confs.update(auth.driver_conf(self.state))  # the RPC secret: argv() moves it to a 0600 file
         confs.update(conf)
         return confs
 
