@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -56,12 +57,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--trials", type=int, default=48)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--pair", choices=["model_bytes", "predict_ms"], default="model_bytes")
     args = ap.parse_args()
     obj = Objectives(("roc_auc", args.pair), (True, False), primary="roc_auc")
     per_seed = []
     with tempfile.TemporaryDirectory(prefix="hs-mo-bench-") as tmp:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.monotonic()
             rows = {k: one_run(k, seed, args.trials, args.workers, args.pair, Path(tmp)) for k in ("tpe", "random")}
             worst = max(math.log10(max(obj.values(r)[1], 1e-9)) for rs in rows.values() for r in rs if r.ok)
@@ -70,7 +72,8 @@ def main() -> None:
             target = hv["random"][-1]
             reach = next((i + 1 for i, h in enumerate(hv["tpe"]) if h >= target), None)
             per_seed.append({"seed": seed, "hv_tpe": round(hv["tpe"][-1], 5), "hv_random": round(target, 5),
-                             "tpe_trials_to_reach_random": reach, "seconds": round(time.monotonic() - t0, 1)})
+                             "tpe_trials_to_reach_random": reach, "seconds": round(time.monotonic() - t0, 1),
+                             "load": round(os.getloadavg()[0], 1)})
             print(json.dumps(per_seed[-1]), flush=True)
     reach = statistics.median(s["tpe_trials_to_reach_random"] or math.inf for s in per_seed)
     print(json.dumps({"trials": args.trials, "seeds": args.seeds, "workers": args.workers, "pair": args.pair,

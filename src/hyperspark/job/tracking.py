@@ -5,6 +5,10 @@
 * one **child run** per ``(trial, rung)`` row of ``trials.jsonl``: params, fold scores, mean/std, fit
   seconds, executor, budget/rung (tag ``hyperspark.row`` = ``<trial_id>:<rung>``, so a resume skips the
   rows that are already there);
+* several objectives / constraints: every child run carries ``hyperspark.feasible`` (and the constraints it
+  broke); when the search ends, the child runs of the Pareto front (``summary.pareto``, each trial's final
+  rung) are tagged ``hyperspark.pareto = true`` with ``hyperspark.objective.<name>`` = its value, and the
+  parent carries ``hyperspark.pareto_size`` and ``hyperspark.objectives``;
 * the best model, with its flavour (``mlflow.sklearn`` for scikit-learn, xgboost and lightgbm estimators,
   ``mlflow.spark`` for a ``pyspark.ml`` model) and a signature inferred from a sample of the features.
 
@@ -40,6 +44,8 @@ from hyperspark.job.protocol import one_line
 RUN_TAG = "hyperspark.run_id"
 ROLE_TAG = "hyperspark.role"  # parent | trial
 ROW_TAG = "hyperspark.row"  # "<trial_id>:<rung>" on each child run
+FEASIBLE_TAG = "hyperspark.feasible"  # "true" | "false" on each child run
+PARETO_TAG = "hyperspark.pareto"  # "true" on the child runs of the Pareto front (set at the end)
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own nesting tag (the UI draws children under the parent)
 MAX_PARAM = 500  # characters kept of a param value (MLflow refuses longer values on some stores)
 PROBE_TIMEOUT_S = 5.0
@@ -90,6 +96,7 @@ class MlflowTracker:
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._logged: set[str] = set()  # row keys with a child run (found at start or logged since)
+        self._children: dict[str, str] = {}  # row key -> its child run's MLflow id
         self._lock = threading.Lock()
         self._warned = False
 
@@ -163,7 +170,10 @@ class MlflowTracker:
             page = client.search_runs([self.experiment_id],
                                       filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
                                       max_results=1000, page_token=token)
-            keys.update(r.data.tags[ROW_TAG] for r in page if ROW_TAG in r.data.tags)
+            for r in page:
+                if ROW_TAG in r.data.tags:
+                    keys.add(r.data.tags[ROW_TAG])
+                    self._children[r.data.tags[ROW_TAG]] = r.info.run_id
             token = page.token
             if not token:
                 return keys
@@ -230,7 +240,9 @@ class MlflowTracker:
         now = int(time.time() * 1000)
         tags = {PARENT_TAG: self.parent_run_id, RUN_TAG: self.run_id, ROLE_TAG: "trial", ROW_TAG: key,
                 "hyperspark.trial_id": row.trial_id, "hyperspark.rung": str(row.rung),
-                "hyperspark.status": row.status}
+                "hyperspark.status": row.status, FEASIBLE_TAG: str(row.ok and row.feasible is not False).lower()}
+        if row.violations:
+            tags["hyperspark.violations"] = json.dumps(row.violations, sort_keys=True)[:5000]
         for name, value in (("hyperspark.executor_id", row.executor_id), ("hyperspark.host", row.host),
                             ("hyperspark.slot", row.slot)):
             if value is not None:
@@ -241,6 +253,7 @@ class MlflowTracker:
         run = client.create_run(self.experiment_id, start_time=_ms(row.started_at) or now, tags=tags,
                                 run_name=name)
         child = run.info.run_id
+        self._children[key] = child
         ts = _ms(row.ended_at) or now
         metrics = []
         for mname, value in (("mean", row.mean), ("std", row.std), ("fit_seconds", row.fit_seconds),
@@ -288,6 +301,8 @@ class MlflowTracker:
                                "children": len(self._logged), "resumed": self.resumed}
         try:
             self._log_summary(summary)
+            if summary.pareto is not None:
+                out["pareto_tagged"] = self._tag_front(summary)
         except Exception as exc:  # noqa: BLE001
             self._fail("logging the summary", exc)
             return {"ok": False, "error": self.error, "parent_run_id": self.parent_run_id}
@@ -330,6 +345,29 @@ class MlflowTracker:
             tags["hyperspark.spark_app_id"] = s.cluster.app_id
         self._client.log_batch(self.parent_run_id, metrics=metrics,
                                tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def _tag_front(self, s: RunSummary) -> int:
+        """Tag the Pareto front's child runs (each trial's highest rung, where the front was measured) with
+        ``hyperspark.pareto`` and their objectives; the parent with the front's size. Returns how many."""
+        from mlflow.entities import RunTag
+
+        top: dict[str, tuple[int, str]] = {}  # trial id -> (its highest rung logged, that child run)
+        for key, child in self._children.items():
+            tid, _, rung = key.rpartition(":")
+            if rung.isdigit() and (tid not in top or int(rung) > top[tid][0]):
+                top[tid] = (int(rung), child)
+        tagged = 0
+        for p in s.pareto or []:
+            if p.trial_id not in top:
+                continue
+            tags = [RunTag(PARETO_TAG, "true")] + [RunTag(f"hyperspark.objective.{k}", repr(float(v)))
+                                                  for k, v in p.values.items() if _finite(v)]
+            self._client.log_batch(top[p.trial_id][1], tags=tags)
+            tagged += 1
+        names = [o.get("metric") for o in s.objectives or []]
+        self._client.log_batch(self.parent_run_id, tags=[RunTag("hyperspark.pareto_size", str(len(s.pareto or []))),
+                                                         RunTag("hyperspark.objectives", ",".join(map(str, names)))])
+        return tagged
 
     def _log_model(self, model: Any, X_sample: Any, features: list[str] | None = None) -> tuple[str, str]:
         import mlflow
@@ -391,4 +429,4 @@ def _with_assembler(model: Any, features: list[str] | None) -> Any:
     return PipelineModel(stages=[assembler, model])
 
 
-__all__ = ["MlflowTracker", "RUN_TAG", "ROW_TAG", "ROLE_TAG"]
+__all__ = ["MlflowTracker", "RUN_TAG", "ROW_TAG", "ROLE_TAG", "FEASIBLE_TAG", "PARETO_TAG"]
