@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
@@ -162,6 +163,21 @@ def test_metrics_known_values():
     assert M.score("rmse", [0, 0], [3, 4]) == pytest.approx(math.sqrt(12.5))
     assert M.score("mae", [0, 0], [3, 4]) == 3.5
     assert M.score("r2", [1, 2, 3], [1, 2, 3]) == 1.0
+
+
+def test_multiclass_roc_auc_from_decision_scores_is_the_one_vs_rest_average():
+    # 3 classes; decision scores (rows do not sum to 1, as an SVC without probabilities gives them):
+    # class 0's column ranks its two samples above the rest (AUC 1); in class 1's, one of its two samples
+    # (1.5) is below one other sample (2): 7 of 8 pairs, AUC 0.875; class 2's is perfect; support 2/2/2
+    y = np.array([0, 0, 1, 1, 2, 2])
+    s = np.array([[5.0, 0, -1], [4, 1, 0], [0, 3, 1], [1, 1.5, 0], [-1, 2, 4], [0, 1, 3]])
+    assert M.score("roc_auc", y, None, s, n_classes=3) == pytest.approx((1 + 0.875 + 1) / 3)
+    # probabilities take scikit-learn's own path and give the same kind of number
+    proba = np.exp(s) / np.exp(s).sum(axis=1, keepdims=True)
+    from sklearn.metrics import roc_auc_score
+
+    assert M.score("roc_auc", y, None, proba, n_classes=3) == pytest.approx(
+        roc_auc_score(y, proba, multi_class="ovr", average="weighted"))
 
 
 def test_metric_direction():

@@ -36,7 +36,10 @@ def score(metric: str, y_true, y_pred, y_score=None, n_classes: int = 2) -> floa
             raise ValueError("roc_auc needs class probabilities or decision scores")
         if n_classes == 2:
             return float(m.roc_auc_score(y_true, y_score))
-        return float(m.roc_auc_score(y_true, y_score, multi_class="ovr", average="weighted"))
+        s = np.asarray(y_score, dtype=float)
+        if s.ndim == 2 and np.allclose(s.sum(axis=1), 1.0):
+            return float(m.roc_auc_score(y_true, s, multi_class="ovr", average="weighted"))
+        return _ovr_auc(y_true, s)
     if metric == "rmse":
         return float(np.sqrt(m.mean_squared_error(y_true, y_pred)))
     if metric == "mae":
@@ -44,6 +47,19 @@ def score(metric: str, y_true, y_pred, y_score=None, n_classes: int = 2) -> floa
     if metric == "r2":
         return float(m.r2_score(y_true, y_pred))
     raise ValueError(f"unknown metric {metric!r}")
+
+def _ovr_auc(y_true, s) -> float:
+    """One-vs-rest roc_auc, weighted by support, from per-class decision scores (an SVC without
+    probabilities): the quantity scikit-learn's ``multi_class="ovr"`` computes, which it only accepts as
+    probabilities although each class's AUC needs only that column's ranking."""
+    from sklearn import metrics as m
+
+    classes = np.unique(y_true)
+    if s.ndim != 2 or s.shape[1] != len(classes):
+        raise ValueError(f"roc_auc: {s.shape[-1]} score columns for {len(classes)} classes in y_true")
+    aucs = [m.roc_auc_score(y_true == c, s[:, i]) for i, c in enumerate(classes)]
+    weights = [int(np.sum(y_true == c)) for c in classes]
+    return float(np.average(aucs, weights=weights))
 
 def _positive_label(y_true, y_pred):
     """The larger of the two labels is 'positive' (1 for 0/1 data), as in MLlib with metricLabel=1."""
