@@ -130,14 +130,41 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 @click.pass_context
 def cli(ctx: click.Context, target_name: str, state_dir: Path | None, debug: bool) -> None:
     """Distributed hyperparameter tuning on a real Spark cluster (local, compose or k8s)."""
+    from hyperspark.ops.settings import EnvSettingError, check_environment
+
+    try:
+        check_environment()  # a malformed HYPERSPARK_* number: one line naming it, before any target loads
+    except EnvSettingError as exc:
+        raise JobInputError(str(exc)) from None
     ctx.obj = Context(target_name=target_name, state_dir=state_dir)
 
 
 # -- lifecycle ------------------------------------------------------------------
+#: a worker's memory must hold one executor: Spark refuses an executor under 450m (1.5 x its 300m reserve)
+MIN_WORKER_MB = 512
+_MB = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024, "": 1}
+
+
 def _memory(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if not MEMORY_RE.match(value):
         raise click.BadParameter(f"{value!r} is not a memory size like 512m or 2g")
+    unit = value[-1].lower() if value[-1].isalpha() else ""
+    if int(value.rstrip("kKmMgGtT")) * _MB[unit] < MIN_WORKER_MB:
+        raise click.BadParameter(f"{value!r} is too small: a worker needs at least {MIN_WORKER_MB}m (Spark "
+                                 "refuses an executor under 450m)")
     return value
+
+
+def _distinct_ports(ports: dict[str, int | None], workers: int) -> None:
+    """Every port ``up`` is given is used once (the worker UI port counts one port per worker upwards)."""
+    seen: dict[int, str] = {}
+    for option, port in ports.items():
+        if port is None:
+            continue
+        for p in range(port, port + (workers if option == "--worker-ui-port" else 1)):
+            if p in seen and seen[p] != option:
+                raise click.UsageError(f"{seen[p]} and {option} both use port {p}: give each port once")
+            seen[p] = option
 
 
 def _gpu_addresses(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -195,6 +222,8 @@ def up(ctx: Context, workers: int, worker_cores: int, worker_memory: str, master
     problem = gpus.count_problem(gpus_per_worker, gpu_addresses or [])
     if problem:
         raise click.BadParameter(problem, ctx=click.get_current_context(), param_hint="'--gpu-addresses'")
+    _distinct_ports({"--master-port": master_port, "--ui-port": ui_port, "--worker-ui-port": worker_ui_port,
+                     "--history-ui-port": history_ui_port, "--connect-port": connect_port}, workers)
     target = ctx.target()
     if warm:
         target.require_warm()  # one line on a target without a warm driver, before anything starts
@@ -439,17 +468,25 @@ def _worker_list(ctx: click.Context, param: click.Parameter, value: str) -> list
               help="Instead: N trials that only sleep, on the cluster as it is (dispatch overhead, efficiency).")
 @click.option("--trial-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="With --null-trials: how long each trial sleeps.")
+@click.option("--peers", is_flag=True, help="Instead: HyperSpark against hyperopt, Optuna (MLflow's Spark study) and "
+              "Ray Tune on a fresh local cluster (benchmarks/peers.py; needs the [peers] extra).")
 @json_option
 @pass_ctx
 def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: int, out_dir: Path,
-          overrides: tuple[str, ...], null_trials: int | None, trial_seconds: float, as_json: bool) -> None:
+          overrides: tuple[str, ...], null_trials: int | None, trial_seconds: float, peers: bool,
+          as_json: bool) -> None:
     """Strong-scaling benchmark: speedup, efficiency, Amdahl fit and Karp-Flatt over worker counts.
 
     With --null-trials N: the tuner's own overhead, measured as Ray Tune does (trials that sleep).
+    With --peers: the side-by-side run against the peers (table, JSON, Markdown, PNG under --out).
     """
     from hyperspark.ops import render
     from hyperspark.ops.demo import load_bench
 
+    if peers:
+        from hyperspark.ops.peers.main import main as peers_main
+
+        raise SystemExit(peers_main(["--repeats", str(repeats), "--out", str(out_dir / "peers")]))
     target = ctx.target()
     on_line = None if as_json else render.indented
     if null_trials is not None:
