@@ -43,21 +43,10 @@ ASHA = {"type": "asha", "resource": "max_iter", "min": 4, "max": FULL, "reductio
 
 
 def dataset(rows: int) -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hyperspark" / "bench-data"
-    path = cache / f"adaptive-{rows}x30.csv"
-    if not path.exists():
-        import pandas as pd
-        from sklearn.datasets import make_classification
+    """The peers benchmark's synthetic classification CSV (30 features, 12 informative), made once per size."""
+    from hyperspark.ops.peers.workloads import dataset as synthetic
 
-        X, y = make_classification(n_samples=rows, n_features=30, n_informative=12, n_redundant=6,
-                                   flip_y=0.05, class_sep=0.8, random_state=0)
-        df = pd.DataFrame(X, columns=[f"x{i}" for i in range(30)])
-        df["label"] = y
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        df.to_csv(tmp, index=False)
-        tmp.replace(path)
-    return path
+    return synthetic(rows, Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hyperspark" / "bench-data")
 
 
 def spec(data: Path, out: Path, search: dict, asha: bool) -> dict:
