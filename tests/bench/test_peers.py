@@ -5,13 +5,16 @@ in the JSON and the Markdown), never timings. A peer that is not installed skips
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from hyperspark.ops.peers import report
-from hyperspark.ops.peers.run import Plan, one_tool, run
+from hyperspark.ops.peers.run import Plan, one_tool
 from hyperspark.ops.peers.tools import TOOLS
 from tests.integration.cluster_fixtures import spark_missing
+from tests.paths import REPO
 
 pytestmark = [pytest.mark.spark, pytest.mark.cluster]
 PEERS = {"hyperopt": "hyperopt", "optuna-mlflow": "mlflow.pyspark.optuna", "ray-tune": "ray.util.spark"}
@@ -19,14 +22,17 @@ PEERS = {"hyperopt": "hyperopt", "optuna-mlflow": "mlflow.pyspark.optuna", "ray-
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
+    """``benchmarks/peers.py --short`` as a user runs it, in its own process: the benchmark's driver needs
+    its own SparkContext (in this process the session-scoped local[2] one would be handed back by
+    ``getOrCreate``), and Ray, hyperopt and MLflow leave nothing behind in the test process."""
     why = spark_missing()
     if why:
         pytest.skip(why)
-    plan = Plan.short()
-    result = run(plan, tmp_path_factory.mktemp("peers-data"))
     out = tmp_path_factory.mktemp("peers-out") / "peers"
-    report.write(result, out)
-    return plan, result, out
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "peers.py"), "--short", "--out", str(out)],
+                          capture_output=True, text=True, timeout=1200, cwd=REPO)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return Plan.short(), json.loads(out.with_suffix(".json").read_text()), out
 
 
 def _rows(result, tool):

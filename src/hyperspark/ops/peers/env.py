@@ -24,8 +24,12 @@ def _port_block(size: int) -> int:
 
 def session(master: str, conf: dict[str, str], app: str = "hyperspark-peers"):
     """A classic session on ``master`` with the cluster's driver conf (its RPC secret among them)."""
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
+    if SparkContext._active_spark_context is not None:  # getOrCreate would hand back that one, not ours
+        raise RuntimeError("the peers benchmark needs its own driver: this process already has a SparkContext "
+                           "(run benchmarks/peers.py in its own process)")
     b = SparkSession.builder.master(master).appName(app)
     for k, v in conf.items():
         b = b.config(k, v)
