@@ -160,8 +160,15 @@ def warm(spark, slots: int) -> None:
 
 
 def _line(e: BaseException) -> str:
-    msg = " ".join(str(e).split())
-    return f"{type(e).__name__}: {msg[:200]}"
+    """One line: the error and, when it wraps one (Ray's "Launch Ray-on-Spark cluster failed" does), the
+    root cause, which is the finding."""
+    msg = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    cause = e.__cause__ or e.__context__
+    while cause is not None and (cause.__cause__ or cause.__context__) is not None:
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        msg += f" (cause: {type(cause).__name__}: {' '.join(str(cause).split())[:300]})"
+    return msg
 
 
 def run(plan: Plan, cache: Path, say=print, partial=None) -> dict:
