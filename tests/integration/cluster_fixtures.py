@@ -33,24 +33,32 @@ def spark_missing() -> str | None:
     return None
 
 
+#: the client conf dirs of the clusters running now, oldest first: fixtures of different scopes end in any
+#: order (a package's GPU cluster can end while the session's cluster, started after it, still runs)
+_ATTACHED: list[str] = []
+
+
 @contextlib.contextmanager
 def attached(target: Any) -> Iterator[None]:
     """While a cluster runs, drivers this test process starts itself (a SparkSession, spark-submit, a
     notebook kernel) carry its RPC secret the way `status` tells users to: SPARK_CONF_DIR = its client
-    conf dir (hyperspark.ops.targets.local.auth). The previous value comes back afterwards."""
+    conf dir (hyperspark.ops.targets.local.auth). When it ends, the latest cluster still running is the one
+    attached (whatever order the fixtures end in); none left: SPARK_CONF_DIR is unset."""
     from hyperspark.ops.targets.local import auth
 
-    before = os.environ.get("SPARK_CONF_DIR")
     folder = auth.client_conf_dir(target.state)
     if folder is not None:
+        _ATTACHED.append(str(folder))
         os.environ["SPARK_CONF_DIR"] = str(folder)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("SPARK_CONF_DIR", None)
-        else:
-            os.environ["SPARK_CONF_DIR"] = before
+        if folder is not None:
+            _ATTACHED.remove(str(folder))
+            if _ATTACHED:
+                os.environ["SPARK_CONF_DIR"] = _ATTACHED[-1]
+            else:
+                os.environ.pop("SPARK_CONF_DIR", None)
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,12 @@ def check_executed(nb, out: Path) -> dict:
 
 
 def test_quickstart_on_the_session_cluster(kernel, local_cluster, tmp_path):
-    nb = execute(kernel, {"HYPERSPARK_MASTER": local_cluster.master_url}, tmp_path / "runs")
+    from hyperspark.ops.targets.local import auth
+
+    # the kernel attaches as `status` tells a user to: SPARK_CONF_DIR = this cluster's client conf (its secret)
+    conf = auth.client_conf_dir(local_cluster.state)
+    nb = execute(kernel, {"HYPERSPARK_MASTER": local_cluster.master_url, "SPARK_CONF_DIR": str(conf)},
+                 tmp_path / "runs")
     summary = check_executed(nb, tmp_path / "runs")
     assert summary["cluster"]["master"] == local_cluster.master_url
     assert summary["shipping"]["transport"] == "pull"  # a classic driver: long-lived trial tasks

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -101,6 +102,10 @@ def test_a_reused_pid_with_another_start_time_is_not_ours(tmp_path: Path) -> Non
     state = StateDir(tmp_path / "state")
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(state.root / "conf" / "x")])
     try:
+        # until the child has exec'd, its command line is still pytest's (a loaded machine shows it)
+        deadline = time.monotonic() + 30
+        while str(state.root) not in " ".join(psutil.Process(proc.pid).cmdline()) and time.monotonic() < deadline:
+            time.sleep(0.05)
         state.write_pid("master", proc.pid)
         assert state.owned_alive("master") == proc.pid
         pid, started = state.read_pid_record("master")
