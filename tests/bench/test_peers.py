@@ -60,13 +60,9 @@ def test_hyperspark_runs_every_workload(short_run):
 def test_peer_runs_every_workload(short_run, tool):
     pytest.importorskip(PEERS[tool], reason=f"{tool} is not installed (pip install 'hyperspark[peers]')")
     plan, result, _ = short_run
-    rows = _rows(result, tool)
-    reasons = {r["reason"] for r in rows.values() if not r["ok"]}
-    if tool == "ray-tune" and len(reasons) == 1 and "launch ray-on-spark cluster failed" in next(iter(reasons)).lower():
-        # Ray's own cluster start (its head and worker nodes as a Spark job) can time out on 2 loaded cores:
-        # the table says so in every cell, which is the benchmark's finding, and this test says it too
-        pytest.xfail(f"Ray on Spark did not start on this machine: {next(iter(reasons))}")
-    _ran(plan, rows)
+    # no allowance for Ray's cluster start: it failed here only while its worker nodes' socket paths ran past
+    # Linux's 107 bytes (a long temp dir; ray_tune.ray_on_spark now gives Ray a short root of its own)
+    _ran(plan, _rows(result, tool))
 
 
 def test_outputs_have_a_row_per_tool(short_run):

@@ -60,3 +60,23 @@ def test_report_from_rows_is_consistent(tmp_path):
     assert (tmp_path / "speedup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| 2 | 57.00 |" in (tmp_path / "report.md").read_text()
     assert out["artefacts"]["plot"].endswith("speedup.png")
+
+
+def test_warm_report_times_the_warm_rows_and_keeps_the_cold_figure(tmp_path):
+    rows = []
+    for rep in (1, 2):
+        rows.append(B.Row("spark", 1, rep, search_s=20.0, wall_s=23.0 + rep, best_params="{}", driver="warm"))
+        rows.append(B.Row("spark", 2, rep, search_s=10.0, wall_s=13.0 + rep, best_params="{}", driver="warm"))
+        rows.append(B.Row("joblib", 2, rep, search_s=10.0, wall_s=12.0, best_params="{}"))
+    rows.append(B.Row("spark", 2, 1, search_s=11.0, wall_s=30.0, best_params="{}", driver="cold"))
+    rep = B.build_report(rows, [1, 2], "local", tmp_path / "s.yaml", driver="warm")
+    assert rep["driver"] == "warm" and rep["repeats"] == 2
+    # the cold submit is not one of the timed runs: the 2-worker medians are the warm ones only
+    assert rep["spark_whole"][1]["median"] == 14.5 and rep["spark_search"][1]["n"] == 2
+    assert rep["cold_whole"] == [{"workers": 2, "median": 30.0, "min": 30.0, "max": 30.0, "n": 1}]
+    assert rep["targets"]["whole_submit_2w_over_joblib_2"] == {"value": pytest.approx(14.5 / 12.0), "target": "<= 1.05"}
+    assert rep["targets"]["whole_cold_submit_2w_over_joblib_2"]["value"] == pytest.approx(30.0 / 12.0)
+    assert rep["joblib_search"][0]["workers"] == 2  # a baseline at the largest N only
+    B.write_outputs(tmp_path, rows, rep)
+    md = (tmp_path / "report.md").read_text()
+    assert "warm driver)" in md and "| 2 (cold driver, 1 run(s)) | 30.00 |" in md

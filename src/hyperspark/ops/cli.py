@@ -468,13 +468,17 @@ def _worker_list(ctx: click.Context, param: click.Parameter, value: str) -> list
               help="Instead: N trials that only sleep, on the cluster as it is (dispatch overhead, efficiency).")
 @click.option("--trial-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="With --null-trials: how long each trial sleeps.")
+@click.option("--warm", is_flag=True, help="Time the submits on the warm driver (started for the bench when none "
+              "runs); --cold-runs cold submits at the largest N run first, so both figures are reported.")
+@click.option("--cold-runs", type=click.IntRange(min=0), default=1, show_default=True,
+              help="With --warm: cold submits at the largest worker count, before the warm ones.")
 @click.option("--peers", is_flag=True, help="Instead: HyperSpark against hyperopt, Optuna (MLflow's Spark study) and "
               "Ray Tune on a fresh local cluster (benchmarks/peers.py; needs the [peers] extra).")
 @json_option
 @pass_ctx
 def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: int, out_dir: Path,
-          overrides: tuple[str, ...], null_trials: int | None, trial_seconds: float, peers: bool,
-          as_json: bool) -> None:
+          overrides: tuple[str, ...], null_trials: int | None, trial_seconds: float, warm: bool, cold_runs: int,
+          peers: bool, as_json: bool) -> None:
     """Strong-scaling benchmark: speedup, efficiency, Amdahl fit and Karp-Flatt over worker counts.
 
     With --null-trials N: the tuner's own overhead, measured as Ray Tune does (trials that sleep).
@@ -498,9 +502,11 @@ def bench(ctx: Context, spec: Path | None, worker_counts: list[int], repeats: in
         raise click.UsageError(f"worker counts must be at most {target.max_workers} for {target.name}")
     bench = load_bench()
     bench.check_spec(spec, list(overrides))  # a bad spec is reported even with no cluster up
+    if warm:
+        target.require_warm()
     target.status()  # fail fast ("run `hyperspark up` first") before any data is generated
     rep = bench.run_bench(target=target, spec=spec, worker_counts=worker_counts, repeats=repeats, out_dir=out_dir,
-                          overrides=list(overrides), on_line=on_line)
+                          overrides=list(overrides), on_line=on_line, warm=warm, cold_runs=cold_runs if warm else 0)
     _show(rep, as_json, "render_bench")
 
 

@@ -127,6 +127,7 @@ class SubmitResult:
     result: ResultLine | None = None  # the job's HYPERSPARK_RESULT line (the essentials, even without summary)
     error: str | None = None  # the job's one line after `hyperspark: error:` (exit 2) or `failed:` (exit 1)
     launched_at: float | None = None  # epoch seconds the driver process started (targets that know it)
+    warm: bool = False  # the run went to the target's warm driver (no driver started for it)
 
 
 @dataclass

@@ -275,18 +275,24 @@ def _num(v: Any, fmt: str = "{:.2f}") -> str:
 def render_bench(rep: dict) -> None:
     """The strong-scaling report of :func:`hyperspark.ops.bench.run_bench`."""
     c = console()
-    t = Table("N", "search median s", "min-max", "speedup", "efficiency", "Karp-Flatt", "whole median s",
-              title=f"strong scaling ({rep['target']})")
+    driver = rep.get("driver", "cold")
+    cold = {r["workers"]: r for r in rep.get("cold_whole") or []}
+    cols = ["N", "search median s", "min-max", "speedup", "efficiency", "Karp-Flatt", f"whole median s ({driver})"]
+    t = Table(*cols, *(["whole s (cold)"] if cold else []),
+              title=f"strong scaling ({rep['target']}, {driver} driver)")
     whole = {r["workers"]: r for r in rep["spark_whole"]}
     for r in rep["spark_search"]:
+        extra = [_num(cold.get(r["workers"], {}).get("median"))] if cold else []
         t.add_row(str(r["workers"]), _num(r["median"]), f"{_num(r['min'])}-{_num(r['max'])}", _num(r["speedup"]),
                   _num(r["efficiency"]), _num(r["karp_flatt"], "{:.3f}"),
-                  _num(whole.get(r["workers"], {}).get("median")))
+                  _num(whole.get(r["workers"], {}).get("median")), *extra)
     c.print(t)
     if rep["joblib_search"]:
-        b = Table("n_jobs", "search median s", "speedup", title="joblib baseline (one process)")
+        b = Table("n_jobs", "search median s", "speedup", "whole median s", title="joblib baseline (one process)")
+        jwhole = {r["workers"]: r for r in rep.get("joblib_whole") or []}
         for r in rep["joblib_search"]:
-            b.add_row(str(r["workers"]), _num(r["median"]), _num(r["speedup"]))
+            b.add_row(str(r["workers"]), _num(r["median"]), _num(r["speedup"]),
+                      _num(jwhole.get(r["workers"], {}).get("median")))
         c.print(b)
     c.print(f"Amdahl p = {_num(rep['amdahl_p'], '{:.3f}')}")
     for k, v in rep["targets"].items():

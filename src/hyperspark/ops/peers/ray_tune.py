@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 
 from hyperspark.ops.peers import workloads as W
@@ -13,11 +15,27 @@ from hyperspark.ops.peers.tools import Job, Outcome, _row
 
 
 @contextlib.contextmanager
-def ray_on_spark(workers: int, cores: int, tmp: str):
-    """A Ray cluster on the Spark cluster, shut down on the way out (also on failure)."""
+def ray_on_spark(workers: int, cores: int):
+    """A Ray cluster on the Spark cluster, shut down on the way out (also on failure).
+
+    Ray's temp root is a short directory of its own under the system temp dir: each Ray node
+    puts its AF_UNIX sockets at ``<root>/ray-<port>-<id>/session_<date>_<time>_<pid>/sockets/plasma_store.1``
+    (about 90 bytes past the root), and Linux caps a socket path at 107 bytes, so a pytest or mkdtemp
+    directory made the worker nodes fail ("AF_UNIX path length cannot exceed 107 bytes") while the head,
+    with a shorter path, started."""
     import ray
     from ray.util.spark import setup_ray_cluster, shutdown_ray_cluster
 
+    root = tempfile.mkdtemp(prefix="hsr", dir="/tmp" if os.path.isdir("/tmp") else None)
+    try:
+        with _ray_cluster(ray, setup_ray_cluster, shutdown_ray_cluster, workers, cores, root) as info:
+            yield info
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _ray_cluster(ray, setup_ray_cluster, shutdown_ray_cluster, workers: int, cores: int, tmp: str):
     t0 = time.time()
     # Ray on Spark refuses a worker node with more CPUs than the machine has (declared Spark cores do not
     # count): at most the real cores per node; trials then take a fraction of a CPU to fill every slot

@@ -106,12 +106,12 @@ def _runner(tool: str):
             "optuna-mlflow": tools.run_optuna}[tool]
 
 
-def _tool_context(tool: str, plan: Plan, tmp: Path):
+def _tool_context(tool: str, plan: Plan):
     if tool != "ray-tune":
         return contextlib.nullcontext({})
     from hyperspark.ops.peers.ray_tune import ray_on_spark
 
-    return ray_on_spark(plan.workers, plan.cores, str(tmp / "ray"))
+    return ray_on_spark(plan.workers, plan.cores)
 
 
 def one_tool(spark, ctx: dict, plan: Plan, rep: int, tool: str, tmp: Path, say) -> list[Record]:
@@ -121,7 +121,7 @@ def one_tool(spark, ctx: dict, plan: Plan, rep: int, tool: str, tmp: Path, say) 
     if why:
         return [Record(rep, tool, n, j.slots, j.trials, False, reason=why) for n, j in todo]
     try:
-        with _tool_context(tool, plan, tmp) as extra:
+        with _tool_context(tool, plan) as extra:
             for name, job in todo:
                 job.seed = rep + 1
                 out.append(_attempt(spark, {**ctx, **extra}, rep, tool, name, job, tmp, say))

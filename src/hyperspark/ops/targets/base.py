@@ -140,6 +140,11 @@ class Target(abc.ABC):
         self.require_warm()
         raise NotImplementedError  # a target with supports_warm overrides this
 
+    def stop_warm(self) -> bool:
+        """Stop the warm driver (the cluster keeps running); whether one was stopped."""
+        self.require_warm()
+        raise NotImplementedError  # a target with supports_warm overrides this
+
     def launch_warm(self, request: DriverRequest, output: DriverOutput) -> int | None:
         """Run ``request`` on the warm driver, every line to ``output``; its exit code, or None when no warm
         driver can take it (none runs, ``--cold``, or the run needs a fresh session): then

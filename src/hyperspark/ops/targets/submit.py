@@ -82,7 +82,7 @@ def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume:
     record.start()
     started = time.monotonic()
     try:
-        code, output = _launch(target, request, on_line)
+        code, output, warm = _launch(target, request, on_line)
     finally:
         record.join()
     if failed:
@@ -95,13 +95,15 @@ def submit(target: Launcher, spec_path: Path, run_id: str | None = None, resume:
         state.record_run(request.run_id, output_uri)
         summary = read_summary(target, output_uri)
     return SubmitResult(run_id=request.run_id, output_uri=output_uri, exit_code=code, seconds=seconds,
-                        summary=summary, result=result, error=output.error, launched_at=output.launched_at)
+                        summary=summary, result=result, error=output.error, launched_at=output.launched_at,
+                        warm=warm)
 
 
-def _launch(target: Launcher, request: DriverRequest, on_line: LineSink | None) -> tuple[int, DriverOutput]:
+def _launch(target: Launcher, request: DriverRequest, on_line: LineSink | None) -> tuple[int, DriverOutput, bool]:
     """Run the driver (a warm one where the target keeps one and it can take the run, else a fresh one),
     every line teed to ``logs/driver-<run id>.log`` (a resumed run's later attempts: ``driver-<run id>.2.log``,
-    ``.3``...: a failed attempt's log is kept); ``logs driver`` then shows this latest attempt."""
+    ``.3``...: a failed attempt's log is kept); ``logs driver`` then shows this latest attempt. The flag: the
+    warm driver ran it."""
     state = target.state
     state.ensure()
     state.logs_dir.mkdir(parents=True, exist_ok=True)
@@ -110,13 +112,14 @@ def _launch(target: Launcher, request: DriverRequest, on_line: LineSink | None) 
         with log_path.open("w") as log:
             output = DriverOutput(log, on_line)
             code = target.launch_warm(request, output) if target.supports_warm else None
+            warm = code is not None
             if code is None:  # no warm driver, or one that cannot take this run (or --cold)
                 code = target.launch_driver(request, output)
             output.flush()
     finally:
         if log_path.exists():
             write_atomic(state.log_file("driver"), log_path.read_text(errors="replace"))
-    return code, output
+    return code, output, warm
 
 
 def attempt_log(logs_dir: Path, run_id: str) -> Path:

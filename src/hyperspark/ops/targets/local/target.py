@@ -295,6 +295,9 @@ class LocalTarget(Target):
     def start_warm(self) -> WarmDriverStatus:
         return warm.start(self)
 
+    def stop_warm(self) -> bool:
+        return warm.stop(self)
+
     def start_connect(self) -> ConnectServerStatus:
         """Start the Spark Connect server on ``connect_port`` (or keep the one that runs there)."""
         port = int(self._setting("connect_port"))

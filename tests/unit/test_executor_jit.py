@@ -1,0 +1,43 @@
+"""Which executor JVM options a session the job starts itself gets (job/session.py)."""
+from hyperspark.job.session import C1_ONLY, executor_java_options
+
+ARCHIVE = "-XX:SharedArchiveFile=/c/spark.jsa -Xlog:cds=off"
+
+
+def test_python_trials_add_c1_to_what_is_already_there():
+    assert executor_java_options(ARCHIVE, None, python_trials=True) == f"{ARCHIVE} {C1_ONLY}"
+    assert executor_java_options("", None, python_trials=True) == C1_ONLY
+
+
+def test_mllib_an_opt_out_or_a_chosen_level_leave_the_options_alone():
+    assert executor_java_options(ARCHIVE, None, python_trials=False) is None  # MLlib computes in the JVM
+    assert executor_java_options(ARCHIVE, "FULL", python_trials=True) is None
+    assert executor_java_options("-XX:TieredStopAtLevel=4", None, python_trials=True) is None
+
+
+def test_preload_follows_the_spec_every_family_of_a_choice_and_never_user_code():
+    from hyperspark.job.daemon import BASE, SKLEARN
+    from hyperspark.job.session import preload_modules
+    from hyperspark.job.spec import parse_spec
+
+    common = {"dataset": {"uri": "file:///x.csv", "label": "y"}, "search": {"type": "random", "trials": 4}}
+    rf = parse_spec({**common, "model": "sklearn.random_forest", "space": {"max_depth": [2, 3]}})
+    assert preload_modules(rf) == [*BASE, *SKLEARN, "sklearn.ensemble"]
+    choice = parse_spec({**common, "model": {"choice": {"sklearn.svm": {"C": [1.0, 2.0]},
+                                                        "sklearn.knn": {"n_neighbors": [3, 5]}}}})
+    assert set(preload_modules(choice)) == {*BASE, *SKLEARN, "sklearn.svm", "sklearn.neighbors"}
+    obj = parse_spec({**common, "objective": "hyperspark.job.null_model:sleep_objective", "space": {"x": [1, 2]}})
+    assert preload_modules(obj) == list(BASE)  # no scikit-learn, and never the user's own module
+    xgb_like = [("xgboost", "xgboost:XGBClassifier")]
+    from hyperspark.job.daemon import modules_for
+    assert modules_for("trials", xgb_like) == [*BASE, *SKLEARN]  # imported by the worker itself, after the fork
+
+
+def test_the_daemon_imports_what_the_session_named(monkeypatch):
+    import sys
+
+    from hyperspark.job import daemon
+
+    monkeypatch.setenv(daemon.ENV, "json, hyperspark_no_such_module")
+    assert daemon.preload() == ["hyperspark_no_such_module"]  # a missing one is skipped, never raised
+    assert "json" in sys.modules
