@@ -41,3 +41,13 @@ def test_the_daemon_imports_what_the_session_named(monkeypatch):
     monkeypatch.setenv(daemon.ENV, "json, hyperspark_no_such_module")
     assert daemon.preload() == ["hyperspark_no_such_module"]  # a missing one is skipped, never raised
     assert "json" in sys.modules
+
+
+def test_executor_count_settles_at_once_in_an_old_session_and_after_2_s_in_a_young_one():
+    from hyperspark.job.session import settled
+
+    assert settled(2, 2, 0.0, 1.0) and not settled(1, 2, 60.0, 600.0)  # an expected count is waited for
+    assert not settled(2, None, 0.5, 3.0)   # a new session: executors may still be registering
+    assert settled(2, None, 2.0, 3.0)       # ... until the count held for 2 s
+    assert settled(2, None, 0.0, 600.0)     # a notebook's session: its executors registered long ago
+    assert not settled(0, None, 60.0, 600.0)

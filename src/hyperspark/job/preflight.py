@@ -92,9 +92,31 @@ def trial_modules(spec, connect: bool = False) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the check
+#: (application id, executor ids, modules) that passed, with their reports: in one session the same
+#: executor processes with the same modules pass again, so a notebook's or a benchmark's second ``tune()``
+#: skips the probe job. New executors (a worker added or lost) are another key: probed again.
+_PASSED: dict[tuple, list[dict]] = {}
+
+
+def _passed_key(spark, modules: list[str], connect: bool) -> tuple | None:
+    """The memo key of a classic session (Connect: None, its executors are not visible from the client)."""
+    if connect:
+        return None
+    try:
+        jsc = spark.sparkContext._jsc.sc()
+        ids = tuple(sorted(str(jsc.getExecutorIds().mkString(",")).split(",")))
+        return (spark.sparkContext.applicationId, ids, tuple(modules))
+    except Exception:  # noqa: BLE001 - no memo, the probe runs
+        return None
+
+
 def check(spark, spec, connect: bool, slots: int, log: Callable[[str], Any] = print) -> list[dict]:
-    """Probe every slot (one task each); ship HyperSpark when only it is missing; else one JobError line."""
+    """Probe every slot (one task each); ship HyperSpark when only it is missing; else one JobError line.
+    Executors that passed this check for the same modules earlier in this session are not probed again."""
     modules = trial_modules(spec, connect)
+    key = _passed_key(spark, modules, connect)
+    if key is not None and key in _PASSED:
+        return _PASSED[key]
     infos = probe(spark, modules, slots, connect)
     problem = _first_missing(infos)
     if problem is not None and problem[1].startswith(OWN):
@@ -108,6 +130,8 @@ def check(spark, spec, connect: bool, slots: int, log: Callable[[str], Any] = pr
     mismatch = _version_mismatch(infos, connect)
     if mismatch is not None:
         raise JobError(mismatch)
+    if key is not None:
+        _PASSED[_passed_key(spark, modules, connect) or key] = infos  # the ids after any shipping
     return infos
 
 
