@@ -51,3 +51,11 @@ def test_executor_count_settles_at_once_in_an_old_session_and_after_2_s_in_a_you
     assert settled(2, None, 2.0, 3.0)       # ... until the count held for 2 s
     assert settled(2, None, 0.0, 600.0)     # a notebook's session: its executors registered long ago
     assert not settled(0, None, 60.0, 600.0)
+
+
+def test_a_launchers_hint_ends_the_wait_when_reached_and_falls_back_when_not():
+    from hyperspark.job.session import settled
+
+    assert settled(2, None, 0.0, 1.0, hint=2)        # the cluster's free workers all registered: go at once
+    assert not settled(1, None, 0.5, 1.0, hint=2)    # one still starting
+    assert settled(1, None, 2.0, 1.0, hint=2)        # another app took a worker: the 2 s rule, as without it

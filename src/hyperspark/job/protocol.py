@@ -39,6 +39,11 @@ RESULT_PREFIX = "HYPERSPARK_RESULT "
 #: set by the kit's submit path (epoch seconds) right before it starts spark-submit: the job then times
 #: its own launch (``session.process_timings``, the cold-start breakdown)
 LAUNCHED_AT_ENV = "HYPERSPARK_LAUNCHED_AT"
+#: conf a launcher sets on a cold driver: the executor count to wait for, strictly (the bench, which
+#: must run at N), or the count the cluster gives at once (a hint: reached, the driver goes on; not
+#: reached, it falls back to a count that holds 2 s)
+EXPECTED_EXECUTORS = "spark.hyperspark.expectedExecutors"
+EXECUTORS_HINT = "spark.hyperspark.executorsHint"
 ERROR_PREFIX = "hyperspark: error: "
 FAILED_PREFIX = "hyperspark: failed: "
 

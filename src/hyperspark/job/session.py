@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 from hyperspark.errors import JobInputError
 from hyperspark.job import resources as R
-from hyperspark.job.protocol import LAUNCHED_AT_ENV
+from hyperspark.job.protocol import EXECUTORS_HINT, EXPECTED_EXECUTORS, LAUNCHED_AT_ENV
 
 if TYPE_CHECKING:
     from hyperspark.job.spec import Spec
 
-EXPECTED_EXECUTORS = "spark.hyperspark.expectedExecutors"
 
 
 # --------------------------------------------------------------------------- session and slots
@@ -142,6 +141,7 @@ def wait_for_executors(spark, timeout_s: float = 90.0, expected: int | None = No
         return 0
     if expected is None:
         expected = int(sc.getConf().get(EXPECTED_EXECUTORS, "0"))
+    hint = int(sc.getConf().get(EXECUTORS_HINT, "0"))
     if R.dynamic_allocation(sc):
         # The warm driver runs with dynamic allocation: executors idle for executorIdleTimeout go back
         # to the cluster, and Spark asks for new ones only once tasks are pending. Here no task is
@@ -157,7 +157,7 @@ def wait_for_executors(spark, timeout_s: float = 90.0, expected: int | None = No
         n = registered_executors(sc)
         if n != last:
             last, stable_since = n, time.monotonic()
-        if settled(n, expected, time.monotonic() - stable_since, time.time() - born if born else 0.0):
+        if settled(n, expected, time.monotonic() - stable_since, time.time() - born if born else 0.0, hint):
             return n
         time.sleep(0.2)
     if last < 1:
@@ -170,14 +170,16 @@ YOUNG_SESSION_S = 15.0
 SETTLE_S = 2.0
 
 
-def settled(n: int, expected: int | None, stable_for_s: float, session_age_s: float) -> bool:
-    """Whether ``n`` registered executors is the count to run with. ``expected`` (the launcher knows it):
-    reached. Else at least one, and either stable for SETTLE_S or the session older than YOUNG_SESSION_S:
+def settled(n: int, expected: int | None, stable_for_s: float, session_age_s: float, hint: int = 0) -> bool:
+    """Whether ``n`` registered executors is the count to run with. ``expected`` (the launcher requires
+    it): reached. Else at least one, and either the launcher's ``hint`` reached (the local target's cold
+    submit: its workers with free cores), stable for SETTLE_S, or the session older than YOUNG_SESSION_S:
     executors register in the first seconds of a session, so in a notebook's or the peers benchmark's
-    long-lived session (every ``tune()`` call) the count is final, and waiting 2 s per call was pure cost."""
+    long-lived session (every ``tune()`` call) the count is final, and waiting 2 s per call was pure cost.
+    A cold submit without a hint waited those 2 s twice (the main thread and the prestart)."""
     if expected:
         return n >= expected
-    return n >= 1 and (stable_for_s >= SETTLE_S or session_age_s >= YOUNG_SESSION_S)
+    return n >= 1 and ((hint and n >= hint) or stable_for_s >= SETTLE_S or session_age_s >= YOUNG_SESSION_S)
 
 
 def registered_executors(sc) -> int:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from hyperspark.job.protocol import RunSummary, one_line, parse_trials
+from hyperspark.job.protocol import EXPECTED_EXECUTORS, RunSummary, one_line, parse_trials
 
 from hyperspark.ops.model import LineSink, OpsError
 from hyperspark.ops.targets.base import Target
@@ -277,7 +277,7 @@ def _spark_rows(target: Target, spec_file: Path, counts: list[int], repeats: int
             res = target.submit(spec_file, run_id=run_id)
         else:
             res = target.submit(spec_file, run_id=run_id, cold=True,
-                                conf={"spark.hyperspark.expectedExecutors": str(n)})
+                                conf={EXPECTED_EXECUTORS: str(n)})
         row = Row("spark", n, rep + 1, run_id, res.exit_code == 0, round(res.seconds, 3), round(scale_s, 3), alive,
                   driver=driver)
         if res.exit_code != 0 or not res.summary:

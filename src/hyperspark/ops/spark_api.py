@@ -97,6 +97,13 @@ def alive_count(data: dict | None) -> int:
     return sum(1 for w in (data or {}).get("workers", []) if w.get("state") == "ALIVE")
 
 
+def free_workers(data: dict | None) -> int:
+    """ALIVE workers with at least one free core: the executors a new application gets at once on a
+    standalone cluster (one per worker, unless ``spark.executor.cores`` splits or ``spark.cores.max`` caps it)."""
+    workers = [parse_worker(w) for w in (data or {}).get("workers", [])]
+    return sum(1 for w in workers if w.state == "ALIVE" and w.cores > w.cores_used)
+
+
 def busy_workers(data: dict | None) -> list[WorkerInfo]:
     """ALIVE workers with cores in use (running executors), per the master."""
     workers = [parse_worker(w) for w in (data or {}).get("workers", [])]

@@ -22,6 +22,7 @@ import hyperspark.ops.targets.local.connect_server as connect_server
 import hyperspark.ops.targets.local.spark_submit as spark_submit
 import hyperspark.ops.targets.local.warm as warm
 import hyperspark.ops.targets.local.auth as auth
+from hyperspark.job.protocol import EXECUTORS_HINT, EXPECTED_EXECUTORS
 from hyperspark.ops import gpus, spark_api
 import hyperspark.ops.targets.local.jvm as jvm
 from hyperspark.ops.model import (Check, ClusterStatus, ConnectServerStatus, NoClusterError, OpsError, UploadResult,
@@ -319,8 +320,16 @@ class LocalTarget(Target):
             return spark_submit.run_driver(argv, self.env(), output)
 
     def submit_argv(self, request: DriverRequest) -> list[str]:
-        """The spark-submit command line: driver on loopback, this interpreter everywhere."""
-        return self.spark_submit_argv(request.conf, spark_submit.tune_script(), request.job_args(str(request.spec_path)))
+        """The spark-submit command line: driver on loopback, this interpreter everywhere; the executor
+        count the driver can expect at once (``job/session.py``: EXECUTORS_HINT), when nothing in the
+        request's conf changes how many executors a worker gives."""
+        conf = dict(request.conf)
+        if not any(k in conf for k in (EXECUTORS_HINT, EXPECTED_EXECUTORS, "spark.executor.cores", "spark.cores.max",
+                                       "spark.dynamicAllocation.enabled")):
+            free = spark_api.free_workers(spark_api.master_json(self.master_ui))
+            if free:
+                conf[EXECUTORS_HINT] = str(free)
+        return self.spark_submit_argv(conf, spark_submit.tune_script(), request.job_args(str(request.spec_path)))
 
     def spark_submit_argv(self, conf: dict[str, str], script: Path, args: list[str]) -> list[str]:
         """``spark-submit`` of ``script`` with every driver's conf (+ ``conf``): a submit or the warm driver."""
