@@ -295,6 +295,10 @@ def _spec_dict(model, estimator, objective, space, data, label, search, trials, 
         d["search"] = {"type": search}
         if search != "grid":
             d["search"]["trials"] = trials
+    if "seed" in extra and "seed" not in d["search"]:
+        # tune(seed=7) makes the whole call reproducible under 7, the searcher's draws included (a spec
+        # file keeps search.seed and seed apart); without this, seeds 1, 2, 3 sampled the same configurations
+        d["search"]["seed"] = extra["seed"]
     if metric is not None:
         d["metric"] = metric
     if early_stopping is not None:

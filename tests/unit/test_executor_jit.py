@@ -59,3 +59,15 @@ def test_a_launchers_hint_ends_the_wait_when_reached_and_falls_back_when_not():
     assert settled(2, None, 0.0, 1.0, hint=2)        # the cluster's free workers all registered: go at once
     assert not settled(1, None, 0.5, 1.0, hint=2)    # one still starting
     assert settled(1, None, 2.0, 1.0, hint=2)        # another app took a worker: the 2 s rule, as without it
+
+
+def test_tune_seed_seeds_the_searcher_too_unless_the_search_names_its_own():
+    from hyperspark.api import _spec_dict
+
+    def search_of(search, **keys):
+        return _spec_dict("sklearn.random_forest", None, None, {"max_depth": [2, 3]}, "file:///x.csv", "y", search,
+                          8, None, None, None, None, dict(keys))[0]["search"]
+
+    assert search_of("random", seed=3) == {"type": "random", "trials": 8, "seed": 3}
+    assert search_of({"type": "random", "trials": 8, "seed": 5}, seed=3)["seed"] == 5
+    assert "seed" not in search_of("random")  # the spec's default stays
