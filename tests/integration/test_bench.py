@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.spark]
 
 def test_bench_on_the_warm_driver_reports_the_cold_submit_beside_it(local_cluster, tmp_path):
     """--warm: one cold submit at the largest N, then every timed submit on the warm driver the bench
-    started (really at N workers: the master and the driver agree), which is stopped at the end; the
+    started (really at N workers: the master and the driver agree, also after scaling up under it), which
+    is stopped at the end; the
     artefacts (CSV, JSON, Markdown, PNG) agree with each other. One test for both drivers: the cold path
     is the same loop (the cold submit here), and each bench run costs a minute of the suite."""
     spec = {"name": "tiny-warm-bench", "model": "sklearn.decision_tree", "search": {"type": "grid"},
@@ -26,7 +27,7 @@ def test_bench_on_the_warm_driver_reports_the_cold_submit_beside_it(local_cluste
     out = tmp_path / "bench"
     try:
         r = CliRunner().invoke(cli, ["--target", "local", "--state-dir", str(local_cluster.state.root), "bench",
-                                     "--spec", str(spec_path), "--workers", "1,2", "--repeats", "1", "--warm",
+                                     "--spec", str(spec_path), "--workers", "1,2", "--repeats", "2", "--warm",
                                      "--out", str(out)], prog_name="hyperspark")
         assert r.exit_code == 0, r.output
         assert not local_cluster.status().warm_driver.running  # the bench started it, the bench stopped it
@@ -36,7 +37,9 @@ def test_bench_on_the_warm_driver_reports_the_cold_submit_beside_it(local_cluste
     report = json.loads((out / "report.json").read_text())
     assert report["driver"] == "warm"
     spark = [j for j in report["rows"] if j["kind"] == "spark"]
-    assert [(j["driver"], j["workers"]) for j in spark] == [("cold", 2), ("warm", 2), ("warm", 1)]
+    # 2, 1, 1, 2: the last run follows a scale-up under the warm driver (its second executor must come)
+    assert [(j["driver"], j["workers"]) for j in spark] == [("cold", 2), ("warm", 2), ("warm", 1), ("warm", 1),
+                                                           ("warm", 2)]
     for j in spark:
         assert j["executors"] == j["workers"] == j["master_alive_workers"] and j["trials"] == 2
     assert [c["workers"] for c in report["cold_whole"]] == [2] and report["cold_whole"][0]["n"] == 1

@@ -187,10 +187,15 @@ def registered_executors(sc) -> int:
 
 
 def request_executors(sc, total: int) -> None:
-    """Ask the cluster manager for ``total`` executors now (developer API; standalone honours it)."""
-    missing = total - registered_executors(sc)
-    if missing > 0:
-        sc._jsc.sc().requestExecutors(missing)
+    """Ask the cluster manager for ``total`` executors now (developer API; standalone honours it).
+
+    The request sets the TOTAL: ``requestExecutors(missing)`` adds to the current target, which the warm
+    driver resets to 0 after every run (``warm_server.release_executors``) while the executors it had stay
+    registered. After a scale-up (1 registered, 2 wanted) "1 more" then made a target of 1, met by the
+    executor already there: the second never came and the run waited out its timeout."""
+    if total > registered_executors(sc):
+        empty = getattr(getattr(sc._jvm.scala.collection.immutable, "Map$"), "MODULE$").empty()
+        sc._jsc.sc().requestTotalExecutors(total, 0, empty)
 
 
 def total_cores(spark) -> int:
