@@ -264,6 +264,21 @@ def _run_job(session, spec: Spec, run_id: str, frame, data_input: str | None, li
 
 
 # --------------------------------------------------------------------------------------------------
+def _search_of(search: str | dict, trials: int, extra: dict) -> dict:
+    """The spec's ``search`` from ``tune``'s ``search``/``trials``. ``tune(seed=7)`` makes the whole call
+    reproducible under 7, the searcher's draws included (a spec file keeps ``search.seed`` and ``seed``
+    apart); without this, seeds 1, 2, 3 sampled the same configurations."""
+    if isinstance(search, dict):
+        out = dict(search)
+    else:
+        out = {"type": search}
+        if search != "grid":
+            out["trials"] = trials
+    if "seed" in extra and "seed" not in out:
+        out["seed"] = extra["seed"]
+    return out
+
+
 def _spec_dict(model, estimator, objective, space, data, label, search, trials, metric, early_stopping,
                direction, output, extra: dict):
     given = [n for n, v in (("model", model), ("estimator", estimator), ("objective", objective)) if v is not None]
@@ -289,16 +304,7 @@ def _spec_dict(model, estimator, objective, space, data, label, search, trials, 
                             "(an objective is objective(params, data, budget) -> score)")
         d["objective"] = U.register(objective, "objective")
     d["space"] = space
-    if isinstance(search, dict):
-        d["search"] = dict(search)
-    else:
-        d["search"] = {"type": search}
-        if search != "grid":
-            d["search"]["trials"] = trials
-    if "seed" in extra and "seed" not in d["search"]:
-        # tune(seed=7) makes the whole call reproducible under 7, the searcher's draws included (a spec
-        # file keeps search.seed and seed apart); without this, seeds 1, 2, 3 sampled the same configurations
-        d["search"]["seed"] = extra["seed"]
+    d["search"] = _search_of(search, trials, extra)
     if metric is not None:
         d["metric"] = metric
     if early_stopping is not None:
