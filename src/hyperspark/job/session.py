@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from hyperspark.job.spec import Spec
 
 
-
 # --------------------------------------------------------------------------- session and slots
 #: ``spark.hyperspark.executorJit``: ``c1`` (the default for a session whose trials run in Python) starts
 #: executor JVMs with the client compiler only; ``full`` keeps the JVM's default tiered JIT
@@ -142,7 +141,8 @@ def wait_for_executors(spark, timeout_s: float = 90.0, expected: int | None = No
     if expected is None:
         expected = int(sc.getConf().get(EXPECTED_EXECUTORS, "0"))
     hint = int(sc.getConf().get(EXECUTORS_HINT, "0"))
-    if R.dynamic_allocation(sc):
+    dynamic = R.dynamic_allocation(sc)
+    if dynamic:
         # The warm driver runs with dynamic allocation: executors idle for executorIdleTimeout go back
         # to the cluster, and Spark asks for new ones only once tasks are pending. Here no task is
         # pending yet, but the slot count (and the warm-up's one task per slot) is decided now: waiting
@@ -152,7 +152,7 @@ def wait_for_executors(spark, timeout_s: float = 90.0, expected: int | None = No
     deadline = time.monotonic() + timeout_s
     last, stable_since = -1, time.monotonic()
     # under dynamic allocation executors come and go at any age: only a stable count settles it
-    born = None if R.dynamic_allocation(sc) else sc.startTime / 1000.0
+    born = None if dynamic else sc.startTime / 1000.0
     while time.monotonic() < deadline:
         n = registered_executors(sc)
         if n != last:
@@ -194,8 +194,13 @@ def request_executors(sc, total: int) -> None:
     registered. After a scale-up (1 registered, 2 wanted) "1 more" then made a target of 1, met by the
     executor already there: the second never came and the run waited out its timeout."""
     if total > registered_executors(sc):
-        empty = getattr(getattr(sc._jvm.scala.collection.immutable, "Map$"), "MODULE$").empty()
-        sc._jsc.sc().requestTotalExecutors(total, 0, empty)
+        request_total_executors(sc, total)
+
+
+def request_total_executors(sc, total: int) -> None:
+    """Set the executor target to ``total`` (developer API ``requestTotalExecutors``, no locality hints)."""
+    empty = getattr(getattr(sc._jvm.scala.collection.immutable, "Map$"), "MODULE$").empty()
+    sc._jsc.sc().requestTotalExecutors(total, 0, empty)
 
 
 def total_cores(spark) -> int:

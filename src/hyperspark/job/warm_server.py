@@ -38,7 +38,7 @@ from hyperspark.job.cli import run_request
 from hyperspark.job.listener import SafeListener
 from hyperspark.job.redact import redact_argv
 from hyperspark.job.resources import dynamic_allocation
-from hyperspark.job.session import start_session
+from hyperspark.job.session import request_total_executors, start_session
 from hyperspark.job.protocol import ERROR_PREFIX, WarmMessage, WarmRunRequest, one_line
 
 HOST = "127.0.0.1"
@@ -223,8 +223,7 @@ def release_executors(spark) -> None:
     if sc.master.startswith("local") or not dynamic_allocation(sc):
         return
     try:
-        empty = getattr(getattr(sc._jvm.scala.collection.immutable, "Map$"), "MODULE$").empty()
-        sc._jsc.sc().requestTotalExecutors(0, 0, empty)
+        request_total_executors(sc, 0)
     except Exception as exc:  # noqa: BLE001 - the next run asks again; idle executors then stay
         print(f"warm driver: could not reset the executor request: {exc}", file=sys.stderr, flush=True)
 
